@@ -1,0 +1,615 @@
+//! Circuits: populations joined by projections, as a petgraph graph.
+//!
+//! A [`CircuitConfig`] is what a scenario writes; [`CircuitConfig::build`] validates it once
+//! and returns a [`CircuitBlueprint`] holding the graph and its execution plan (populations in
+//! topological order). [`Circuit::instantiate`] then draws the weights from named streams.
+
+use std::collections::HashMap;
+
+use nalgebra::{DMatrix, DVector};
+use petgraph::{algo::toposort, graph::DiGraph};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::{Activation, Initializer, Noise, Real, SeedStreams};
+
+/// One population of rate neurons.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PopulationConfig {
+    /// Unique name, used by projections and in recordings.
+    pub name: String,
+    /// Number of neurons.
+    pub size: usize,
+    /// Transfer function (default `Linear`).
+    #[serde(default)]
+    pub activation: Activation,
+    /// Intrinsic noise on the pre-activation (default `None`).
+    #[serde(default)]
+    pub noise: Noise,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A dense projection from one population to another: `u_to += W a_from (+ b)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectionConfig {
+    /// Name used in recordings (default `"<from>-><to>"`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Presynaptic population.
+    pub from: String,
+    /// Postsynaptic population.
+    pub to: String,
+    /// Initial weights (default `XavierNormal(variance_scale: 1.0)`).
+    #[serde(default)]
+    pub init: Initializer,
+    /// Bias of the postsynaptic units and its initialiser; `None` for no bias (default).
+    #[serde(default)]
+    pub bias: Option<Initializer>,
+    /// Whether learning rules may change this projection (default `true`).
+    #[serde(default = "default_true")]
+    pub plastic: bool,
+}
+
+impl ProjectionConfig {
+    /// The projection's name, explicit or derived.
+    pub fn resolved_name(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("{}->{}", self.from, self.to))
+    }
+}
+
+/// A feedforward circuit written out population by population.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitConfig {
+    /// The populations. The one without incoming projections is the input; the one without
+    /// outgoing projections is the output.
+    pub populations: Vec<PopulationConfig>,
+    /// The projections between them.
+    pub projections: Vec<ProjectionConfig>,
+}
+
+/// What is wrong with a circuit description.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum CircuitError {
+    /// A circuit needs populations.
+    #[error("the circuit has no populations: add at least an input and an output population")]
+    Empty,
+    /// Two populations share a name.
+    #[error("population `{0}` is defined twice: population names must be unique")]
+    DuplicatePopulation(String),
+    /// Two projections share a name.
+    #[error("projection `{0}` is defined twice: give one of them another `name`")]
+    DuplicateProjection(String),
+    /// A population of no neurons.
+    #[error("population `{0}` has size 0: a population needs at least one neuron")]
+    EmptyPopulation(String),
+    /// A projection names a population that does not exist.
+    #[error(
+        "projection `{projection}` refers to unknown population `{population}`; known populations: {known}"
+    )]
+    UnknownPopulation {
+        /// The projection.
+        projection: String,
+        /// The missing name.
+        population: String,
+        /// The defined names, comma-separated.
+        known: String,
+    },
+    /// The graph has a cycle.
+    #[error("the circuit has a cycle through population `{0}`: feedforward circuits must be acyclic")]
+    Cycle(String),
+    /// No unique input population.
+    #[error(
+        "the circuit has no single input population (found {0}): exactly one population must have no incoming projection"
+    )]
+    NoInput(String),
+    /// No unique output population.
+    #[error(
+        "the circuit has no single output population (found {0}): exactly one population must have no outgoing projection"
+    )]
+    NoOutput(String),
+    /// The input population is given noise.
+    #[error("input population `{0}` has intrinsic noise: inputs are not perturbed, set its `noise: None`")]
+    NoisyInput(String),
+    /// A bad parameter.
+    #[error("{what}: {problem}")]
+    Parameter {
+        /// Which component and field.
+        what: String,
+        /// The problem and its fix.
+        problem: String,
+    },
+    /// A population's size does not match what the task provides or expects.
+    #[error(
+        "{role} population `{population}` has size {found} but the task {role_verb} {expected} values per sample: set its size to {expected}"
+    )]
+    SizeMismatch {
+        /// `input` or `output`.
+        role: &'static str,
+        /// How the task relates to it.
+        role_verb: &'static str,
+        /// The population.
+        population: String,
+        /// The size the task needs.
+        expected: usize,
+        /// The size given.
+        found: usize,
+    },
+}
+
+/// Static description of one population in a validated circuit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Population {
+    /// Name.
+    pub name: String,
+    /// Number of neurons.
+    pub size: usize,
+    /// Transfer function.
+    pub activation: Activation,
+    /// Intrinsic noise.
+    pub noise: Noise,
+}
+
+/// Static description of one projection in a validated circuit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectionSpec {
+    /// Name.
+    pub name: String,
+    /// Index of the presynaptic population.
+    pub pre: usize,
+    /// Index of the postsynaptic population.
+    pub post: usize,
+    /// Weight initialiser.
+    pub init: Initializer,
+    /// Bias initialiser, if the projection has a bias.
+    pub bias: Option<Initializer>,
+    /// Whether rules may change it.
+    pub plastic: bool,
+}
+
+/// A validated circuit: the graph plus the order in which to evaluate it.
+#[derive(Debug, Clone)]
+pub struct CircuitBlueprint {
+    graph: DiGraph<usize, usize>,
+    populations: Vec<Population>,
+    projections: Vec<ProjectionSpec>,
+    order: Vec<usize>,
+    incoming: Vec<Vec<usize>>,
+    outgoing: Vec<Vec<usize>>,
+    input: usize,
+    output: usize,
+}
+
+impl CircuitConfig {
+    /// Validates the description and compiles the execution plan.
+    pub fn build(&self) -> Result<CircuitBlueprint, CircuitError> {
+        if self.populations.is_empty() {
+            return Err(CircuitError::Empty);
+        }
+        let mut graph = DiGraph::new();
+        let mut index_of = HashMap::new();
+        let mut populations = Vec::new();
+        for (i, p) in self.populations.iter().enumerate() {
+            if index_of.insert(p.name.clone(), graph.add_node(i)).is_some() {
+                return Err(CircuitError::DuplicatePopulation(p.name.clone()));
+            }
+            if p.size == 0 {
+                return Err(CircuitError::EmptyPopulation(p.name.clone()));
+            }
+            p.noise.check().map_err(|problem| CircuitError::Parameter {
+                what: format!("population `{}` noise", p.name),
+                problem,
+            })?;
+            populations.push(Population {
+                name: p.name.clone(),
+                size: p.size,
+                activation: p.activation,
+                noise: p.noise,
+            });
+        }
+        let known = || {
+            self.populations
+                .iter()
+                .map(|p| format!("`{}`", p.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut projections = Vec::new();
+        let mut names = HashMap::new();
+        for (j, q) in self.projections.iter().enumerate() {
+            let name = q.resolved_name();
+            if names.insert(name.clone(), j).is_some() {
+                return Err(CircuitError::DuplicateProjection(name));
+            }
+            let lookup = |population: &str| {
+                index_of
+                    .get(population)
+                    .copied()
+                    .ok_or_else(|| CircuitError::UnknownPopulation {
+                        projection: name.clone(),
+                        population: population.to_string(),
+                        known: known(),
+                    })
+            };
+            let (from, to) = (lookup(&q.from)?, lookup(&q.to)?);
+            for (field, init) in [("init", Some(q.init)), ("bias", q.bias)] {
+                if let Some(init) = init {
+                    init.check().map_err(|problem| CircuitError::Parameter {
+                        what: format!("projection `{name}` {field}"),
+                        problem,
+                    })?;
+                }
+            }
+            graph.add_edge(from, to, j);
+            projections.push(ProjectionSpec {
+                name,
+                pre: from.index(),
+                post: to.index(),
+                init: q.init,
+                bias: q.bias,
+                plastic: q.plastic,
+            });
+        }
+        let order: Vec<usize> = toposort(&graph, None)
+            .map_err(|cycle| CircuitError::Cycle(populations[cycle.node_id().index()].name.clone()))?
+            .into_iter()
+            .map(|n| n.index())
+            .collect();
+        let mut incoming = vec![Vec::new(); populations.len()];
+        let mut outgoing = vec![Vec::new(); populations.len()];
+        for (j, q) in projections.iter().enumerate() {
+            incoming[q.post].push(j);
+            outgoing[q.pre].push(j);
+        }
+        let names_where = |pred: &dyn Fn(usize) -> bool| -> Vec<usize> {
+            (0..populations.len()).filter(|&i| pred(i)).collect()
+        };
+        let describe = |list: &[usize]| {
+            if list.is_empty() {
+                "none".to_string()
+            } else {
+                list.iter()
+                    .map(|&i| format!("`{}`", populations[i].name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        let sources = names_where(&|i| incoming[i].is_empty());
+        let sinks = names_where(&|i| outgoing[i].is_empty());
+        if sources.len() != 1 {
+            return Err(CircuitError::NoInput(describe(&sources)));
+        }
+        if sinks.len() != 1 || sinks == sources {
+            return Err(CircuitError::NoOutput(describe(&sinks)));
+        }
+        let (input, output) = (sources[0], sinks[0]);
+        if populations[input].noise.std() > 0.0 {
+            return Err(CircuitError::NoisyInput(populations[input].name.clone()));
+        }
+        Ok(CircuitBlueprint {
+            graph,
+            populations,
+            projections,
+            order,
+            incoming,
+            outgoing,
+            input,
+            output,
+        })
+    }
+}
+
+impl CircuitBlueprint {
+    /// The populations, in definition order.
+    pub fn populations(&self) -> &[Population] {
+        &self.populations
+    }
+    /// The projections, in definition order.
+    pub fn projections(&self) -> &[ProjectionSpec] {
+        &self.projections
+    }
+    /// Population indices in evaluation (topological) order.
+    pub fn order(&self) -> &[usize] {
+        &self.order
+    }
+    /// Projections arriving at each population.
+    pub fn incoming(&self, population: usize) -> &[usize] {
+        &self.incoming[population]
+    }
+    /// Projections leaving each population.
+    pub fn outgoing(&self, population: usize) -> &[usize] {
+        &self.outgoing[population]
+    }
+    /// Index of the input population.
+    pub fn input(&self) -> usize {
+        self.input
+    }
+    /// Index of the output population.
+    pub fn output(&self) -> usize {
+        self.output
+    }
+    /// The underlying graph (node weights: population indices; edge weights: projection indices).
+    pub fn graph(&self) -> &DiGraph<usize, usize> {
+        &self.graph
+    }
+    /// Index of the population with this name.
+    pub fn population_index(&self, name: &str) -> Option<usize> {
+        self.populations.iter().position(|p| p.name == name)
+    }
+    /// Index of the projection with this name.
+    pub fn projection_index(&self, name: &str) -> Option<usize> {
+        self.projections.iter().position(|p| p.name == name)
+    }
+
+    /// Checks the input and output sizes against a task's.
+    pub fn check_io(&self, input_size: usize, output_size: usize) -> Result<(), CircuitError> {
+        let input = &self.populations[self.input];
+        if input.size != input_size {
+            return Err(CircuitError::SizeMismatch {
+                role: "input",
+                role_verb: "provides",
+                population: input.name.clone(),
+                expected: input_size,
+                found: input.size,
+            });
+        }
+        let output = &self.populations[self.output];
+        if output.size != output_size {
+            return Err(CircuitError::SizeMismatch {
+                role: "output",
+                role_verb: "expects",
+                population: output.name.clone(),
+                expected: output_size,
+                found: output.size,
+            });
+        }
+        Ok(())
+    }
+
+    /// If the circuit is a chain of linear populations (each with one incoming projection and
+    /// no biases), the projection indices from input to output.
+    pub fn linear_chain(&self) -> Option<Vec<usize>> {
+        let mut chain = Vec::new();
+        let mut at = self.input;
+        while at != self.output {
+            let [next] = self.outgoing[at].as_slice() else {
+                return None;
+            };
+            let q = &self.projections[*next];
+            if q.bias.is_some()
+                || self.incoming[q.post].len() != 1
+                || !self.populations[q.post].activation.is_linear()
+            {
+                return None;
+            }
+            chain.push(*next);
+            at = q.post;
+        }
+        Some(chain)
+    }
+}
+
+/// A low-rank weight change `scale · U Vᵀ` waiting to be applied.
+///
+/// Rules hand their updates to the engine in this form; the engine applies it fused with the
+/// next product through the same weights when that saves a pass over memory.
+#[derive(Debug, Clone)]
+pub struct PendingUpdate<T: Real> {
+    /// The scalar multiplier.
+    pub scale: T,
+    /// `U`, `post_size × k`.
+    pub post_factors: DMatrix<T>,
+    /// `V`, `pre_size × k`.
+    pub pre_factors: DMatrix<T>,
+}
+
+/// A projection's state during a run.
+#[derive(Debug, Clone)]
+pub struct Projection<T: Real> {
+    pub(crate) weights: DMatrix<T>,
+    pub(crate) bias: Option<DVector<T>>,
+    pub(crate) pending: Option<PendingUpdate<T>>,
+}
+
+impl<T: Real> Projection<T> {
+    /// Applies any pending update now.
+    pub(crate) fn flush(&mut self) {
+        if let Some(p) = self.pending.take() {
+            crate::kernels::apply_outer(&mut self.weights, p.scale, &p.post_factors, &p.pre_factors);
+        }
+    }
+}
+
+/// A circuit with its weights: the state a simulation evolves.
+#[derive(Debug, Clone)]
+pub struct Circuit<T: Real> {
+    pub(crate) blueprint: CircuitBlueprint,
+    pub(crate) projections: Vec<Projection<T>>,
+}
+
+impl<T: Real> Circuit<T> {
+    /// Draws the initial weights: projection `p` from stream `init/<p>`, its bias from
+    /// `init/<p>/bias`.
+    pub fn instantiate(blueprint: &CircuitBlueprint, streams: &SeedStreams) -> Self {
+        let projections = blueprint
+            .projections
+            .iter()
+            .map(|spec| {
+                let rows = blueprint.populations[spec.post].size;
+                let cols = blueprint.populations[spec.pre].size;
+                let mut rng = streams.stream(&format!("init/{}", spec.name));
+                let weights = spec.init.draw(rows, cols, &mut rng);
+                let bias = spec.bias.map(|init| {
+                    let mut rng = streams.stream(&format!("init/{}/bias", spec.name));
+                    let std = init.std(rows, rows);
+                    let drawn: DMatrix<T> = Initializer::Normal { std }.draw(rows, 1, &mut rng);
+                    DVector::from_column_slice(drawn.as_slice())
+                });
+                Projection {
+                    weights,
+                    bias,
+                    pending: None,
+                }
+            })
+            .collect();
+        Self {
+            blueprint: blueprint.clone(),
+            projections,
+        }
+    }
+
+    /// The validated structure.
+    pub fn blueprint(&self) -> &CircuitBlueprint {
+        &self.blueprint
+    }
+
+    /// Applies every pending update, so that weights read afterwards are current.
+    pub fn flush(&mut self) {
+        for p in &mut self.projections {
+            p.flush();
+        }
+    }
+
+    /// The current weights of projection `index` (`post × pre`). Call [`Circuit::flush`]
+    /// first if a step has run since the last flush; [`Circuit::weights_current`] does both.
+    pub fn weights(&self, index: usize) -> &DMatrix<T> {
+        debug_assert!(
+            self.projections[index].pending.is_none(),
+            "read weights after flush()"
+        );
+        &self.projections[index].weights
+    }
+
+    /// Flushes projection `index` and returns its weights.
+    pub fn weights_current(&mut self, index: usize) -> &DMatrix<T> {
+        self.projections[index].flush();
+        &self.projections[index].weights
+    }
+
+    /// Mutable weights of projection `index` (pending updates applied first).
+    pub fn weights_mut(&mut self, index: usize) -> &mut DMatrix<T> {
+        self.projections[index].flush();
+        &mut self.projections[index].weights
+    }
+
+    /// The bias of projection `index`, if it has one.
+    pub fn bias(&self, index: usize) -> Option<&DVector<T>> {
+        self.projections[index].bias.as_ref()
+    }
+
+    /// Whether any weight or bias is NaN or infinite (pending updates applied first).
+    pub fn has_non_finite(&mut self) -> bool {
+        self.flush();
+        self.projections.iter().any(|p| {
+            p.weights.iter().any(|w| !w.is_finite())
+                || p.bias.as_ref().is_some_and(|b| b.iter().any(|w| !w.is_finite()))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pop(name: &str, size: usize) -> PopulationConfig {
+        PopulationConfig {
+            name: name.into(),
+            size,
+            activation: Activation::Linear,
+            noise: Noise::None,
+        }
+    }
+    fn proj(from: &str, to: &str) -> ProjectionConfig {
+        ProjectionConfig {
+            name: None,
+            from: from.into(),
+            to: to.into(),
+            init: Initializer::default(),
+            bias: None,
+            plastic: true,
+        }
+    }
+
+    #[test]
+    fn chain_compiles_in_topological_order() {
+        let config = CircuitConfig {
+            populations: vec![pop("y", 2), pop("h", 3), pop("x", 4)],
+            projections: vec![proj("h", "y"), proj("x", "h")],
+        };
+        let bp = config.build().unwrap();
+        let names: Vec<_> = bp
+            .order()
+            .iter()
+            .map(|&i| bp.populations()[i].name.as_str())
+            .collect();
+        assert_eq!(names, ["x", "h", "y"]);
+        assert_eq!(bp.populations()[bp.input()].name, "x");
+        assert_eq!(bp.populations()[bp.output()].name, "y");
+        assert_eq!(bp.linear_chain().unwrap(), vec![1, 0]);
+        assert!(bp.check_io(4, 2).is_ok());
+        assert!(matches!(
+            bp.check_io(5, 2),
+            Err(CircuitError::SizeMismatch {
+                expected: 5,
+                found: 4,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn errors_name_the_offender() {
+        let unknown = CircuitConfig {
+            populations: vec![pop("x", 1), pop("y", 1)],
+            projections: vec![proj("x", "z")],
+        };
+        assert_eq!(
+            unknown.build().unwrap_err().to_string(),
+            "projection `x->z` refers to unknown population `z`; known populations: `x`, `y`"
+        );
+        let cycle = CircuitConfig {
+            populations: vec![pop("x", 1), pop("a", 1), pop("b", 1), pop("y", 1)],
+            projections: vec![proj("x", "a"), proj("a", "b"), proj("b", "a"), proj("b", "y")],
+        };
+        assert!(matches!(cycle.build().unwrap_err(), CircuitError::Cycle(_)));
+        let two_inputs = CircuitConfig {
+            populations: vec![pop("x", 1), pop("x2", 1), pop("y", 1)],
+            projections: vec![proj("x", "y"), proj("x2", "y")],
+        };
+        assert!(
+            two_inputs
+                .build()
+                .unwrap_err()
+                .to_string()
+                .contains("found `x`, `x2`")
+        );
+        let empty = CircuitConfig {
+            populations: vec![pop("x", 0), pop("y", 1)],
+            projections: vec![proj("x", "y")],
+        };
+        assert_eq!(
+            empty.build().unwrap_err(),
+            CircuitError::EmptyPopulation("x".into())
+        );
+    }
+
+    #[test]
+    fn initial_weights_have_glorot_variance() {
+        let config = CircuitConfig {
+            populations: vec![pop("x", 300), pop("y", 200)],
+            projections: vec![proj("x", "y")],
+        };
+        let circuit: Circuit<f64> = Circuit::instantiate(&config.build().unwrap(), &SeedStreams::new(3));
+        let w = circuit.weights(0);
+        let var = w.iter().map(|v| v * v).sum::<f64>() / w.len() as f64;
+        // 60,000 draws: the sample variance is within 2 % of 2/(300+200) with overwhelming probability.
+        assert!((var / (2.0 / 500.0) - 1.0).abs() < 0.02, "variance {var}");
+    }
+}

@@ -1,0 +1,377 @@
+//! The engine: batched clean and perturbed passes, the scalar signal, back-propagation, and
+//! the hand-off to rules.
+//!
+//! # The signal without cancellation
+//! The neuromodulatory signal is `δℓ = ℓ(noisy) − ℓ(clean)`. With perturbations of `1e-6` the
+//! two losses agree to twelve digits, so subtracting them in `f32` leaves nothing. The engine
+//! instead propagates the *difference* `d_k = ã_k − a_k` layer by layer
+//! (`d_u = Σ W d_pre + σξ`, `d_a = f(u + d_u) − f(u)` by [`Activation::difference`]) and, for
+//! the squared error `ℓ = ½|a − t|²`, forms `δℓ = d·(a − t) + ½|d|²` directly.
+//!
+//! [`Activation::difference`]: crate::Activation::difference
+
+use nalgebra::DMatrix;
+
+use crate::Real;
+use crate::circuit::Circuit;
+use crate::kernels::update_then_multiply;
+use crate::noise::fill_gaussian;
+use crate::rule::{
+    LearningRule, PlasticWeights, PostUpdate, ProjectionContext, Requirements, RuleContext, RuleError,
+};
+use crate::seed::{SeedStreams, StreamRng};
+
+/// Buffers reused from step to step.
+#[derive(Debug, Default)]
+struct Workspace<T: Real> {
+    pre: Vec<DMatrix<T>>,
+    act: Vec<DMatrix<T>>,
+    noise: Vec<DMatrix<T>>,
+    diff_pre: Vec<DMatrix<T>>,
+    diff_act: Vec<DMatrix<T>>,
+    has_diff: Vec<bool>,
+    error: Vec<DMatrix<T>>,
+    signal: Vec<T>,
+    loss: Vec<T>,
+    partials: Vec<Vec<Vec<T>>>,
+}
+
+fn reshape<T: Real>(m: &mut DMatrix<T>, rows: usize, cols: usize) {
+    if m.shape() != (rows, cols) {
+        *m = DMatrix::zeros(rows, cols);
+    } else {
+        m.fill(T::zero());
+    }
+}
+
+/// Runs a [`Circuit`] on batches and hands each step to a learning rule.
+#[derive(Debug)]
+pub struct Engine<T: Real> {
+    circuit: Circuit<T>,
+    noise_streams: Vec<Option<StreamRng>>,
+    ws: Workspace<T>,
+}
+
+impl<T: Real> Engine<T> {
+    /// Wraps a circuit; population `p`'s noise comes from stream `noise/<p>`.
+    pub fn new(circuit: Circuit<T>, streams: &SeedStreams) -> Self {
+        let noise_streams = circuit
+            .blueprint
+            .populations()
+            .iter()
+            .map(|p| (p.noise.std() > 0.0).then(|| streams.stream(&format!("noise/{}", p.name))))
+            .collect();
+        let n_pop = circuit.blueprint.populations().len();
+        let n_proj = circuit.blueprint.projections().len();
+        let ws = Workspace {
+            pre: vec![DMatrix::zeros(0, 0); n_pop],
+            act: vec![DMatrix::zeros(0, 0); n_pop],
+            noise: vec![DMatrix::zeros(0, 0); n_pop],
+            diff_pre: vec![DMatrix::zeros(0, 0); n_pop],
+            diff_act: vec![DMatrix::zeros(0, 0); n_pop],
+            has_diff: vec![false; n_pop],
+            error: vec![DMatrix::zeros(0, 0); n_pop],
+            signal: Vec::new(),
+            loss: Vec::new(),
+            partials: vec![Vec::new(); n_proj],
+        };
+        Self {
+            circuit,
+            noise_streams,
+            ws,
+        }
+    }
+
+    /// The circuit and its weights.
+    pub fn circuit(&self) -> &Circuit<T> {
+        &self.circuit
+    }
+
+    /// The circuit, mutably (for flushing and reading current weights).
+    pub fn circuit_mut(&mut self) -> &mut Circuit<T> {
+        &mut self.circuit
+    }
+
+    /// Clean activity of population `index` after the last [`Engine::forward`].
+    pub fn activity(&self, index: usize) -> &DMatrix<T> {
+        &self.ws.act[index]
+    }
+
+    /// Noise population `index` received on the last perturbed pass (empty if none).
+    pub fn noise(&self, index: usize) -> &DMatrix<T> {
+        &self.ws.noise[index]
+    }
+
+    /// `∂ℓ/∂u` of population `index` after the last [`Engine::backprop`].
+    pub fn error(&self, index: usize) -> &DMatrix<T> {
+        &self.ws.error[index]
+    }
+
+    /// Per-sample signal `ℓ(noisy) − ℓ(clean)` after the last [`Engine::perturb`].
+    pub fn signal(&self) -> &[T] {
+        &self.ws.signal
+    }
+
+    /// Per-sample clean loss `½|a − t|²` after the last [`Engine::loss`].
+    pub fn losses(&self) -> &[T] {
+        &self.ws.loss
+    }
+
+    /// The clean pass on `inputs` (`input_size × batch`); returns the output activity.
+    /// Applies any pending weight updates on the way.
+    pub fn forward(&mut self, inputs: &DMatrix<T>) -> &DMatrix<T> {
+        let batch = inputs.ncols();
+        let bp = &self.circuit.blueprint;
+        let input = bp.input();
+        self.ws.act[input].clone_from(inputs);
+        for &p in bp.order() {
+            if p == input {
+                continue;
+            }
+            let pop = &bp.populations()[p];
+            let mut pre = std::mem::take(&mut self.ws.pre[p]);
+            reshape(&mut pre, pop.size, batch);
+            for &q in bp.incoming(p) {
+                let spec = &bp.projections()[q];
+                let proj = &mut self.circuit.projections[q];
+                let pending = proj.pending.take();
+                update_then_multiply(
+                    &mut proj.weights,
+                    pending,
+                    &self.ws.act[spec.pre],
+                    &mut pre,
+                    &mut self.ws.partials[q],
+                );
+                if let Some(bias) = &proj.bias {
+                    for mut column in pre.column_iter_mut() {
+                        column += bias;
+                    }
+                }
+            }
+            let act = &mut self.ws.act[p];
+            if act.shape() != pre.shape() {
+                *act = DMatrix::zeros(pop.size, batch);
+            }
+            for (a, &u) in act.iter_mut().zip(pre.iter()) {
+                *a = pop.activation.apply(u);
+            }
+            self.ws.pre[p] = pre;
+        }
+        &self.ws.act[bp.output()]
+    }
+
+    /// Per-sample clean loss `½|a − t|²` of the last forward pass.
+    pub fn loss(&mut self, targets: &DMatrix<T>) -> &[T] {
+        let out = &self.ws.act[self.circuit.blueprint.output()];
+        let half = T::of(0.5);
+        self.ws.loss.clear();
+        self.ws.loss.extend(
+            out.column_iter()
+                .zip(targets.column_iter())
+                .map(|(a, t)| half * (a - t).norm_squared()),
+        );
+        &self.ws.loss
+    }
+
+    /// The perturbed pass: draws each noisy population's noise, propagates the difference
+    /// from the clean pass, and forms the signal `δℓ = d·(a − t) + ½|d|²` per sample.
+    pub fn perturb(&mut self, targets: &DMatrix<T>) -> &[T] {
+        let bp = &self.circuit.blueprint;
+        let batch = targets.ncols();
+        let input = bp.input();
+        self.ws.has_diff.iter_mut().for_each(|h| *h = false);
+        for &p in bp.order() {
+            if p == input {
+                continue;
+            }
+            let pop = &bp.populations()[p];
+            let sources: Vec<usize> = bp
+                .incoming(p)
+                .iter()
+                .copied()
+                .filter(|&q| self.ws.has_diff[bp.projections()[q].pre])
+                .collect();
+            let noisy = self.noise_streams[p].is_some();
+            if sources.is_empty() && !noisy {
+                continue;
+            }
+            let mut d_pre = std::mem::take(&mut self.ws.diff_pre[p]);
+            reshape(&mut d_pre, pop.size, batch);
+            for q in sources {
+                let spec = &bp.projections()[q];
+                d_pre.gemm(
+                    T::one(),
+                    &self.circuit.projections[q].weights,
+                    &self.ws.diff_act[spec.pre],
+                    T::one(),
+                );
+            }
+            if let Some(rng) = self.noise_streams[p].as_mut() {
+                let noise = &mut self.ws.noise[p];
+                if noise.shape() != (pop.size, batch) {
+                    *noise = DMatrix::zeros(pop.size, batch);
+                }
+                fill_gaussian(noise, pop.noise.std(), rng);
+                d_pre += &*noise;
+            }
+            let d_act = &mut self.ws.diff_act[p];
+            if d_act.shape() != d_pre.shape() {
+                *d_act = DMatrix::zeros(pop.size, batch);
+            }
+            for ((d, &u), &du) in d_act.iter_mut().zip(self.ws.pre[p].iter()).zip(d_pre.iter()) {
+                *d = pop.activation.difference(u, du);
+            }
+            self.ws.diff_pre[p] = d_pre;
+            self.ws.has_diff[p] = true;
+        }
+        let out = bp.output();
+        self.ws.signal.clear();
+        if !self.ws.has_diff[out] {
+            self.ws.signal.resize(batch, T::zero());
+            return &self.ws.signal;
+        }
+        let half = T::of(0.5);
+        let (a, d) = (&self.ws.act[out], &self.ws.diff_act[out]);
+        for s in 0..batch {
+            let mut acc = T::zero();
+            for ((&ai, &di), &ti) in a
+                .column(s)
+                .iter()
+                .zip(d.column(s).iter())
+                .zip(targets.column(s).iter())
+            {
+                acc += di * (ai - ti) + half * di * di;
+            }
+            self.ws.signal.push(acc);
+        }
+        &self.ws.signal
+    }
+
+    /// Back-propagates `∂ℓ/∂u` from the output (`(a − t) ⊙ f'(u)`) through every population.
+    pub fn backprop(&mut self, targets: &DMatrix<T>) {
+        let bp = &self.circuit.blueprint;
+        let out = bp.output();
+        for &p in bp.order().iter().rev() {
+            if p == bp.input() {
+                continue;
+            }
+            let pop = &bp.populations()[p];
+            let mut e = std::mem::take(&mut self.ws.error[p]);
+            let batch = targets.ncols();
+            reshape(&mut e, pop.size, batch);
+            if p == out {
+                e.copy_from(&self.ws.act[p]);
+                e -= targets;
+            } else {
+                for &q in bp.outgoing(p) {
+                    let spec = &bp.projections()[q];
+                    e.gemm_tr(
+                        T::one(),
+                        &self.circuit.projections[q].weights,
+                        &self.ws.error[spec.post],
+                        T::one(),
+                    );
+                }
+            }
+            if !pop.activation.is_linear() {
+                for (ei, &u) in e.iter_mut().zip(self.ws.pre[p].iter()) {
+                    *ei *= pop.activation.derivative(u);
+                }
+            }
+            self.ws.error[p] = e;
+        }
+    }
+
+    /// Hands the step to `rule`, then runs `post_updates` in order.
+    pub fn apply_rule(
+        &mut self,
+        rule: &mut dyn LearningRule<T>,
+        post_updates: &mut [Box<dyn PostUpdate<T>>],
+    ) -> Result<(), RuleError> {
+        let requirements = rule.requirements();
+        let bp = &self.circuit.blueprint;
+        let ws = &self.ws;
+        let projections = bp
+            .projections()
+            .iter()
+            .zip(self.circuit.projections.iter_mut())
+            .filter(|(spec, _)| spec.plastic)
+            .map(|(spec, state)| {
+                let post_pop = &bp.populations()[spec.post];
+                let noisy = requirements.perturbation && post_pop.noise.std() > 0.0;
+                ProjectionContext {
+                    name: &spec.name,
+                    pre: &ws.act[spec.pre],
+                    post: &ws.act[spec.post],
+                    post_noise: noisy.then_some(&ws.noise[spec.post]),
+                    noise_std: T::of(post_pop.noise.std()),
+                    post_error: requirements.backprop.then_some(&ws.error[spec.post]),
+                    state,
+                }
+            })
+            .collect();
+        let signal: &[T] = if requirements.perturbation {
+            &ws.signal
+        } else {
+            &[]
+        };
+        let mut context = RuleContext {
+            signal,
+            loss: &ws.loss,
+            projections,
+        };
+        rule.update(&mut context)?;
+        if !post_updates.is_empty() {
+            let mut weights = self.plastic_weights();
+            for step in post_updates.iter_mut() {
+                step.apply(&mut weights)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The plastic projections' current weights, for post-update steps.
+    pub fn plastic_weights(&mut self) -> Vec<PlasticWeights<'_, T>> {
+        let bp = &self.circuit.blueprint;
+        bp.projections()
+            .iter()
+            .zip(self.circuit.projections.iter_mut())
+            .filter(|(spec, _)| spec.plastic)
+            .map(|(spec, state)| {
+                state.flush();
+                PlasticWeights {
+                    name: &spec.name,
+                    weights: &mut state.weights,
+                }
+            })
+            .collect()
+    }
+
+    /// One training step on a batch: clean pass, loss, what the rule requires, the rule, the
+    /// post-update steps. Returns the mean clean loss of the batch.
+    pub fn step(
+        &mut self,
+        inputs: &DMatrix<T>,
+        targets: &DMatrix<T>,
+        rule: &mut dyn LearningRule<T>,
+        post_updates: &mut [Box<dyn PostUpdate<T>>],
+    ) -> Result<f64, RuleError> {
+        let requirements = rule.requirements();
+        self.forward(inputs);
+        let mean_loss = self.loss(targets).iter().map(|l| l.f64()).sum::<f64>() / inputs.ncols() as f64;
+        if requirements.perturbation {
+            self.perturb(targets);
+        }
+        if requirements.backprop {
+            self.backprop(targets);
+        }
+        self.apply_rule(rule, post_updates)?;
+        Ok(mean_loss)
+    }
+}
+
+/// Requirements of running nothing but the forward pass (evaluation).
+pub const EVALUATION_ONLY: Requirements = Requirements {
+    perturbation: false,
+    backprop: false,
+};

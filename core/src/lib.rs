@@ -1,0 +1,33 @@
+//! # npsim-core
+//!
+//! The circuit engine of npsim: populations of rate neurons with intrinsic noise, projections
+//! between them in a petgraph graph, batched clean and perturbed passes, and the
+//! [`LearningRule`] interface through which rules see a step.
+//!
+//! Data flows one way: a [`CircuitConfig`] (from a scenario) is validated into a
+//! [`CircuitBlueprint`], instantiated into a [`Circuit`] with weights drawn from named
+//! [`SeedStreams`], and run by an [`Engine`] that hands each step to a rule.
+
+pub mod activation;
+pub mod circuit;
+pub mod engine;
+pub mod init;
+pub mod kernels;
+pub mod noise;
+mod real;
+pub mod rule;
+pub mod seed;
+
+pub use activation::Activation;
+pub use circuit::{
+    Circuit, CircuitBlueprint, CircuitConfig, CircuitError, Population, PopulationConfig, ProjectionConfig,
+    ProjectionSpec,
+};
+pub use engine::Engine;
+pub use init::Initializer;
+pub use noise::Noise;
+pub use real::Real;
+pub use rule::{
+    LearningRule, PlasticWeights, PostUpdate, ProjectionContext, Requirements, RuleContext, RuleError,
+};
+pub use seed::{SeedStreams, StreamRng};

@@ -1,0 +1,184 @@
+//! The extension point for plasticity: [`LearningRule`] and [`PostUpdate`].
+//!
+//! A rule never sees the simulator. Once per step the engine hands it a [`RuleContext`]: the
+//! scalar neuromodulatory signal, and for every plastic projection a [`ProjectionContext`] of
+//! borrowed views — presynaptic and postsynaptic activity, the noise each postsynaptic unit
+//! received, the back-propagated error where the rule asked for it — and the one thing it may
+//! change, that projection's weights and bias.
+
+use nalgebra::{DMatrix, DVector};
+use thiserror::Error;
+
+use crate::Real;
+use crate::circuit::{PendingUpdate, Projection};
+
+/// What a rule needs the engine to compute each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Requirements {
+    /// Run the perturbed pass and provide noise and the scalar signal.
+    pub perturbation: bool,
+    /// Back-propagate the output error and provide each population's error (non-local).
+    pub backprop: bool,
+}
+
+/// A failure inside a rule; the run is stopped and recorded as failed.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum RuleError {
+    /// The rule needs something the circuit does not have.
+    #[error("rule `{rule}` cannot update projection `{projection}`: {problem}")]
+    Unsupported {
+        /// The rule.
+        rule: String,
+        /// The projection.
+        projection: String,
+        /// What is missing and how to provide it.
+        problem: String,
+    },
+    /// Any other failure, described.
+    #[error("rule `{rule}` failed: {message}")]
+    Failed {
+        /// The rule.
+        rule: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+/// What a rule may read and change about one plastic projection, for one step.
+///
+/// Matrices have one column per sample of the batch.
+pub struct ProjectionContext<'a, T: Real> {
+    /// The projection's name.
+    pub name: &'a str,
+    /// Clean presynaptic activity, `pre_size × batch`.
+    pub pre: &'a DMatrix<T>,
+    /// Clean postsynaptic activity, `post_size × batch`.
+    pub post: &'a DMatrix<T>,
+    /// Noise added to each postsynaptic unit's pre-activation on the perturbed pass
+    /// (`σ ξ`, `post_size × batch`); `None` if the population is noiseless or the rule did not
+    /// ask for perturbation.
+    pub post_noise: Option<&'a DMatrix<T>>,
+    /// Standard deviation σ of the postsynaptic population's noise (0 if noiseless).
+    pub noise_std: T,
+    /// `∂ℓ/∂u` of each postsynaptic unit, `post_size × batch`; only when the rule asked for
+    /// back-propagation.
+    pub post_error: Option<&'a DMatrix<T>>,
+    pub(crate) state: &'a mut Projection<T>,
+}
+
+impl<T: Real> ProjectionContext<'_, T> {
+    /// Schedules `W += scale · U Vᵀ` with `U` (`post_size × k`) and `V` (`pre_size × k`).
+    ///
+    /// This is the fast way to change weights: the engine may apply it fused with the next
+    /// product through these weights. Reading the weights afterwards sees the change.
+    pub fn add_outer(&mut self, scale: T, post_factors: &DMatrix<T>, pre_factors: &DMatrix<T>) {
+        assert_eq!(
+            post_factors.nrows(),
+            self.state.weights.nrows(),
+            "post factors must have one row per postsynaptic unit"
+        );
+        assert_eq!(
+            pre_factors.nrows(),
+            self.state.weights.ncols(),
+            "pre factors must have one row per presynaptic unit"
+        );
+        assert_eq!(
+            post_factors.ncols(),
+            pre_factors.ncols(),
+            "post and pre factors must have as many columns"
+        );
+        self.state.flush();
+        self.state.pending = Some(PendingUpdate {
+            scale,
+            post_factors: post_factors.clone(),
+            pre_factors: pre_factors.clone(),
+        });
+    }
+
+    /// `b += scale · Σ_columns U`; does nothing if the projection has no bias.
+    pub fn add_to_bias(&mut self, scale: T, post_factors: &DMatrix<T>) {
+        if let Some(bias) = self.state.bias.as_mut() {
+            for column in post_factors.column_iter() {
+                bias.axpy(scale, &column, T::one());
+            }
+        }
+    }
+
+    /// The current weights, `post_size × pre_size`.
+    pub fn weights(&mut self) -> &DMatrix<T> {
+        self.state.flush();
+        &self.state.weights
+    }
+
+    /// The weights, to change in place.
+    pub fn weights_mut(&mut self) -> &mut DMatrix<T> {
+        self.state.flush();
+        &mut self.state.weights
+    }
+
+    /// The bias, to change in place, if the projection has one.
+    pub fn bias_mut(&mut self) -> Option<&mut DVector<T>> {
+        self.state.bias.as_mut()
+    }
+}
+
+/// Everything a rule receives for one step.
+pub struct RuleContext<'a, T: Real> {
+    /// The neuromodulatory signal per sample: `ℓ(noisy) − ℓ(clean)` (paper Eq. 3), computed
+    /// without cancellation. Empty if the rule did not ask for perturbation.
+    pub signal: &'a [T],
+    /// The clean loss per sample.
+    pub loss: &'a [T],
+    /// The plastic projections, in definition order. Frozen ones are not shown.
+    pub projections: Vec<ProjectionContext<'a, T>>,
+}
+
+/// A learning rule: turns a step's activity, noise and signal into weight changes.
+///
+/// # Implementing
+/// An implementor **must**
+/// - say in [`LearningRule::requirements`] what it reads: the engine only computes the
+///   perturbed pass and back-propagated errors when asked;
+/// - change weights only through the [`ProjectionContext`]s it is given, preferably with
+///   [`ProjectionContext::add_outer`];
+/// - treat the batch as a sum: the update for a batch is the sum of the per-sample updates
+///   (scenarios scale the learning rate if they want a mean).
+///
+/// It **need not** check shapes (the engine guarantees them), handle NaN (the simulation
+/// detects divergence and stops the run), or be deterministic beyond its inputs (all noise
+/// comes from the engine's seeded streams).
+pub trait LearningRule<T: Real>: Send {
+    /// Short name, recorded with every run.
+    fn name(&self) -> &str;
+    /// What the engine must compute before calling [`LearningRule::update`].
+    fn requirements(&self) -> Requirements;
+    /// Changes the weights for one step.
+    fn update(&mut self, context: &mut RuleContext<'_, T>) -> Result<(), RuleError>;
+}
+
+/// The weights of one plastic projection, for a [`PostUpdate`] step.
+pub struct PlasticWeights<'a, T: Real> {
+    /// The projection's name.
+    pub name: &'a str,
+    /// Its weights, `post_size × pre_size`, current (all updates applied).
+    pub weights: &'a mut DMatrix<T>,
+}
+
+/// A step applied after every rule update, such as weight normalisation (synaptic scaling)
+/// or weight decay. Steps compose: a scenario lists any number, applied in order.
+///
+/// # Implementing
+/// An implementor **must** change only the weights it is given; it **need not** apply
+/// itself to every projection (it may select some by name). [`PostUpdate::initialise`] sees
+/// the initial weights once before the first step, for steps whose target is the initial
+/// state.
+pub trait PostUpdate<T: Real>: Send {
+    /// Short name, recorded with every run.
+    fn name(&self) -> &str;
+    /// Called once with the initial weights.
+    fn initialise(&mut self, _projections: &mut [PlasticWeights<'_, T>]) -> Result<(), RuleError> {
+        Ok(())
+    }
+    /// Called after every update.
+    fn apply(&mut self, projections: &mut [PlasticWeights<'_, T>]) -> Result<(), RuleError>;
+}

@@ -1,0 +1,21 @@
+//! # npsim-rules
+//!
+//! The built-in learning rules of npsim, each a [`LearningRule`] trait object, and the
+//! built-in [`PostUpdate`] steps.
+//!
+//! | rule | locality | module |
+//! |------|----------|--------|
+//! | node perturbation | local: pre, post noise, one broadcast scalar | [`node_perturbation`] |
+//! | SGD (backprop) | **non-local**: needs back-propagated errors | [`sgd`] |
+//! | weight normalisation (synaptic scaling) | local post-update step | [`normalisation`] |
+//!
+//! [`LearningRule`]: npsim_core::LearningRule
+//! [`PostUpdate`]: npsim_core::PostUpdate
+
+pub mod node_perturbation;
+pub mod normalisation;
+pub mod sgd;
+
+pub use node_perturbation::NodePerturbation;
+pub use normalisation::{NormalisationTarget, WeightNormalisation};
+pub use sgd::Sgd;

@@ -1,0 +1,87 @@
+//! Node perturbation (NP).
+//!
+//! # What it does
+//! Every neuron is noisy. The circuit is run twice on the same input, once clean and once with
+//! each unit's intrinsic noise `σ ξ` added to its pre-activation. A neuromodulator broadcasts
+//! the change in loss `δℓ = ℓ(noisy) − ℓ(clean)`; each synapse correlates it with its own
+//! postsynaptic noise and presynaptic activity. For small σ the update is an unbiased
+//! estimate of the SGD update (Hiratani et al. 2022, Eq. 4–5), with variance growing with the
+//! number of perturbed units.
+//!
+//! # Equations
+//! Paper Eq. 3, summed over the samples `b` of a batch, each with its own noise:
+//!
+//! `ΔW_k = −(η / σ) Σ_b δℓ_b ξ_{k,b} x_{k−1,b}ᵀ = −(η / σ²) Σ_b δℓ_b (σ ξ_{k,b}) x_{k−1,b}ᵀ`,
+//!
+//! and likewise `Δb_k = −(η / σ²) Σ_b δℓ_b σ ξ_{k,b}` for biases. `x_{k−1}` is the clean
+//! presynaptic activity and σ the postsynaptic population's noise std.
+//!
+//! # Parameters
+//! | name | unit | default | meaning |
+//! |------|------|---------|---------|
+//! | `learning_rate` | 1 | — | η, absolute (scenarios may give it relative to η*) |
+//!
+//! Perturbation strength σ is a property of each population's intrinsic noise, not of the rule.
+//!
+//! # References
+//! - N. Hiratani, Y. Mehta, T. P. Lillicrap, P. E. Latham (2022). On the stability and
+//!   scalability of node perturbation learning. NeurIPS 35.
+//! - B. Widrow, M. A. Lehr (1990). 30 years of adaptive neural networks. Proc. IEEE 78.
+
+use nalgebra::DMatrix;
+use npsim_core::{LearningRule, Real, Requirements, RuleContext, RuleError};
+
+/// Node perturbation with a fixed learning rate.
+#[derive(Debug, Clone)]
+pub struct NodePerturbation<T: Real> {
+    learning_rate: T,
+    scaled_noise: DMatrix<T>,
+}
+
+impl<T: Real> NodePerturbation<T> {
+    /// NP with learning rate η.
+    pub fn new(learning_rate: f64) -> Self {
+        Self {
+            learning_rate: T::of(learning_rate),
+            scaled_noise: DMatrix::zeros(0, 0),
+        }
+    }
+}
+
+impl<T: Real> LearningRule<T> for NodePerturbation<T> {
+    fn name(&self) -> &str {
+        "node_perturbation"
+    }
+
+    fn requirements(&self) -> Requirements {
+        Requirements {
+            perturbation: true,
+            backprop: false,
+        }
+    }
+
+    fn update(&mut self, context: &mut RuleContext<'_, T>) -> Result<(), RuleError> {
+        let signal = context.signal;
+        for projection in context.projections.iter_mut() {
+            let Some(noise) = projection.post_noise else {
+                return Err(RuleError::Unsupported {
+                    rule: "node_perturbation".into(),
+                    projection: projection.name.into(),
+                    problem: "its postsynaptic population has no intrinsic noise; give it `noise: Gaussian(std: ...)`"
+                        .into(),
+                });
+            };
+            let sigma = projection.noise_std;
+            // U[:, b] = δℓ_b σξ_b, so that ΔW = −(η/σ²) U xᵀ.
+            self.scaled_noise.clone_from(noise);
+            for (mut column, &s) in self.scaled_noise.column_iter_mut().zip(signal) {
+                column *= s;
+            }
+            let scale = -self.learning_rate / (sigma * sigma);
+            let pre = projection.pre;
+            projection.add_outer(scale, &self.scaled_noise, pre);
+            projection.add_to_bias(scale, &self.scaled_noise);
+        }
+        Ok(())
+    }
+}

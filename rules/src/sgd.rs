@@ -1,0 +1,62 @@
+//! Stochastic gradient descent by back-propagation: the baseline.
+//!
+//! # What it does
+//! The exact gradient of the squared error, obtained by propagating the output error back
+//! through the transposed weights. It is the one **non-local** rule in npsim: a synapse needs
+//! the error of its postsynaptic unit, which depends on every downstream weight. It is here
+//! as the reference NP is measured against.
+//!
+//! # Equations
+//! With `e_K = (a_K − t) ⊙ f'(u_K)` and `e_k = f'(u_k) ⊙ W_{k+1}ᵀ e_{k+1}`, summed over the
+//! samples of a batch: `ΔW_k = −η Σ_b e_{k,b} x_{k−1,b}ᵀ`, `Δb_k = −η Σ_b e_{k,b}`.
+//!
+//! # Parameters
+//! | name | unit | default | meaning |
+//! |------|------|---------|---------|
+//! | `learning_rate` | 1 | — | η |
+//!
+//! # References
+//! - D. E. Rumelhart, G. E. Hinton, R. J. Williams (1986). Learning representations by
+//!   back-propagating errors. Nature 323.
+
+use npsim_core::{LearningRule, Real, Requirements, RuleContext, RuleError};
+
+/// SGD with a fixed learning rate.
+#[derive(Debug, Clone)]
+pub struct Sgd<T: Real> {
+    learning_rate: T,
+}
+
+impl<T: Real> Sgd<T> {
+    /// SGD with learning rate η.
+    pub fn new(learning_rate: f64) -> Self {
+        Self {
+            learning_rate: T::of(learning_rate),
+        }
+    }
+}
+
+impl<T: Real> LearningRule<T> for Sgd<T> {
+    fn name(&self) -> &str {
+        "sgd"
+    }
+
+    fn requirements(&self) -> Requirements {
+        Requirements {
+            perturbation: false,
+            backprop: true,
+        }
+    }
+
+    fn update(&mut self, context: &mut RuleContext<'_, T>) -> Result<(), RuleError> {
+        for projection in context.projections.iter_mut() {
+            let error = projection
+                .post_error
+                .expect("the engine provides errors when backprop is required");
+            let pre = projection.pre;
+            projection.add_outer(-self.learning_rate, error, pre);
+            projection.add_to_bias(-self.learning_rate, error);
+        }
+        Ok(())
+    }
+}
