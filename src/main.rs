@@ -1,1 +1,417 @@
-fn main() {}
+//! The `npsim` command: run, validate and inspect scenarios; theory; benchmarks.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use npsim::recorder::{self, Attr};
+use npsim::runner::{self, RunError};
+use npsim::scenario::{Scenario, ScenarioError};
+use npsim::simulate::RunStatus;
+use npsim_models::{LinearDims, TheorySettings};
+
+#[derive(Parser)]
+#[command(
+    name = "npsim",
+    version,
+    about = "Simulate neural circuits that learn from their own noise"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario and record it to HDF5.
+    Run {
+        /// The scenario (RON).
+        scenario: PathBuf,
+        /// Output file (default `runs/<scenario name>.h5`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override a field: `--set train.steps=2000` (repeatable; see docs/scenarios.md).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Replace an existing output file (only once the new one is complete).
+        #[arg(long)]
+        force: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Check a scenario without running it.
+    Validate {
+        /// The scenario (RON).
+        scenario: PathBuf,
+        /// Overrides, as for `run`.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+    },
+    /// Mean-field theory of the deep linear network.
+    Theory {
+        #[command(subcommand)]
+        what: TheoryCommand,
+    },
+    /// List the runs in a recording with their status and final metrics.
+    Inspect {
+        /// The HDF5 file.
+        file: PathBuf,
+    },
+    /// Measure throughput.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+#[derive(clap::Args, Clone, Copy)]
+struct Dims {
+    /// Input size.
+    #[arg(long, default_value_t = 100)]
+    lx: usize,
+    /// Hidden size.
+    #[arg(long, default_value_t = 1000)]
+    lh: usize,
+    /// Output size.
+    #[arg(long, default_value_t = 10)]
+    ly: usize,
+    /// Scale r of W1's initial variance.
+    #[arg(long, default_value_t = 1.0)]
+    init_scale: f64,
+}
+
+impl Dims {
+    fn dims(&self) -> LinearDims {
+        LinearDims {
+            lx: self.lx,
+            lh: self.lh,
+            ly: self.ly,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum TheoryCommand {
+    /// NP's critical learning rate η* and SGD's optimal rate.
+    EtaStar {
+        #[command(flatten)]
+        dims: Dims,
+    },
+    /// Theory curves (two- and four-variable models) to a CSV or HDF5 file.
+    Trajectory {
+        #[command(flatten)]
+        dims: Dims,
+        /// Learning rate relative to η*.
+        #[arg(long, default_value_t = 1.0)]
+        eta_relative: f64,
+        /// Teacher noise std σt.
+        #[arg(long, default_value_t = 0.0)]
+        teacher_noise_std: f64,
+        /// Iterations.
+        #[arg(long, default_value_t = 100_000)]
+        steps: u64,
+        /// Record every this many iterations.
+        #[arg(long, default_value_t = 100)]
+        record_every: u64,
+        /// Output: `.h5` for HDF5, anything else for CSV.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PrecisionArg {
+    F32,
+    F64,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Per-sample NP on the deep linear network (the paper's setting is 100-10000-10, f64).
+    LinearNp {
+        /// Input size.
+        #[arg(long, default_value_t = 100)]
+        lx: usize,
+        /// Hidden size.
+        #[arg(long, default_value_t = 10_000)]
+        lh: usize,
+        /// Output size.
+        #[arg(long, default_value_t = 10)]
+        ly: usize,
+        /// Threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Precision.
+        #[arg(long, value_enum, default_value = "f64")]
+        precision: PrecisionArg,
+        /// Timed repetitions (median reported).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+    },
+}
+
+/// Exit status for input the user must fix (bad scenario, existing output).
+const BAD_INPUT: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            let bad_input = err.chain().any(|e| {
+                e.downcast_ref::<ScenarioError>().is_some()
+                    || matches!(e.downcast_ref::<RunError>(), Some(RunError::Scenario(_)))
+                    || matches!(
+                        e.downcast_ref::<recorder::RecorderError>(),
+                        Some(recorder::RecorderError::Exists(_))
+                    )
+                    || matches!(
+                        e.downcast_ref::<RunError>(),
+                        Some(RunError::Recorder(recorder::RecorderError::Exists(_)))
+                    )
+            });
+            ExitCode::from(if bad_input { BAD_INPUT } else { 1 })
+        }
+    }
+}
+
+fn load(path: &Path, set: &[String]) -> Result<Scenario> {
+    let mut scenario = Scenario::load(path)?;
+    scenario.apply_overrides(set)?;
+    Ok(scenario)
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run {
+            scenario,
+            out,
+            seed,
+            mut set,
+            force,
+            quiet,
+            threads,
+        } => {
+            if let Some(seed) = seed {
+                set.push(format!("seed={seed}"));
+            }
+            let scenario = load(&scenario, &set)?;
+            let plans = runner::plans(&scenario)?;
+            let out =
+                out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}.h5", scenario.config.name)));
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads.unwrap_or(0))
+                .build()?;
+            let stop = Arc::new(AtomicBool::new(false));
+            let handler_stop = Arc::clone(&stop);
+            // A second Ctrl-C while runs wind down is ignored; runs stop at their next record.
+            let _ = ctrlc::set_handler(move || handler_stop.store(true, Ordering::Relaxed));
+            if !quiet {
+                eprintln!(
+                    "{}: {} run(s) → {}",
+                    scenario.config.name,
+                    plans.len(),
+                    out.display()
+                );
+            }
+            let report = pool.install(|| runner::run(&scenario, &out, force, !quiet, &stop))?;
+            print_report(&report);
+            if report.interrupted {
+                eprintln!("interrupted: partial recording kept at {}", report.path.display());
+                return Ok(ExitCode::from(130));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { scenario, set } => {
+            let loaded = load(&scenario, &set)?;
+            let plans = runner::plans(&loaded)?;
+            println!("{}: valid, {} run(s)", scenario.display(), plans.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Theory {
+            what: TheoryCommand::EtaStar { dims },
+        } => {
+            let d = dims.dims();
+            check_dims(&d)?;
+            println!("eta_star: {:.6e}", d.critical_learning_rate(dims.init_scale));
+            println!(
+                "eta_sgd_optimal: {:.6e}",
+                d.sgd_optimal_learning_rate(dims.init_scale)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Theory {
+            what:
+                TheoryCommand::Trajectory {
+                    dims,
+                    eta_relative,
+                    teacher_noise_std,
+                    steps,
+                    record_every,
+                    out,
+                },
+        } => {
+            let d = dims.dims();
+            check_dims(&d)?;
+            if record_every == 0 {
+                bail!("--record-every must be at least 1");
+            }
+            let eta = eta_relative * d.critical_learning_rate(dims.init_scale);
+            let settings = TheorySettings {
+                dims: d,
+                init_scale: dims.init_scale,
+                learning_rate: eta,
+                teacher_noise_var: teacher_noise_std.powi(2),
+            };
+            let four = settings.four_variable(steps, record_every);
+            let two = settings.two_variable(steps, record_every);
+            let curves: Vec<(String, Vec<f64>)> = vec![
+                ("step".into(), four.iter().map(|p| p.step as f64).collect()),
+                ("epsilon_4v".into(), four.iter().map(|p| p.epsilon).collect()),
+                ("alpha_4v".into(), four.iter().map(|p| p.alpha).collect()),
+                ("beta_4v".into(), four.iter().map(|p| p.beta).collect()),
+                ("epsilon_2v".into(), two.iter().map(|p| p.epsilon).collect()),
+                ("a_2v".into(), two.iter().map(|p| p.a).collect()),
+            ];
+            if out.extension().is_some_and(|e| e == "h5") {
+                let attrs = vec![
+                    (
+                        "npsim_version".to_string(),
+                        Attr::Text(env!("CARGO_PKG_VERSION").into()),
+                    ),
+                    ("lx".to_string(), Attr::Int(d.lx as i64)),
+                    ("lh".to_string(), Attr::Int(d.lh as i64)),
+                    ("ly".to_string(), Attr::Int(d.ly as i64)),
+                    ("learning_rate".to_string(), Attr::Float(eta)),
+                    ("teacher_noise_std".to_string(), Attr::Float(teacher_noise_std)),
+                ];
+                recorder::write_curves(&out, &attrs, &curves)?;
+            } else {
+                let mut text = curves
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+                    + "\n";
+                for i in 0..curves[0].1.len() {
+                    let row: Vec<String> = curves.iter().map(|(_, v)| format!("{}", v[i])).collect();
+                    text += &(row.join(",") + "\n");
+                }
+                std::fs::write(&out, text).with_context(|| format!("cannot write `{}`", out.display()))?;
+            }
+            println!("wrote {} points to {}", curves[0].1.len(), out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect { file } => {
+            let summary = recorder::read(&file)?;
+            let get = |k: &str| {
+                summary
+                    .attributes
+                    .get(k)
+                    .map(|a| a.to_string())
+                    .unwrap_or_default()
+            };
+            println!(
+                "{}: scenario `{}`, npsim {}, created {}",
+                file.display(),
+                get("scenario_name"),
+                get("npsim_version"),
+                get("created")
+            );
+            println!(
+                "{:<8} {:<18} {:>11} {:<11} {:>9} {:>12}  label",
+                "run", "rule", "lr", "status", "steps", "final eps"
+            );
+            for run in &summary.runs {
+                let a = |k: &str| run.attributes.get(k).map(|a| a.to_string()).unwrap_or_default();
+                let last = |name: &str| {
+                    run.metrics
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .and_then(|(_, v)| v.last().copied())
+                        .unwrap_or(f64::NAN)
+                };
+                let lr = run.attributes.get("learning_rate").map(|a| match a {
+                    Attr::Float(v) => format!("{v:.4e}"),
+                    other => other.to_string(),
+                });
+                println!(
+                    "{:<8} {:<18} {:>11} {:<11} {:>9} {:>12.4e}  {}",
+                    run.group,
+                    a("rule"),
+                    lr.unwrap_or_default(),
+                    a("status"),
+                    a("steps_done"),
+                    last("epsilon"),
+                    a("label")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what:
+                BenchCommand::LinearNp {
+                    lx,
+                    lh,
+                    ly,
+                    threads,
+                    precision,
+                    reps,
+                },
+        } => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads.max(1))
+                .build()?;
+            let settings = npsim::bench::LinearNpBench {
+                lx,
+                lh,
+                ly,
+                reps,
+                seconds: 1.0,
+            };
+            let rate = pool.install(|| match precision {
+                PrecisionArg::F32 => npsim::bench::linear_np::<f32>(settings),
+                PrecisionArg::F64 => npsim::bench::linear_np::<f64>(settings),
+            });
+            println!("bench: linear-np {lx}-{lh}-{ly}, threads {threads}, reps {reps}");
+            println!("iterations_per_second: {rate:.1}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn check_dims(d: &LinearDims) -> Result<()> {
+    if d.lx == 0 || d.lh == 0 || d.ly == 0 {
+        bail!("--lx, --lh and --ly must be at least 1");
+    }
+    Ok(())
+}
+
+fn print_report(report: &runner::Report) {
+    println!(
+        "{:<8} {:<18} {:>11} {:<11} {:>9} {:>12}  label",
+        "run", "rule", "lr", "status", "steps", "final eps"
+    );
+    for row in &report.rows {
+        let status = match &row.status {
+            RunStatus::Diverged { step, .. } => format!("diverged@{step}"),
+            other => other.label().to_string(),
+        };
+        println!(
+            "{:<8} {:<18} {:>11.4e} {:<11} {:>9} {:>12.4e}  {}",
+            row.group, row.rule, row.learning_rate, status, row.steps_done, row.final_error, row.label
+        );
+    }
+    println!("recording: {}", report.path.display());
+}

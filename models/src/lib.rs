@@ -1,1 +1,12 @@
-//! placeholder
+//! # npsim-models
+//!
+//! Tasks and theory for npsim's scenarios: the deep linear student–teacher of the paper's
+//! Section 4 ([`linear`]) and its mean-field theory ([`theory`]).
+
+pub mod linear;
+pub mod task;
+pub mod theory;
+
+pub use linear::{DeepLinearConfig, LinearTaskError, LinearTeacher, LinearTeacherConfig};
+pub use task::Task;
+pub use theory::{LinearDims, TheorySettings};

@@ -1,0 +1,26 @@
+//! Tasks: where inputs and targets come from, and what is measured.
+
+use nalgebra::DMatrix;
+use npsim_core::{Circuit, Real};
+
+/// A supervised task a circuit is trained on.
+///
+/// # Implementing
+/// An implementor **must** fill whole batches from its own seeded streams (so runs repeat
+/// exactly) and report the same metrics, in the same order, every time it is asked. It
+/// **need not** know the learning rule. [`Task::error_metric`] names the metric whose growth
+/// beyond a multiple of its initial value marks a run as diverged.
+pub trait Task<T: Real>: Send {
+    /// Values per input sample.
+    fn input_size(&self) -> usize;
+    /// Values per target sample.
+    fn output_size(&self) -> usize;
+    /// Fills `inputs` (`input_size × batch`) and `targets` (`output_size × batch`).
+    fn next_batch(&mut self, inputs: &mut DMatrix<T>, targets: &mut DMatrix<T>);
+    /// Names of the metrics [`Task::metrics`] returns.
+    fn metric_names(&self) -> Vec<String>;
+    /// Index into [`Task::metric_names`] of the error that defines divergence.
+    fn error_metric(&self) -> usize;
+    /// Measures the circuit now (its pending updates are applied first).
+    fn metrics(&mut self, circuit: &mut Circuit<T>) -> Vec<f64>;
+}

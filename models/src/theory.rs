@@ -1,0 +1,397 @@
+//! Mean-field theory of node perturbation in the deep linear student–teacher
+//! (Hiratani et al. 2022, Section 4 and Appendix B; the authors' `lin_st_theor.py`).
+//!
+//! Student `y = W2 W1 x` with `W1: Lh×Lx`, `W2: Ly×Lh`; teacher `y* = A x + σt ζ`. Order
+//! parameters: `α = |W1|²/Lx`, `β = |W2|²/Ly`, `ε = |W2W1 − A|²/(Lx Ly)` and the normalised
+//! input-weight norm `a = α / Lh^{1/3}`. All quantities are per iteration of one sample.
+
+use serde::Serialize;
+
+/// Layer sizes of a one-hidden-layer linear network.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LinearDims {
+    /// Input size `Lx`.
+    pub lx: usize,
+    /// Hidden size `Lh`.
+    pub lh: usize,
+    /// Output size `Ly`.
+    pub ly: usize,
+}
+
+/// Expected order parameters right after Xavier–Glorot initialisation with scale `r` on `W1`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct InitialState {
+    /// `α0 = 2 r Lh / (Lx + Lh)`.
+    pub alpha: f64,
+    /// `β0 = 2 Lh / (Lh + Ly)`.
+    pub beta: f64,
+    /// `ε0 = 4 r Lh / ((Lx + Lh)(Ly + Lh)) + 2 / (Lx + Ly)`.
+    pub epsilon: f64,
+    /// `φ0 = −4 r Lh / ((Lx + Lh)(Ly + Lh))`.
+    pub phi: f64,
+    /// `ψ0 = 2 / (Lx + Ly)`, the teacher's norm per entry.
+    pub psi: f64,
+    /// `a0 = α0 / Lh^{1/3}`.
+    pub a: f64,
+}
+
+impl LinearDims {
+    fn f(&self) -> (f64, f64, f64) {
+        (self.lx as f64, self.lh as f64, self.ly as f64)
+    }
+
+    /// `Lh^{1/3}`, the scale of the two-variable model.
+    pub fn lh_cbrt(&self) -> f64 {
+        (self.lh as f64).cbrt()
+    }
+
+    /// The initial state for weight-scale `init_scale` (`r`).
+    pub fn initial_state(&self, init_scale: f64) -> InitialState {
+        let (lx, lh, ly) = self.f();
+        let product = 4.0 * init_scale * lh / ((lx + lh) * (ly + lh));
+        let psi = 2.0 / (lx + ly);
+        let alpha = 2.0 * init_scale * lh / (lx + lh);
+        InitialState {
+            alpha,
+            beta: 2.0 * lh / (lh + ly),
+            epsilon: product + psi,
+            phi: -product,
+            psi,
+            a: alpha / self.lh_cbrt(),
+        }
+    }
+
+    /// The critical learning rate η* of NP (paper Eq. 83): the largest real root `c` of
+    /// `(ε0 − a0³/3) c³ + a0² c² − 4/3 = 0`, shrunk by `1 − 1e-4` (the paper's safety margin),
+    /// gives `η* = c / (Lx Ly (1 + β0) Lh^{1/3})`.
+    pub fn critical_learning_rate(&self, init_scale: f64) -> f64 {
+        let s = self.initial_state(init_scale);
+        let (lx, _, ly) = self.f();
+        let roots = real_cubic_roots(s.epsilon - s.a.powi(3) / 3.0, s.a * s.a, 0.0, -4.0 / 3.0);
+        let c = roots.into_iter().fold(f64::NEG_INFINITY, f64::max) * (1.0 - 1e-4);
+        c / (lx * ly * (1.0 + s.beta)) / self.lh_cbrt()
+    }
+
+    /// SGD's optimal learning rate `1 / (Lx (α0 + β0))`.
+    pub fn sgd_optimal_learning_rate(&self, init_scale: f64) -> f64 {
+        let s = self.initial_state(init_scale);
+        1.0 / (self.lx as f64 * (s.alpha + s.beta))
+    }
+}
+
+/// Real roots of `p3 x³ + p2 x² + p1 x + p0` (`p3 ≠ 0`), by the trigonometric/Cardano method.
+pub fn real_cubic_roots(p3: f64, p2: f64, p1: f64, p0: f64) -> Vec<f64> {
+    let (b, c, d) = (p2 / p3, p1 / p3, p0 / p3);
+    // x = t − b/3 gives t³ + p t + q = 0.
+    let p = c - b * b / 3.0;
+    let q = 2.0 * b.powi(3) / 27.0 - b * c / 3.0 + d;
+    let shift = -b / 3.0;
+    let disc = (q / 2.0).powi(2) + (p / 3.0).powi(3);
+    let polish = |mut x: f64| {
+        // Two Newton steps remove the cancellation error of the closed form.
+        for _ in 0..2 {
+            let f = ((p3 * x + p2) * x + p1) * x + p0;
+            let df = (3.0 * p3 * x + 2.0 * p2) * x + p1;
+            if df != 0.0 {
+                x -= f / df;
+            }
+        }
+        x
+    };
+    let roots = if disc > 0.0 {
+        let s = disc.sqrt();
+        vec![(-q / 2.0 + s).cbrt() + (-q / 2.0 - s).cbrt() + shift]
+    } else if p == 0.0 {
+        vec![shift]
+    } else {
+        let r = (-p / 3.0).sqrt();
+        let phi = (-q / (2.0 * r.powi(3))).clamp(-1.0, 1.0).acos();
+        (0..3)
+            .map(|k| 2.0 * r * ((phi - 2.0 * std::f64::consts::PI * k as f64) / 3.0).cos() + shift)
+            .collect()
+    };
+    roots.into_iter().map(polish).collect()
+}
+
+/// One recorded point of the two-variable model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TwoVariablePoint {
+    /// Iteration.
+    pub step: u64,
+    /// Normalised input-weight norm `a`.
+    pub a: f64,
+    /// Error `ε`.
+    pub epsilon: f64,
+}
+
+/// One recorded point of the four-variable model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FourVariablePoint {
+    /// Iteration.
+    pub step: u64,
+    /// `α`.
+    pub alpha: f64,
+    /// `β`.
+    pub beta: f64,
+    /// `ε`.
+    pub epsilon: f64,
+    /// `φ`.
+    pub phi: f64,
+}
+
+/// The settings of a theory trajectory.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TheorySettings {
+    /// Layer sizes.
+    pub dims: LinearDims,
+    /// Scale `r` of `W1`'s initial variance.
+    pub init_scale: f64,
+    /// Learning rate η (absolute).
+    pub learning_rate: f64,
+    /// Teacher noise variance σt².
+    pub teacher_noise_var: f64,
+}
+
+impl TheorySettings {
+    fn two_variable_step(&self, a: f64, eps: f64, c: f64, eta_hat: f64, nu: f64) -> (f64, f64) {
+        let a_next = a + eta_hat * c * (eps + nu);
+        let eps_next = eps + eta_hat * (-2.0 * a * eps + c * a * a * (eps + nu));
+        (a_next, eps_next)
+    }
+
+    fn two_variable_constants(&self) -> (f64, f64, f64) {
+        let s = self.dims.initial_state(self.init_scale);
+        let eta_hat = self.learning_rate * self.dims.lh_cbrt();
+        let c = eta_hat * (self.dims.lx * self.dims.ly) as f64 * (1.0 + s.beta);
+        (eta_hat, c, self.teacher_noise_var / self.dims.lx as f64)
+    }
+
+    /// The two-variable model (paper Eq. 12, with teacher noise Eq. 14), iterated once per
+    /// sample from `(a0, ε0)`, recorded every `record_every` steps from step 0.
+    pub fn two_variable(&self, steps: u64, record_every: u64) -> Vec<TwoVariablePoint> {
+        let s = self.dims.initial_state(self.init_scale);
+        let (eta_hat, c, nu) = self.two_variable_constants();
+        let (mut a, mut eps) = (s.a, s.epsilon);
+        let mut out = Vec::with_capacity((steps / record_every.max(1) + 1) as usize);
+        for step in 0..=steps {
+            if step % record_every.max(1) == 0 {
+                out.push(TwoVariablePoint {
+                    step,
+                    a,
+                    epsilon: eps,
+                });
+            }
+            (a, eps) = self.two_variable_step(a, eps, c, eta_hat, nu);
+        }
+        out
+    }
+
+    /// The four-variable model over `(α, β, ε, φ)` (paper Appendix B.3), recorded every
+    /// `record_every` steps from step 0.
+    pub fn four_variable(&self, steps: u64, record_every: u64) -> Vec<FourVariablePoint> {
+        let s = self.dims.initial_state(self.init_scale);
+        let (lx, lh, ly) = self.dims.f();
+        let eta = self.learning_rate;
+        let sigma2 = self.teacher_noise_var;
+        let (mut alpha, mut beta, mut eps, mut phi) = (s.alpha, s.beta, s.epsilon, s.phi);
+        let mut out = Vec::with_capacity((steps / record_every.max(1) + 1) as usize);
+        for step in 0..=steps {
+            if step % record_every.max(1) == 0 {
+                out.push(FourVariablePoint {
+                    step,
+                    alpha,
+                    beta,
+                    epsilon: eps,
+                    phi,
+                });
+            }
+            let loss = lx * eps + sigma2;
+            let noise = eta * eta * (ly * (1.0 + beta) * (alpha * alpha + beta) + 4.0 * alpha * beta) * loss;
+            let psi = s.psi - (eps + 2.0 * phi);
+            let d_alpha = 2.0 * eta * ly * phi + eta * eta * lh * ly * (1.0 + beta) * loss;
+            let d_beta = 2.0 * eta * lx * phi + eta * eta * lx * ly * alpha * (1.0 + beta) * loss;
+            let d_eps =
+                -2.0 * eta * (alpha + beta) * eps - 4.0 * eta * eta * phi * (lx * ly * eps + sigma2) + noise;
+            let d_phi = eta * (alpha + beta) * (eps - phi)
+                + 2.0 * eta * eta * (lx * ly * phi * (eps - phi) - sigma2 * (psi - phi))
+                - noise;
+            alpha += d_alpha;
+            beta += d_beta;
+            eps += d_eps;
+            phi += d_phi;
+        }
+        out
+    }
+
+    /// Onset of the instability under teacher noise: the first iteration `τc` at which the
+    /// two-variable model's `ε` increases, and `εc` there. `None` if it does not within
+    /// `max_steps`.
+    pub fn instability_onset(&self, max_steps: u64) -> Option<(u64, f64)> {
+        let s = self.dims.initial_state(self.init_scale);
+        let (eta_hat, c, nu) = self.two_variable_constants();
+        let (mut a, mut eps) = (s.a, s.epsilon);
+        for step in 0..max_steps {
+            let (a_next, eps_next) = self.two_variable_step(a, eps, c, eta_hat, nu);
+            if eps_next > eps {
+                return Some((step, eps));
+            }
+            (a, eps) = (a_next, eps_next);
+        }
+        None
+    }
+}
+
+/// Training times of linear regression without a hidden layer (paper Eq. 9):
+/// `T_sgd = Lx log(ε0/ε_target)`, `T_np = Lx Ly log(ε0/ε_target)`.
+pub fn regression_training_times(lx: usize, ly: usize, eps0: f64, eps_target: f64) -> (f64, f64) {
+    let t_sgd = lx as f64 * (eps0 / eps_target).ln();
+    (t_sgd, t_sgd * ly as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAPER: LinearDims = LinearDims {
+        lx: 100,
+        lh: 1000,
+        ly: 10,
+    };
+
+    #[test]
+    fn critical_rate_matches_the_paper() {
+        // The reference value for (100, 1000, 10), with the 1e-4 margin.
+        let eta_star = PAPER.critical_learning_rate(1.0);
+        assert!((eta_star / 1.2019e-4 - 1.0).abs() < 5e-4, "η* = {eta_star}");
+    }
+
+    #[test]
+    fn critical_root_satisfies_its_cubic() {
+        for dims in [
+            PAPER,
+            LinearDims {
+                lx: 100,
+                lh: 10000,
+                ly: 10,
+            },
+            LinearDims {
+                lx: 30,
+                lh: 500,
+                ly: 5,
+            },
+        ] {
+            for r in [0.25, 1.0, 4.0] {
+                let s = dims.initial_state(r);
+                let c = dims.critical_learning_rate(r)
+                    * (dims.lx * dims.ly) as f64
+                    * (1.0 + s.beta)
+                    * dims.lh_cbrt()
+                    / (1.0 - 1e-4);
+                let residual = (s.epsilon - s.a.powi(3) / 3.0) * c.powi(3) + s.a * s.a * c * c - 4.0 / 3.0;
+                assert!(residual.abs() < 1e-10, "{dims:?} r={r}: residual {residual}");
+            }
+        }
+    }
+
+    #[test]
+    fn cubic_roots_are_roots() {
+        for (p3, p2, p1, p0, n) in [
+            (1.0, -6.0, 11.0, -6.0, 3),
+            (2.0, 0.0, 0.0, -16.0, 1),
+            (1.0, 0.0, -3.0, 0.0, 3),
+        ] {
+            let roots = real_cubic_roots(p3, p2, p1, p0);
+            assert_eq!(roots.len(), n);
+            for x in roots {
+                assert!((p3 * x * x * x + p2 * x * x + p1 * x + p0).abs() < 1e-9);
+            }
+        }
+    }
+
+    #[test]
+    fn initial_state_matches_direct_expectation() {
+        // Independent check by sampling: E|W1|²/Lx and E|W2W1 − A|²/(LxLy) under the
+        // Glorot variances, with 200 samples of a small network (sampling error ~ 2 %).
+        use nalgebra::DMatrix;
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, Normal};
+        let dims = LinearDims {
+            lx: 20,
+            lh: 60,
+            ly: 8,
+        };
+        let r = 2.0;
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(1);
+        let mut draw = |rows: usize, cols: usize, var: f64| {
+            let n = Normal::new(0.0, var.sqrt()).unwrap();
+            DMatrix::from_fn(rows, cols, |_, _| n.sample(&mut rng))
+        };
+        let (mut alpha, mut eps) = (0.0, 0.0);
+        let samples = 200;
+        for _ in 0..samples {
+            let w1 = draw(60, 20, 2.0 * r / 80.0);
+            let w2 = draw(8, 60, 2.0 / 68.0);
+            let a = draw(8, 20, 2.0 / 28.0);
+            alpha += w1.norm_squared() / 20.0 / samples as f64;
+            eps += (&w2 * &w1 - a).norm_squared() / 160.0 / samples as f64;
+        }
+        let s = dims.initial_state(r);
+        assert!((alpha / s.alpha - 1.0).abs() < 0.03, "{alpha} vs {}", s.alpha);
+        assert!((eps / s.epsilon - 1.0).abs() < 0.03, "{eps} vs {}", s.epsilon);
+    }
+
+    #[test]
+    fn below_critical_the_error_falls_above_it_rises() {
+        let settings = |rel: f64| TheorySettings {
+            dims: PAPER,
+            init_scale: 1.0,
+            learning_rate: rel * PAPER.critical_learning_rate(1.0),
+            teacher_noise_var: 0.0,
+        };
+        let slow = settings(0.5).two_variable(200_000, 1000);
+        assert!(slow.last().unwrap().epsilon < 1e-3 * slow[0].epsilon);
+        assert!(slow.windows(2).all(|w| w[1].epsilon <= w[0].epsilon));
+        let fast = settings(2.0).two_variable(200_000, 1000);
+        // Above η* the error blows up (past its initial value, to overflow).
+        assert!(
+            fast.iter().any(|p| !(p.epsilon <= fast[0].epsilon)),
+            "above η* the error must blow up"
+        );
+    }
+
+    #[test]
+    fn teacher_noise_makes_even_slow_learning_unstable() {
+        let settings = TheorySettings {
+            dims: LinearDims {
+                lx: 100,
+                lh: 10000,
+                ly: 10,
+            },
+            init_scale: 1.0,
+            learning_rate: 0.1
+                * LinearDims {
+                    lx: 100,
+                    lh: 10000,
+                    ly: 10,
+                }
+                .critical_learning_rate(1.0),
+            teacher_noise_var: 0.1,
+        };
+        let (tau, eps_c) = settings
+            .instability_onset(100_000_000)
+            .expect("unstable with teacher noise");
+        assert!(tau > 0 && eps_c > 0.0);
+        let noiseless = TheorySettings {
+            teacher_noise_var: 0.0,
+            ..settings
+        };
+        assert!(noiseless.instability_onset(1_000_000).is_none());
+    }
+
+    #[test]
+    fn eq9_training_times() {
+        let (t_sgd, t_np) = regression_training_times(100, 10, 1.0, 1e-2);
+        assert!((t_sgd - 100.0 * 100f64.ln()).abs() < 1e-9);
+        assert!((t_np / t_sgd - 10.0).abs() < 1e-12);
+    }
+}

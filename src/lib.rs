@@ -1,0 +1,9 @@
+//! # npsim
+//!
+//! Scenarios, simulation runs and recordings: the library behind the `npsim` command.
+
+pub mod bench;
+pub mod recorder;
+pub mod runner;
+pub mod scenario;
+pub mod simulate;

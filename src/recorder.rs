@@ -1,0 +1,500 @@
+//! HDF5 output. Every HDF5 call in npsim lives in this module.
+//!
+//! The layout is documented in `docs/hdf5-layout.md`, which external tools rely on. In short:
+//! root attributes `npsim_version`, `scenario_name`, `scenario`, `created`; one group
+//! `/runs/<run>/` per run with its parameters as attributes, `metrics/` (1-D datasets of equal
+//! length, `step` first), `theory/`, and `weights/` (final weights, `post × pre`).
+//!
+//! The whole skeleton (every run's groups, attributes and empty metric datasets) is written
+//! when the file is created, so that later edits only append to rank-1 chunked datasets and
+//! rewrite attributes — the operations `hdf5-pure` performs in place and crash-safely. The file
+//! is written as `<file>.partial` and renamed when the recorder is closed; until then a killed
+//! process leaves a `.partial` file that h5py opens, holding everything up to the last sync.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use hdf5_pure::{AttrValue, File, FileAccessProperties, FileBuilder, MaxExtent, SyncPolicy};
+use thiserror::Error;
+
+/// An attribute value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attr {
+    /// A string.
+    Text(String),
+    /// A floating-point number.
+    Float(f64),
+    /// An integer.
+    Int(i64),
+}
+
+impl Attr {
+    fn to_hdf5(&self) -> AttrValue {
+        match self {
+            Attr::Text(s) => AttrValue::VarLenString(s.clone()),
+            Attr::Float(v) => AttrValue::F64(*v),
+            Attr::Int(v) => AttrValue::I64(*v),
+        }
+    }
+
+    fn from_hdf5(value: &AttrValue) -> Option<Self> {
+        Some(match value {
+            AttrValue::VarLenString(s) | AttrValue::String(s) | AttrValue::AsciiString(s) => {
+                Attr::Text(s.clone())
+            }
+            AttrValue::F64(v) => Attr::Float(*v),
+            AttrValue::F32(v) => Attr::Float(f64::from(*v)),
+            AttrValue::I64(v) => Attr::Int(*v),
+            AttrValue::I32(v) => Attr::Int(i64::from(*v)),
+            AttrValue::U64(v) => Attr::Int(*v as i64),
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for Attr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Attr::Text(s) => write!(f, "{s}"),
+            Attr::Float(v) => write!(f, "{v}"),
+            Attr::Int(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// What a run's group holds when the file is created.
+#[derive(Debug, Clone)]
+pub struct RunLayout {
+    /// Group name under `/runs`.
+    pub group: String,
+    /// Attributes (parameters), written at creation.
+    pub attributes: Vec<(String, Attr)>,
+    /// Metric names, `step` first.
+    pub metrics: Vec<String>,
+    /// Theory curves (name, values), `step` first; empty if none.
+    pub theory: Vec<(String, Vec<f64>)>,
+}
+
+/// A final weight matrix, row-major `rows × cols`.
+#[derive(Debug, Clone)]
+pub struct WeightMatrix {
+    /// Projection name.
+    pub name: String,
+    /// Rows (postsynaptic units).
+    pub rows: usize,
+    /// Columns (presynaptic units).
+    pub cols: usize,
+    /// The values.
+    pub data: WeightData,
+}
+
+/// Weight values in the run's precision.
+#[derive(Debug, Clone)]
+pub enum WeightData {
+    /// Single precision.
+    F32(Vec<f32>),
+    /// Double precision.
+    F64(Vec<f64>),
+}
+
+/// A failure writing or reading a recording.
+#[derive(Debug, Error)]
+pub enum RecorderError {
+    /// The output already exists.
+    #[error("output `{0}` already exists; pass --force to replace it, or choose another --out")]
+    Exists(PathBuf),
+    /// A filesystem failure.
+    #[error("cannot {action} `{path}`: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An HDF5 failure.
+    #[error("HDF5 error on `{path}` while {action}: {message}")]
+    Hdf5 {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        action: String,
+        /// The library's message.
+        message: String,
+    },
+    /// The file is not an npsim recording or lacks something.
+    #[error("`{path}` is not a readable npsim recording: {message}")]
+    Layout {
+        /// The file.
+        path: PathBuf,
+        /// What is missing.
+        message: String,
+    },
+}
+
+/// The `.partial` path an output is written to until complete.
+pub fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+/// Writes one scenario's recording.
+pub struct Recorder {
+    file: Option<File>,
+    path: PathBuf,
+    partial: PathBuf,
+    runs: Vec<RunBuffers>,
+}
+
+struct RunBuffers {
+    group: String,
+    metrics: Vec<String>,
+    pending: Vec<Vec<f64>>,
+}
+
+fn chunk_len(rows_per_sync: u64) -> u64 {
+    rows_per_sync.clamp(64, 4096)
+}
+
+impl Recorder {
+    /// Creates `<path>.partial` with the skeleton of every run. Refuses if `path` (or a
+    /// leftover `.partial`) exists unless `force`; an existing `path` is only replaced when the
+    /// new recording is complete.
+    pub fn create(
+        path: &Path,
+        force: bool,
+        header: &[(String, Attr)],
+        runs: &[RunLayout],
+        rows_per_sync: u64,
+    ) -> Result<Self, RecorderError> {
+        let partial = partial_path(path);
+        if !force {
+            for p in [path, partial.as_path()] {
+                if p.exists() {
+                    return Err(RecorderError::Exists(p.to_path_buf()));
+                }
+            }
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| RecorderError::Io {
+                action: "create the folder of",
+                path: path.into(),
+                source,
+            })?;
+        }
+        let hdf5 = |action: &str| {
+            let partial = partial.clone();
+            let action = action.to_string();
+            move |e: hdf5_pure::Error| RecorderError::Hdf5 {
+                path: partial,
+                action,
+                message: e.to_string(),
+            }
+        };
+        let mut builder = FileBuilder::new();
+        for (name, value) in header {
+            builder.set_attr(name, value.to_hdf5());
+        }
+        let chunk = chunk_len(rows_per_sync);
+        let mut runs_group = builder.create_group("runs");
+        for run in runs {
+            let mut group = runs_group.create_group(&run.group);
+            for (name, value) in &run.attributes {
+                group.set_attr(name, value.to_hdf5());
+            }
+            let mut metrics = group.create_group("metrics");
+            for name in &run.metrics {
+                metrics
+                    .create_dataset(name)
+                    .with_f64_data(&[])
+                    .with_shape(&[0])
+                    .with_maxshape(&[MaxExtent::Unlimited])
+                    .with_chunks(&[chunk]);
+            }
+            group.add_group(metrics.finish());
+            if !run.theory.is_empty() {
+                let mut theory = group.create_group("theory");
+                for (name, values) in &run.theory {
+                    theory.create_dataset(name).with_f64_data(values);
+                }
+                group.add_group(theory.finish());
+            }
+            let weights = group.create_group("weights");
+            group.add_group(weights.finish());
+            runs_group.add_group(group.finish());
+        }
+        builder.add_group(runs_group.finish());
+        builder.write(&partial).map_err(hdf5("creating the file"))?;
+        let access = FileAccessProperties::new().with_sync_policy(SyncPolicy::OnClose);
+        let file =
+            File::open_rw_with_options(&partial, access).map_err(hdf5("opening the file for appends"))?;
+        let runs = runs
+            .iter()
+            .map(|r| RunBuffers {
+                group: r.group.clone(),
+                metrics: r.metrics.clone(),
+                pending: vec![Vec::new(); r.metrics.len()],
+            })
+            .collect();
+        Ok(Self {
+            file: Some(file),
+            path: path.to_path_buf(),
+            partial,
+            runs,
+        })
+    }
+
+    fn file(&self) -> &File {
+        self.file.as_ref().expect("the recorder is open until close()")
+    }
+
+    fn error(&self, action: String) -> impl Fn(hdf5_pure::Error) -> RecorderError + '_ {
+        move |e| RecorderError::Hdf5 {
+            path: self.partial.clone(),
+            action: action.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Buffers one row of metrics for run `run` (values in the layout's order).
+    pub fn append(&mut self, run: usize, row: &[f64]) {
+        for (buffer, &v) in self.runs[run].pending.iter_mut().zip(row) {
+            buffer.push(v);
+        }
+    }
+
+    /// Writes buffered metrics of run `run` and updates its `steps_done`.
+    pub fn flush_run(&mut self, run: usize, steps_done: u64) -> Result<(), RecorderError> {
+        let pending: Vec<Vec<f64>> = self.runs[run].pending.iter_mut().map(std::mem::take).collect();
+        let group = self.runs[run].group.clone();
+        if !pending[0].is_empty() {
+            for (name, values) in self.runs[run].metrics.clone().iter().zip(&pending) {
+                let mut ds = self
+                    .file()
+                    .dataset(&format!("runs/{group}/metrics/{name}"))
+                    .map_err(self.error(format!("opening metric `{name}` of `{group}`")))?;
+                ds.append(values)
+                    .map_err(self.error(format!("appending to metric `{name}` of `{group}`")))?;
+            }
+        }
+        let g = self
+            .file()
+            .group(&format!("runs/{group}"))
+            .map_err(self.error(format!("opening `{group}`")))?;
+        g.set_attr("steps_done", AttrValue::I64(steps_done as i64))
+            .map_err(self.error(format!("updating `{group}`")))?;
+        self.file().commit().map_err(self.error("committing".into()))?;
+        self.file().sync().map_err(self.error("syncing".into()))
+    }
+
+    /// Records the end of run `run`: flushes its metrics, sets `status`, `steps_done` and any
+    /// extra attributes, and writes its final weights.
+    pub fn finish_run(
+        &mut self,
+        run: usize,
+        status: &str,
+        steps_done: u64,
+        extra: &[(String, Attr)],
+        weights: &[WeightMatrix],
+    ) -> Result<(), RecorderError> {
+        let group = self.runs[run].group.clone();
+        let g = self
+            .file()
+            .group(&format!("runs/{group}"))
+            .map_err(self.error(format!("opening `{group}`")))?;
+        g.set_attr("status", AttrValue::VarLenString(status.into()))
+            .map_err(self.error(format!("updating `{group}`")))?;
+        for (name, value) in extra {
+            g.set_attr(name, value.to_hdf5())
+                .map_err(self.error(format!("updating `{group}`")))?;
+        }
+        for w in weights {
+            let shape = [w.rows as u64, w.cols as u64];
+            self.file()
+                .root()
+                .create_dataset(&format!("runs/{group}/weights/{}", w.name), |b| {
+                    match &w.data {
+                        WeightData::F32(v) => b.with_f32_data(v),
+                        WeightData::F64(v) => b.with_f64_data(v),
+                    }
+                    .with_shape(&shape);
+                })
+                .map_err(self.error(format!("writing weights `{}` of `{group}`", w.name)))?;
+        }
+        self.flush_run(run, steps_done)
+    }
+
+    /// Closes the file and renames it to its final name (replacing any old file there).
+    pub fn close(mut self) -> Result<PathBuf, RecorderError> {
+        let file = self.file.take().expect("open until close");
+        file.close().map_err(|e| RecorderError::Hdf5 {
+            path: self.partial.clone(),
+            action: "closing".into(),
+            message: e.to_string(),
+        })?;
+        std::fs::rename(&self.partial, &self.path).map_err(|source| RecorderError::Io {
+            action: "rename the finished recording to",
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(self.path.clone())
+    }
+
+    /// Closes the file but leaves it as `<file>.partial` (an interrupted scenario).
+    pub fn close_partial(mut self) -> Result<PathBuf, RecorderError> {
+        let file = self.file.take().expect("open until close");
+        file.close().map_err(|e| RecorderError::Hdf5 {
+            path: self.partial.clone(),
+            action: "closing".into(),
+            message: e.to_string(),
+        })?;
+        Ok(self.partial.clone())
+    }
+}
+
+/// One run as read back from a recording.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Group name.
+    pub group: String,
+    /// Its attributes.
+    pub attributes: HashMap<String, Attr>,
+    /// Each metric's values.
+    pub metrics: Vec<(String, Vec<f64>)>,
+    /// Each theory curve.
+    pub theory: Vec<(String, Vec<f64>)>,
+    /// Final weights' names and shapes.
+    pub weights: Vec<(String, Vec<u64>)>,
+}
+
+/// A recording as read back.
+#[derive(Debug, Clone)]
+pub struct FileSummary {
+    /// Root attributes.
+    pub attributes: HashMap<String, Attr>,
+    /// The runs, by group name.
+    pub runs: Vec<RunSummary>,
+}
+
+/// Reads a recording (complete or `.partial`).
+pub fn read(path: &Path) -> Result<FileSummary, RecorderError> {
+    let fail = |action: &str| {
+        let action = action.to_string();
+        move |e: hdf5_pure::Error| RecorderError::Hdf5 {
+            path: path.into(),
+            action,
+            message: e.to_string(),
+        }
+    };
+    if !path.exists() {
+        return Err(RecorderError::Io {
+            action: "open",
+            path: path.into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        });
+    }
+    let file = File::open(path).map_err(fail("opening"))?;
+    let convert = |attrs: HashMap<String, AttrValue>| {
+        attrs
+            .iter()
+            .filter_map(|(k, v)| Attr::from_hdf5(v).map(|a| (k.clone(), a)))
+            .collect::<HashMap<_, _>>()
+    };
+    let attributes = convert(file.root().attrs().map_err(fail("reading root attributes"))?);
+    if !attributes.contains_key("npsim_version") {
+        return Err(RecorderError::Layout {
+            path: path.into(),
+            message: "no `npsim_version` attribute at the root".into(),
+        });
+    }
+    let runs_group = file.group("runs").map_err(fail("opening /runs"))?;
+    let mut names = runs_group.groups().map_err(fail("listing /runs"))?;
+    names.sort();
+    let mut runs = Vec::new();
+    for group in names {
+        let g = file
+            .group(&format!("runs/{group}"))
+            .map_err(fail("opening a run"))?;
+        let attributes = convert(g.attrs().map_err(fail("reading run attributes"))?);
+        let read_all = |sub: &str| -> Result<Vec<(String, Vec<f64>)>, RecorderError> {
+            let Ok(sg) = file.group(&format!("runs/{group}/{sub}")) else {
+                return Ok(Vec::new());
+            };
+            let mut names = sg.datasets().map_err(fail("listing datasets"))?;
+            // `step` first, the rest alphabetical.
+            names.sort_by_key(|n| (n != "step", n.clone()));
+            names
+                .into_iter()
+                .map(|n| {
+                    let values = file
+                        .dataset(&format!("runs/{group}/{sub}/{n}"))
+                        .and_then(|d| d.read_f64())
+                        .map_err(fail("reading a dataset"))?;
+                    Ok((n, values))
+                })
+                .collect()
+        };
+        let metrics = read_all("metrics")?;
+        let theory = read_all("theory")?;
+        let mut weights = Vec::new();
+        if let Ok(wg) = file.group(&format!("runs/{group}/weights")) {
+            for n in wg.datasets().map_err(fail("listing weights"))? {
+                let shape = file
+                    .dataset(&format!("runs/{group}/weights/{n}"))
+                    .and_then(|d| d.shape())
+                    .map_err(fail("reading weights"))?;
+                weights.push((n, shape));
+            }
+        }
+        runs.push(RunSummary {
+            group,
+            attributes,
+            metrics,
+            theory,
+            weights,
+        });
+    }
+    Ok(FileSummary { attributes, runs })
+}
+
+/// Reads one final weight matrix as `f64`, row-major, with its shape.
+pub fn read_weights(
+    path: &Path,
+    group: &str,
+    projection: &str,
+) -> Result<(Vec<u64>, Vec<f64>), RecorderError> {
+    let fail = |e: hdf5_pure::Error| RecorderError::Hdf5 {
+        path: path.into(),
+        action: "reading weights".into(),
+        message: e.to_string(),
+    };
+    let file = File::open(path).map_err(fail)?;
+    let ds = file
+        .dataset(&format!("runs/{group}/weights/{projection}"))
+        .map_err(fail)?;
+    Ok((ds.shape().map_err(fail)?, ds.read_f64().map_err(fail)?))
+}
+
+/// Writes standalone theory curves (`npsim theory trajectory --out x.h5`).
+pub fn write_curves(
+    path: &Path,
+    attributes: &[(String, Attr)],
+    curves: &[(String, Vec<f64>)],
+) -> Result<(), RecorderError> {
+    let mut builder = FileBuilder::new();
+    for (name, value) in attributes {
+        builder.set_attr(name, value.to_hdf5());
+    }
+    let mut theory = builder.create_group("theory");
+    for (name, values) in curves {
+        theory.create_dataset(name).with_f64_data(values);
+    }
+    builder.add_group(theory.finish());
+    builder.write(path).map_err(|e| RecorderError::Hdf5 {
+        path: path.into(),
+        action: "writing".into(),
+        message: e.to_string(),
+    })
+}

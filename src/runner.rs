@@ -1,0 +1,282 @@
+//! Runs a whole scenario: every run of its sweep in parallel, one recorder writing the file.
+//!
+//! Simulations send [`Event`]s over a channel; the calling thread owns the recorder and is
+//! the only writer, so data flows one way from runs to the file.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use thiserror::Error;
+
+use crate::recorder::{Attr, Recorder, RecorderError, RunLayout};
+use crate::scenario::{LearningRate, Precision, RunPlan, Scenario, ScenarioError, TaskConfig};
+use crate::simulate::{Event, RunStatus, metric_names, simulate, theory_curves};
+
+/// A failure running a scenario.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// The scenario is invalid.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// The recording could not be written.
+    #[error(transparent)]
+    Recorder(#[from] RecorderError),
+}
+
+/// One line of the end-of-run summary.
+#[derive(Debug, Clone)]
+pub struct RunRow {
+    /// Group name.
+    pub group: String,
+    /// Sweep assignments.
+    pub label: String,
+    /// Rule name.
+    pub rule: String,
+    /// Absolute learning rate.
+    pub learning_rate: f64,
+    /// Status.
+    pub status: RunStatus,
+    /// Steps done.
+    pub steps_done: u64,
+    /// Final error (ε for linear runs).
+    pub final_error: f64,
+}
+
+/// The result of running a scenario.
+#[derive(Debug)]
+pub struct Report {
+    /// Where the recording is.
+    pub path: PathBuf,
+    /// One row per run.
+    pub rows: Vec<RunRow>,
+    /// Whether the user interrupted it.
+    pub interrupted: bool,
+}
+
+/// The validated plans of a scenario's runs.
+pub fn plans(scenario: &Scenario) -> Result<Vec<RunPlan>, ScenarioError> {
+    scenario.runs()?.iter().map(|r| r.build()).collect()
+}
+
+fn layout(plan: &RunPlan) -> RunLayout {
+    let c = &plan.run.config;
+    let TaskConfig::LinearTeacher(task) = &c.task;
+    let mut attributes: Vec<(String, Attr)> = vec![
+        ("label".into(), Attr::Text(plan.run.label())),
+        ("rule".into(), Attr::Text(c.rule.name().into())),
+        ("seed".into(), Attr::Int(c.seed as i64)),
+        ("status".into(), Attr::Text("interrupted".into())),
+        ("steps_done".into(), Attr::Int(0)),
+        ("steps".into(), Attr::Int(c.train.steps as i64)),
+        ("batch_size".into(), Attr::Int(c.train.batch_size as i64)),
+        ("record_every".into(), Attr::Int(c.train.record_every as i64)),
+        (
+            "precision".into(),
+            Attr::Text(format!("{:?}", c.precision).to_lowercase()),
+        ),
+        ("learning_rate".into(), Attr::Float(plan.learning_rate)),
+        ("teacher_noise_std".into(), Attr::Float(task.teacher_noise_std)),
+        (
+            "post_update".into(),
+            Attr::Text(
+                c.post_update
+                    .iter()
+                    .map(|p| format!("{p:?}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        ),
+        (
+            "config".into(),
+            Attr::Text(ron::ser::to_string(c).unwrap_or_default()),
+        ),
+    ];
+    match c.rule.learning_rate() {
+        LearningRate::RelativeToCritical(r) => {
+            attributes.push(("learning_rate_relative_to_critical".into(), Attr::Float(r)))
+        }
+        LearningRate::RelativeToSgdOptimal(r) => {
+            attributes.push(("learning_rate_relative_to_sgd_optimal".into(), Attr::Float(r)))
+        }
+        LearningRate::Absolute(_) => {}
+    }
+    let populations = plan.blueprint.populations();
+    let perturbation_std = populations.iter().map(|p| p.noise.std()).fold(0.0, f64::max);
+    attributes.push(("perturbation_std".into(), Attr::Float(perturbation_std)));
+    if let Some(dims) = plan.linear_dims {
+        attributes.extend([
+            ("lx".into(), Attr::Int(dims.lx as i64)),
+            ("lh".into(), Attr::Int(dims.lh as i64)),
+            ("ly".into(), Attr::Int(dims.ly as i64)),
+            ("init_scale".into(), Attr::Float(plan.init_scale)),
+            (
+                "eta_star".into(),
+                Attr::Float(dims.critical_learning_rate(plan.init_scale)),
+            ),
+            (
+                "eta_sgd_optimal".into(),
+                Attr::Float(dims.sgd_optimal_learning_rate(plan.init_scale)),
+            ),
+        ]);
+    }
+    for (path, value) in &plan.run.assignments {
+        attributes.push((format!("sweep:{path}"), Attr::Text(value.clone())));
+    }
+    RunLayout {
+        group: plan.run.group_name(),
+        attributes,
+        metrics: metric_names(plan),
+        theory: theory_curves(plan),
+    }
+}
+
+/// Runs every run of `scenario`, recording to `out`.
+pub fn run(
+    scenario: &Scenario,
+    out: &Path,
+    force: bool,
+    show_progress: bool,
+    stop: &AtomicBool,
+) -> Result<Report, RunError> {
+    let plans = plans(scenario)?;
+    let layouts: Vec<RunLayout> = plans.iter().map(layout).collect();
+    let header = vec![
+        (
+            "npsim_version".to_string(),
+            Attr::Text(env!("CARGO_PKG_VERSION").into()),
+        ),
+        (
+            "scenario_name".to_string(),
+            Attr::Text(scenario.config.name.clone()),
+        ),
+        ("scenario".to_string(), Attr::Text(scenario.text.clone())),
+        (
+            "scenario_path".to_string(),
+            Attr::Text(scenario.path.display().to_string()),
+        ),
+        ("created".to_string(), Attr::Text(iso8601_now())),
+    ];
+    let rows_per_sync = plans
+        .iter()
+        .map(|p| p.run.config.train.sync_every / p.run.config.train.record_every)
+        .max()
+        .unwrap_or(64);
+    let mut recorder = Recorder::create(out, force, &header, &layouts, rows_per_sync)?;
+    let total_steps: u64 = plans.iter().map(|p| p.run.config.train.steps).sum();
+    let bar = if show_progress {
+        ProgressBar::new(total_steps)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} steps, {elapsed} elapsed, ~{eta} left  {msg}")
+            .expect("valid template"),
+    );
+    let mut rows: Vec<Option<RunRow>> = vec![None; plans.len()];
+    let (sender, receiver) = mpsc::channel::<Event>();
+    let failure: Result<(), RecorderError> = std::thread::scope(|scope| {
+        let plans = &plans;
+        scope.spawn(move || {
+            plans.par_iter().for_each_with(sender, |sender, plan| {
+                let mut emit = |event| {
+                    // The receiver only disappears after a recorder failure; the run then has
+                    // nowhere to report and simply ends.
+                    let _ = sender.send(event);
+                };
+                match plan.run.config.precision {
+                    Precision::F32 => simulate::<f32>(plan, stop, &mut emit),
+                    Precision::F64 => simulate::<f64>(plan, stop, &mut emit),
+                }
+            });
+        });
+        for event in receiver {
+            let result = match event {
+                Event::Row { run, row } => {
+                    recorder.append(run, &row);
+                    Ok(())
+                }
+                Event::Sync { run, steps_done } => recorder.flush_run(run, steps_done),
+                Event::Progress(n) => {
+                    bar.inc(n);
+                    Ok(())
+                }
+                Event::Finished { run, outcome } => {
+                    let plan = &plans[run];
+                    let error_column = 3;
+                    rows[run] = Some(RunRow {
+                        group: plan.run.group_name(),
+                        label: plan.run.label(),
+                        rule: plan.run.config.rule.name().into(),
+                        learning_rate: plan.learning_rate,
+                        status: outcome.status.clone(),
+                        steps_done: outcome.steps_done,
+                        final_error: outcome.last_row.get(error_column).copied().unwrap_or(f64::NAN),
+                    });
+                    recorder.finish_run(
+                        run,
+                        outcome.status.label(),
+                        outcome.steps_done,
+                        &outcome.status.attributes(),
+                        &outcome.weights,
+                    )
+                }
+            };
+            if let Err(e) = result {
+                stop.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(())
+    });
+    bar.finish_and_clear();
+    failure?;
+    let interrupted = stop.load(Ordering::Relaxed);
+    let path = if interrupted {
+        recorder.close_partial()?
+    } else {
+        recorder.close()?
+    };
+    Ok(Report {
+        path,
+        rows: rows.into_iter().flatten().collect(),
+        interrupted,
+    })
+}
+
+/// Now, in ISO 8601 UTC (`2026-11-27T06:00:00Z`), without a date crate.
+pub fn iso8601_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (H. Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamp_is_iso8601() {
+        let now = super::iso8601_now();
+        assert_eq!(now.len(), 20, "{now}");
+        assert!(now.starts_with("20") && now.ends_with('Z') && &now[10..11] == "T");
+    }
+}

@@ -1,0 +1,638 @@
+//! Scenarios: the RON files users write, checked once and expanded into runs.
+//!
+//! Data flows one way: RON text → [`ScenarioConfig`] (typed, unknown fields rejected, errors
+//! located at file:line:column) → `--set` overrides and the `sweep` block applied on its JSON
+//! form → one [`RunConfig`] per combination, each validated by [`RunConfig::build`] into a
+//! [`RunPlan`] that the simulation runs. Every field is documented in `docs/scenarios.md`.
+
+mod ron_value;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use npsim_core::{CircuitBlueprint, CircuitConfig, CircuitError};
+use npsim_models::{DeepLinearConfig, LinearDims, LinearTeacherConfig};
+use npsim_rules::NormalisationTarget;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use thiserror::Error;
+
+/// The scenario format version this build reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Numeric precision of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Precision {
+    /// Single precision.
+    F32,
+    /// Double precision (default).
+    #[default]
+    F64,
+}
+
+/// The circuit: written out, or from a template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CircuitSpec {
+    /// The paper's one-hidden-layer linear network (`x → h → y`, projections `W1`, `W2`).
+    DeepLinear(DeepLinearConfig),
+    /// Populations and projections written out.
+    Explicit(CircuitConfig),
+}
+
+/// The task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TaskConfig {
+    /// Linear teacher `y* = A x + σt ζ`.
+    LinearTeacher(LinearTeacherConfig),
+}
+
+/// A learning rate, absolute or relative to a theoretical rate of the linear network.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum LearningRate {
+    /// η itself.
+    Absolute(f64),
+    /// A multiple of NP's critical rate η* (paper Eq. 83) for the circuit's sizes.
+    RelativeToCritical(f64),
+    /// A multiple of SGD's optimal rate `1/(Lx(α0 + β0))`.
+    RelativeToSgdOptimal(f64),
+}
+
+/// The learning rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RuleConfig {
+    /// Node perturbation (paper Eq. 3).
+    NodePerturbation {
+        /// η.
+        learning_rate: LearningRate,
+    },
+    /// SGD by back-propagation (non-local baseline).
+    Sgd {
+        /// η.
+        learning_rate: LearningRate,
+    },
+}
+
+impl RuleConfig {
+    /// The rule's recorded name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RuleConfig::NodePerturbation { .. } => "node_perturbation",
+            RuleConfig::Sgd { .. } => "sgd",
+        }
+    }
+
+    /// Its learning rate as written.
+    pub fn learning_rate(&self) -> LearningRate {
+        match self {
+            RuleConfig::NodePerturbation { learning_rate } | RuleConfig::Sgd { learning_rate } => {
+                *learning_rate
+            }
+        }
+    }
+}
+
+/// A step applied after every update.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum PostUpdateConfig {
+    /// Per-neuron RMS normalisation of incoming weights (synaptic scaling, paper Fig. 3D).
+    WeightNormalisation {
+        /// `Initial` (each neuron's initial RMS, default) or `Value(x)`.
+        #[serde(default)]
+        target: NormalisationTarget,
+        /// Projections it applies to (default: all plastic ones).
+        #[serde(default)]
+        projections: Option<Vec<String>>,
+    },
+}
+
+fn default_batch_size() -> usize {
+    1
+}
+fn default_record_every() -> u64 {
+    100
+}
+fn default_divergence_factor() -> f64 {
+    100.0
+}
+fn default_sync_every() -> u64 {
+    10_000
+}
+fn default_seed() -> u64 {
+    1
+}
+fn default_true() -> bool {
+    true
+}
+
+/// Training length and bookkeeping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Number of updates.
+    pub steps: u64,
+    /// Samples per update (default 1: the paper's per-sample learning).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Record metrics every this many steps (default 100), and at step 0.
+    #[serde(default = "default_record_every")]
+    pub record_every: u64,
+    /// A run whose error exceeds this multiple of its initial value is stopped and recorded
+    /// as diverged (default 100).
+    #[serde(default = "default_divergence_factor")]
+    pub divergence_factor: f64,
+    /// Flush recorded metrics to disk every this many steps (default 10,000).
+    #[serde(default = "default_sync_every")]
+    pub sync_every: u64,
+}
+
+/// A scenario file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioConfig {
+    /// Format version; must be 1.
+    pub version: u32,
+    /// Name; the default output is `runs/<name>.h5`.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// `F32` or `F64` (default).
+    #[serde(default)]
+    pub precision: Precision,
+    /// Run seed (default 1).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// The circuit.
+    pub circuit: CircuitSpec,
+    /// The task.
+    pub task: TaskConfig,
+    /// The learning rule.
+    pub rule: RuleConfig,
+    /// Steps applied after each update, in order (default none).
+    #[serde(default)]
+    pub post_update: Vec<PostUpdateConfig>,
+    /// Training settings.
+    pub train: TrainConfig,
+    /// Record the mean-field theory beside linear runs (default true).
+    #[serde(default = "default_true")]
+    pub theory: bool,
+    /// Parameter sweep: dotted path → list of values; each combination is one run.
+    #[serde(default, skip_serializing)]
+    pub sweep: BTreeMap<String, Vec<Box<ron::value::RawValue>>>,
+}
+
+/// What is wrong with a scenario.
+#[derive(Debug, Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read scenario `{path}`: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The RON text does not fit the schema.
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A `--set` option or sweep entry is malformed or does not fit.
+    #[error("{origin} `{path}`: {message}")]
+    Override {
+        /// `--set` or `sweep entry`.
+        origin: &'static str,
+        /// The dotted path.
+        path: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Dotted path of the field.
+        field: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// The circuit is inconsistent.
+    #[error("circuit: {0}")]
+    Circuit(#[from] CircuitError),
+}
+
+fn located(path: &Path, err: ron::error::SpannedError) -> ScenarioError {
+    let text = err.code.to_string();
+    let mut chars = text.chars();
+    let message = chars
+        .next()
+        .map(|c| c.to_lowercase().chain(chars).collect())
+        .unwrap_or_default();
+    ScenarioError::Syntax {
+        path: path.to_path_buf(),
+        line: err.span.start.line,
+        column: err.span.start.col,
+        message,
+    }
+}
+
+/// A scenario as read from a file.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Where it came from.
+    pub path: PathBuf,
+    /// The file's text, recorded verbatim in outputs.
+    pub text: String,
+    /// The parsed configuration, with `--set` overrides applied.
+    pub config: ScenarioConfig,
+}
+
+/// One run of a scenario: its configuration and the sweep values that made it.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Index within the scenario (0-based).
+    pub index: usize,
+    /// `path=value` for each sweep entry, in sweep order.
+    pub assignments: Vec<(String, String)>,
+    /// The resolved configuration.
+    pub config: ScenarioConfig,
+}
+
+impl Scenario {
+    /// Reads and parses a scenario file.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, text)
+    }
+
+    /// Parses scenario text; `path` is used in messages.
+    pub fn parse(path: &Path, text: String) -> Result<Self, ScenarioError> {
+        let options = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES);
+        let config: ScenarioConfig = options.from_str(&text).map_err(|e| located(path, e))?;
+        if config.version != FORMAT_VERSION {
+            return Err(ScenarioError::Invalid {
+                field: "version".into(),
+                message: format!(
+                    "this npsim reads scenario format {FORMAT_VERSION}, the file says {}; set `version: {FORMAT_VERSION}`",
+                    config.version
+                ),
+            });
+        }
+        let scenario = Self {
+            path: path.to_path_buf(),
+            text,
+            config,
+        };
+        // Check every sweep value now, so a typo fails before anything runs.
+        scenario.runs()?;
+        Ok(scenario)
+    }
+
+    /// Applies `path=value` overrides (the CLI's `--set`).
+    pub fn apply_overrides(&mut self, overrides: &[String]) -> Result<(), ScenarioError> {
+        for item in overrides {
+            let Some((path, value)) = item.split_once('=') else {
+                return Err(ScenarioError::Override {
+                    origin: "--set",
+                    path: item.clone(),
+                    message: "expected `path=value`, for example `train.steps=2000`".into(),
+                });
+            };
+            let path = path.trim();
+            if path == "sweep" || path.starts_with("sweep.") {
+                return Err(ScenarioError::Override {
+                    origin: "--set",
+                    path: path.into(),
+                    message: "the sweep block cannot be set from the command line; edit the file".into(),
+                });
+            }
+            let sweep = std::mem::take(&mut self.config.sweep);
+            let updated = set_path(&self.config, path, value.trim(), "--set")?;
+            self.config = ScenarioConfig { sweep, ..updated };
+        }
+        self.runs()?;
+        Ok(())
+    }
+
+    /// The runs: the cartesian product of the sweep (keys in alphabetical order, the last
+    /// varying fastest), or the one run if there is no sweep.
+    pub fn runs(&self) -> Result<Vec<RunConfig>, ScenarioError> {
+        let entries: Vec<(&String, &Vec<Box<ron::value::RawValue>>)> = self.config.sweep.iter().collect();
+        for (path, values) in &entries {
+            if values.is_empty() {
+                return Err(ScenarioError::Override {
+                    origin: "sweep entry",
+                    path: (*path).clone(),
+                    message: "has no values; list at least one".into(),
+                });
+            }
+        }
+        let total: usize = entries.iter().map(|(_, v)| v.len()).product();
+        let mut runs = Vec::with_capacity(total);
+        let base = ScenarioConfig {
+            sweep: BTreeMap::new(),
+            ..self.config.clone()
+        };
+        for index in 0..total {
+            let mut rest = index;
+            let mut picks = vec![0; entries.len()];
+            for (k, (_, values)) in entries.iter().enumerate().rev() {
+                picks[k] = rest % values.len();
+                rest /= values.len();
+            }
+            // Whole-block replacements first, so `rule` then `rule.learning_rate` compose.
+            let mut order: Vec<usize> = (0..entries.len()).collect();
+            order.sort_by_key(|&k| entries[k].0.matches('.').count());
+            let mut config = base.clone();
+            for k in order {
+                let (path, values) = entries[k];
+                config = set_path(&config, path, values[picks[k]].get_ron().trim(), "sweep entry")?;
+            }
+            let assignments = entries
+                .iter()
+                .zip(&picks)
+                .map(|((path, values), &i)| ((*path).clone(), values[i].get_ron().trim().to_string()))
+                .collect();
+            runs.push(RunConfig {
+                index,
+                assignments,
+                config,
+            });
+        }
+        Ok(runs)
+    }
+}
+
+/// Replaces the value at a dotted path of `config` (through enum variants transparently).
+fn set_path(
+    config: &ScenarioConfig,
+    path: &str,
+    value_text: &str,
+    origin: &'static str,
+) -> Result<ScenarioConfig, ScenarioError> {
+    let fail = |message: String| ScenarioError::Override {
+        origin,
+        path: path.to_string(),
+        message,
+    };
+    let value =
+        ron_value::parse(value_text).map_err(|m| fail(format!("cannot read value `{value_text}`: {m}")))?;
+    let mut tree = serde_json::to_value(config).expect("a scenario always serialises");
+    let mut at = &mut tree;
+    let mut walked = Vec::new();
+    for key in path.split('.') {
+        if descend(&mut at.clone(), key).is_none() {
+            let here = if walked.is_empty() {
+                "the scenario".to_string()
+            } else {
+                format!("`{}`", walked.join("."))
+            };
+            return Err(fail(format!(
+                "{here} has no field `{key}`; fields there: {}",
+                field_names(at)
+            )));
+        }
+        at = descend(at, key).expect("checked above");
+        walked.push(key);
+    }
+    *at = value;
+    serde_json::from_value(tree).map_err(|e| fail(format!("{e}")))
+}
+
+/// The child `key` of `node`, stepping through a single-variant object (`{"DeepLinear": {..}}`).
+fn descend<'a>(node: &'a mut Value, key: &str) -> Option<&'a mut Value> {
+    let Value::Object(map) = node else { return None };
+    if map.contains_key(key) {
+        return map.get_mut(key);
+    }
+    if map.len() == 1 {
+        let (variant, _) = map.iter().next().expect("one entry");
+        if variant.starts_with(|c: char| c.is_ascii_uppercase()) {
+            return map.values_mut().next().and_then(|inner| descend(inner, key));
+        }
+    }
+    None
+}
+
+fn field_names(node: &Value) -> String {
+    match node {
+        Value::Object(map)
+            if map.len() == 1
+                && map
+                    .keys()
+                    .all(|k| k.starts_with(|c: char| c.is_ascii_uppercase())) =>
+        {
+            field_names(map.values().next().expect("one entry"))
+        }
+        Value::Object(map) => map
+            .keys()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => "none (it is a single value)".into(),
+    }
+}
+
+/// A validated run, ready to simulate.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    /// The run's configuration.
+    pub run: RunConfig,
+    /// The circuit structure.
+    pub blueprint: CircuitBlueprint,
+    /// Absolute learning rate.
+    pub learning_rate: f64,
+    /// Sizes if the circuit is a one-hidden-layer linear chain (theory applies).
+    pub linear_dims: Option<LinearDims>,
+    /// Scale `r` of the first projection's initial variance, for the theory.
+    pub init_scale: f64,
+}
+
+impl RunConfig {
+    /// The explicit circuit.
+    pub fn circuit_config(&self) -> CircuitConfig {
+        match &self.config.circuit {
+            CircuitSpec::DeepLinear(t) => t.expand(),
+            CircuitSpec::Explicit(c) => c.clone(),
+        }
+    }
+
+    /// Checks every value and resolves the learning rate.
+    pub fn build(&self) -> Result<RunPlan, ScenarioError> {
+        let c = &self.config;
+        let invalid = |field: &str, message: String| ScenarioError::Invalid {
+            field: field.into(),
+            message,
+        };
+        if c.train.steps == 0 {
+            return Err(invalid("train.steps", "must be at least 1".into()));
+        }
+        if c.train.batch_size == 0 {
+            return Err(invalid("train.batch_size", "must be at least 1".into()));
+        }
+        if c.train.record_every == 0 {
+            return Err(invalid("train.record_every", "must be at least 1".into()));
+        }
+        if c.train.sync_every == 0 {
+            return Err(invalid("train.sync_every", "must be at least 1".into()));
+        }
+        if !(c.train.divergence_factor > 1.0) {
+            return Err(invalid(
+                "train.divergence_factor",
+                format!("must be a number > 1, got {}", c.train.divergence_factor),
+            ));
+        }
+        if let CircuitSpec::DeepLinear(t) = &c.circuit {
+            for (name, v) in [("lx", t.lx), ("lh", t.lh), ("ly", t.ly)] {
+                if v == 0 {
+                    return Err(invalid(&format!("circuit.{name}"), "must be at least 1".into()));
+                }
+            }
+            if !(t.init_scale > 0.0 && t.init_scale.is_finite()) {
+                return Err(invalid(
+                    "circuit.init_scale",
+                    format!("must be a finite number > 0, got {}", t.init_scale),
+                ));
+            }
+            if !(t.perturbation_std > 0.0 && t.perturbation_std.is_finite()) {
+                return Err(invalid(
+                    "circuit.perturbation_std",
+                    format!("must be a finite number > 0, got {}", t.perturbation_std),
+                ));
+            }
+        }
+        let blueprint = self.circuit_config().build()?;
+        let TaskConfig::LinearTeacher(task) = &c.task;
+        if !(task.teacher_noise_std >= 0.0 && task.teacher_noise_std.is_finite()) {
+            return Err(invalid(
+                "task.teacher_noise_std",
+                format!("must be a finite number >= 0, got {}", task.teacher_noise_std),
+            ));
+        }
+        let chain = blueprint.linear_chain().ok_or_else(|| {
+            invalid(
+                "task",
+                "the linear teacher needs a chain of linear populations without biases (like `DeepLinear`)"
+                    .into(),
+            )
+        })?;
+        let first = &blueprint.projections()[chain[0]];
+        let lx = blueprint.populations()[blueprint.input()].size;
+        let ly = blueprint.populations()[blueprint.output()].size;
+        // The teacher maps the input to the output, so the circuit's ends fix nothing more;
+        // the theory applies to one hidden layer with Glorot-initialised weights.
+        let init_scale = match first.init {
+            npsim_core::Initializer::XavierNormal { variance_scale } => variance_scale,
+            _ => f64::NAN,
+        };
+        let linear_dims = (chain.len() == 2 && init_scale.is_finite()).then(|| LinearDims {
+            lx,
+            lh: blueprint.populations()[first.post].size,
+            ly,
+        });
+        let written = c.rule.learning_rate();
+        let learning_rate = match written {
+            LearningRate::Absolute(eta) => eta,
+            LearningRate::RelativeToCritical(rel) | LearningRate::RelativeToSgdOptimal(rel) => {
+                let dims = linear_dims.ok_or_else(|| {
+                    invalid(
+                        "rule.learning_rate",
+                        "relative learning rates need a one-hidden-layer linear circuit with Xavier initialisation; give `Absolute(..)`".into(),
+                    )
+                })?;
+                let reference = match written {
+                    LearningRate::RelativeToCritical(_) => dims.critical_learning_rate(init_scale),
+                    _ => dims.sgd_optimal_learning_rate(init_scale),
+                };
+                rel * reference
+            }
+        };
+        if !(learning_rate > 0.0 && learning_rate.is_finite()) {
+            return Err(invalid(
+                "rule.learning_rate",
+                format!("must resolve to a finite number > 0, got {learning_rate}"),
+            ));
+        }
+        if matches!(c.rule, RuleConfig::NodePerturbation { .. }) {
+            for spec in blueprint.projections().iter().filter(|p| p.plastic) {
+                let post = &blueprint.populations()[spec.post];
+                if post.noise.std() == 0.0 {
+                    return Err(invalid(
+                        "rule",
+                        format!(
+                            "node perturbation needs intrinsic noise on population `{}` (target of plastic projection `{}`); give it `noise: Gaussian(std: 1e-6)` or make the projection `plastic: false`",
+                            post.name, spec.name
+                        ),
+                    ));
+                }
+            }
+        }
+        for (k, step) in c.post_update.iter().enumerate() {
+            let PostUpdateConfig::WeightNormalisation { target, projections } = step;
+            if let NormalisationTarget::Value(v) = target
+                && !(*v > 0.0 && v.is_finite())
+            {
+                return Err(invalid(
+                    &format!("post_update[{k}].target"),
+                    format!("must be a finite number > 0, got {v}"),
+                ));
+            }
+            for name in projections.iter().flatten() {
+                if !blueprint
+                    .projections()
+                    .iter()
+                    .any(|p| p.plastic && &p.name == name)
+                {
+                    let known: Vec<_> = blueprint
+                        .projections()
+                        .iter()
+                        .filter(|p| p.plastic)
+                        .map(|p| format!("`{}`", p.name))
+                        .collect();
+                    return Err(invalid(
+                        &format!("post_update[{k}].projections"),
+                        format!(
+                            "no plastic projection `{name}`; plastic projections: {}",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(RunPlan {
+            run: self.clone(),
+            blueprint,
+            learning_rate,
+            linear_dims,
+            init_scale,
+        })
+    }
+
+    /// A short label: the sweep assignments, or `"single run"`.
+    pub fn label(&self) -> String {
+        if self.assignments.is_empty() {
+            "single run".into()
+        } else {
+            self.assignments
+                .iter()
+                .map(|(p, v)| format!("{p}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    }
+
+    /// The HDF5 group name, `run_000` etc.
+    pub fn group_name(&self) -> String {
+        format!("run_{:03}", self.index)
+    }
+}

@@ -1,0 +1,277 @@
+//! One run: build the circuit, task and rule from a [`RunPlan`], train, and emit records.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nalgebra::DMatrix;
+use npsim_core::{Circuit, Engine, LearningRule, PostUpdate, Real, SeedStreams};
+use npsim_models::{Task, TheorySettings};
+use npsim_rules::{NodePerturbation, Sgd, WeightNormalisation};
+
+use crate::recorder::{Attr, WeightData, WeightMatrix};
+use crate::scenario::{PostUpdateConfig, RuleConfig, RunPlan, TaskConfig};
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunStatus {
+    /// All steps done.
+    Completed,
+    /// Stopped because loss or weights became non-finite or the error grew too large.
+    Diverged {
+        /// The step at which it was detected.
+        step: u64,
+        /// What was detected.
+        reason: String,
+    },
+    /// Stopped by the user.
+    Interrupted,
+    /// A rule failed.
+    Failed(String),
+}
+
+impl RunStatus {
+    /// The `status` attribute.
+    pub fn label(&self) -> &'static str {
+        match self {
+            RunStatus::Completed => "completed",
+            RunStatus::Diverged { .. } => "diverged",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Failed(_) => "failed",
+        }
+    }
+
+    /// Extra attributes describing the ending.
+    pub fn attributes(&self) -> Vec<(String, Attr)> {
+        match self {
+            RunStatus::Diverged { step, reason } => vec![
+                ("diverged_at_step".into(), Attr::Int(*step as i64)),
+                ("diverged_reason".into(), Attr::Text(reason.clone())),
+            ],
+            RunStatus::Failed(message) => vec![("error".into(), Attr::Text(message.clone()))],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// What a run sends to the recorder, in order.
+#[derive(Debug)]
+pub enum Event {
+    /// One row of metrics (in [`metric_names`] order).
+    Row {
+        /// Run index.
+        run: usize,
+        /// Values.
+        row: Vec<f64>,
+    },
+    /// Flush this run's metrics to disk.
+    Sync {
+        /// Run index.
+        run: usize,
+        /// Steps done so far.
+        steps_done: u64,
+    },
+    /// Steps advanced (for the progress bar).
+    Progress(u64),
+    /// The run ended.
+    Finished {
+        /// Run index.
+        run: usize,
+        /// The outcome.
+        outcome: Box<RunOutcome>,
+    },
+}
+
+/// The end of a run.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// How it ended.
+    pub status: RunStatus,
+    /// Steps done.
+    pub steps_done: u64,
+    /// The last recorded metrics row.
+    pub last_row: Vec<f64>,
+    /// Final weights.
+    pub weights: Vec<WeightMatrix>,
+}
+
+/// Metric names of a plan, `step` first, then the task's, then `train_loss`.
+pub fn metric_names(_plan: &RunPlan) -> Vec<String> {
+    ["step", "alpha", "beta", "epsilon", "train_loss"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// The mean-field theory curves for a plan (linear NP runs), `step` first.
+pub fn theory_curves(plan: &RunPlan) -> Vec<(String, Vec<f64>)> {
+    let c = &plan.run.config;
+    let (Some(dims), true, RuleConfig::NodePerturbation { .. }) = (plan.linear_dims, c.theory, &c.rule)
+    else {
+        return Vec::new();
+    };
+    let TaskConfig::LinearTeacher(task) = &c.task;
+    let settings = TheorySettings {
+        dims,
+        init_scale: plan.init_scale,
+        learning_rate: plan.learning_rate,
+        teacher_noise_var: task.teacher_noise_std.powi(2),
+    };
+    let four = settings.four_variable(c.train.steps, c.train.record_every);
+    let two = settings.two_variable(c.train.steps, c.train.record_every);
+    vec![
+        ("step".into(), four.iter().map(|p| p.step as f64).collect()),
+        ("epsilon_4v".into(), four.iter().map(|p| p.epsilon).collect()),
+        ("alpha_4v".into(), four.iter().map(|p| p.alpha).collect()),
+        ("beta_4v".into(), four.iter().map(|p| p.beta).collect()),
+        ("epsilon_2v".into(), two.iter().map(|p| p.epsilon).collect()),
+        ("a_2v".into(), two.iter().map(|p| p.a).collect()),
+    ]
+}
+
+fn build_rule<T: Real>(plan: &RunPlan) -> Box<dyn LearningRule<T>> {
+    match plan.run.config.rule {
+        RuleConfig::NodePerturbation { .. } => Box::new(NodePerturbation::<T>::new(plan.learning_rate)),
+        RuleConfig::Sgd { .. } => Box::new(Sgd::<T>::new(plan.learning_rate)),
+    }
+}
+
+fn build_post_updates<T: Real>(plan: &RunPlan) -> Vec<Box<dyn PostUpdate<T>>> {
+    plan.run
+        .config
+        .post_update
+        .iter()
+        .map(|step| -> Box<dyn PostUpdate<T>> {
+            let PostUpdateConfig::WeightNormalisation { target, projections } = step;
+            Box::new(WeightNormalisation::<T>::new(*target, projections.clone()))
+        })
+        .collect()
+}
+
+fn final_weights<T: Real>(circuit: &mut Circuit<T>) -> Vec<WeightMatrix> {
+    circuit.flush();
+    let specs = circuit.blueprint().projections().to_vec();
+    specs
+        .iter()
+        .enumerate()
+        .map(|(q, spec)| {
+            let w = circuit.weights(q);
+            let row_major = w.transpose();
+            let data = if T::NAME == "f32" {
+                WeightData::F32(row_major.iter().map(|v| v.f64() as f32).collect())
+            } else {
+                WeightData::F64(row_major.iter().map(|v| v.f64()).collect())
+            };
+            WeightMatrix {
+                name: spec.name.clone(),
+                rows: w.nrows(),
+                cols: w.ncols(),
+                data,
+            }
+        })
+        .collect()
+}
+
+/// Trains one run, sending its records to `emit`. Never panics on divergence: a run whose
+/// loss or weights become non-finite, or whose error exceeds `divergence_factor` times its
+/// initial value, ends with [`RunStatus::Diverged`].
+pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut(Event)) {
+    let run = plan.run.index;
+    let c = &plan.run.config;
+    let streams = SeedStreams::new(c.seed);
+    let circuit = Circuit::<T>::instantiate(&plan.blueprint, &streams);
+    let TaskConfig::LinearTeacher(task_config) = &c.task;
+    let mut task = task_config
+        .build::<T>(&plan.blueprint, &streams)
+        .expect("validated by RunConfig::build");
+    let mut engine = Engine::new(circuit, &streams);
+    let mut rule = build_rule::<T>(plan);
+    let mut post = build_post_updates::<T>(plan);
+    let finish = |engine: &mut Engine<T>,
+                  status: RunStatus,
+                  steps_done: u64,
+                  last_row: Vec<f64>,
+                  emit: &mut dyn FnMut(Event)| {
+        let weights = final_weights(engine.circuit_mut());
+        emit(Event::Finished {
+            run,
+            outcome: Box::new(RunOutcome {
+                status,
+                steps_done,
+                last_row,
+                weights,
+            }),
+        });
+    };
+    {
+        let mut weights = engine.plastic_weights();
+        for step in post.iter_mut() {
+            if let Err(e) = step.initialise(&mut weights) {
+                drop(weights);
+                return finish(&mut engine, RunStatus::Failed(e.to_string()), 0, Vec::new(), emit);
+            }
+        }
+    }
+    let batch = c.train.batch_size;
+    let mut inputs = DMatrix::<T>::zeros(task.input_size(), batch);
+    let mut targets = DMatrix::<T>::zeros(task.output_size(), batch);
+    let error_index = task.error_metric();
+    let record = |engine: &mut Engine<T>, task: &mut dyn Task<T>, step: u64, train_loss: f64| {
+        let mut row = vec![step as f64];
+        row.extend(task.metrics(engine.circuit_mut()));
+        row.push(train_loss);
+        row
+    };
+    let mut row = record(&mut engine, &mut task, 0, f64::NAN);
+    let initial_error = row[1 + error_index];
+    emit(Event::Row {
+        run,
+        row: row.clone(),
+    });
+    let (mut loss_sum, mut loss_count) = (0.0, 0u64);
+    let mut reported = 0;
+    for step in 1..=c.train.steps {
+        task.next_batch(&mut inputs, &mut targets);
+        let loss = match engine.step(&inputs, &targets, rule.as_mut(), &mut post) {
+            Ok(loss) => loss,
+            Err(e) => return finish(&mut engine, RunStatus::Failed(e.to_string()), step - 1, row, emit),
+        };
+        loss_sum += loss;
+        loss_count += 1;
+        let at_record = step % c.train.record_every == 0 || step == c.train.steps;
+        if !loss.is_finite() || at_record {
+            row = record(&mut engine, &mut task, step, loss_sum / loss_count as f64);
+            (loss_sum, loss_count) = (0.0, 0);
+            emit(Event::Row {
+                run,
+                row: row.clone(),
+            });
+            emit(Event::Progress(step - reported));
+            reported = step;
+            let error = row[1 + error_index];
+            let reason = if !loss.is_finite() {
+                Some(format!("training loss became {loss}"))
+            } else if engine.circuit_mut().has_non_finite() {
+                Some("weights became non-finite".to_string())
+            } else if !(error <= c.train.divergence_factor * initial_error) {
+                Some(format!(
+                    "error {error:.4e} exceeded {} times its initial value {initial_error:.4e}",
+                    c.train.divergence_factor
+                ))
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return finish(&mut engine, RunStatus::Diverged { step, reason }, step, row, emit);
+            }
+            if stop.load(Ordering::Relaxed) {
+                return finish(&mut engine, RunStatus::Interrupted, step, row, emit);
+            }
+        }
+        if step % c.train.sync_every == 0 {
+            emit(Event::Sync {
+                run,
+                steps_done: step,
+            });
+        }
+    }
+    finish(&mut engine, RunStatus::Completed, c.train.steps, row, emit)
+}
