@@ -95,6 +95,25 @@ impl Activation {
         }
     }
 
+    /// `out[i] = f(u[i])`.
+    pub fn apply_slice<T: Real>(self, u: &[T], out: &mut [T]) {
+        match self {
+            Activation::Linear => out.copy_from_slice(u),
+            _ => out.iter_mut().zip(u).for_each(|(o, &v)| *o = self.apply(v)),
+        }
+    }
+
+    /// `out[i] = f(u[i] + d[i]) − f(u[i])`.
+    pub fn difference_slice<T: Real>(self, u: &[T], d: &[T], out: &mut [T]) {
+        match self {
+            Activation::Linear => out.copy_from_slice(d),
+            _ => out
+                .iter_mut()
+                .zip(u.iter().zip(d))
+                .for_each(|(o, (&v, &dv))| *o = self.difference(v, dv)),
+        }
+    }
+
     /// Whether `f` is the identity (lets the engine and theory skip work).
     pub fn is_linear(self) -> bool {
         self == Activation::Linear

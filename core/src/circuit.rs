@@ -415,15 +415,47 @@ pub struct PendingUpdate<T: Real> {
 pub struct Projection<T: Real> {
     pub(crate) weights: DMatrix<T>,
     pub(crate) bias: Option<DVector<T>>,
-    pub(crate) pending: Option<PendingUpdate<T>>,
+    /// Buffers of the pending update, kept between steps to avoid reallocating.
+    pub(crate) pending: PendingUpdate<T>,
+    pub(crate) pending_active: bool,
 }
 
 impl<T: Real> Projection<T> {
     /// Applies any pending update now.
     pub(crate) fn flush(&mut self) {
-        if let Some(p) = self.pending.take() {
+        if self.pending_active {
+            let p = &self.pending;
             crate::kernels::apply_outer(&mut self.weights, p.scale, &p.post_factors, &p.pre_factors);
+            self.pending_active = false;
         }
+    }
+
+    /// Schedules `W += scale · (U diag(c)) Vᵀ`, `c` = `column_scales` (all ones if `None`).
+    pub(crate) fn schedule(
+        &mut self,
+        scale: T,
+        post: &DMatrix<T>,
+        column_scales: Option<&[T]>,
+        pre: &DMatrix<T>,
+    ) {
+        self.flush();
+        let p = &mut self.pending;
+        p.scale = scale;
+        if p.post_factors.shape() != post.shape() {
+            p.post_factors = DMatrix::zeros(post.nrows(), post.ncols());
+        }
+        match column_scales {
+            None => p.post_factors.copy_from(post),
+            Some(c) => {
+                for ((mut out, column), &cb) in
+                    p.post_factors.column_iter_mut().zip(post.column_iter()).zip(c)
+                {
+                    out.zip_apply(&column, |o, v| *o = v * cb);
+                }
+            }
+        }
+        p.pre_factors.clone_from(pre);
+        self.pending_active = true;
     }
 }
 
@@ -452,10 +484,16 @@ impl<T: Real> Circuit<T> {
                     let drawn: DMatrix<T> = Initializer::Normal { std }.draw(rows, 1, &mut rng);
                     DVector::from_column_slice(drawn.as_slice())
                 });
+                let pending = PendingUpdate {
+                    scale: T::zero(),
+                    post_factors: DMatrix::zeros(0, 0),
+                    pre_factors: DMatrix::zeros(0, 0),
+                };
                 Projection {
                     weights,
                     bias,
-                    pending: None,
+                    pending,
+                    pending_active: false,
                 }
             })
             .collect();
@@ -481,7 +519,7 @@ impl<T: Real> Circuit<T> {
     /// first if a step has run since the last flush; [`Circuit::weights_current`] does both.
     pub fn weights(&self, index: usize) -> &DMatrix<T> {
         debug_assert!(
-            self.projections[index].pending.is_none(),
+            !self.projections[index].pending_active,
             "read weights after flush()"
         );
         &self.projections[index].weights

@@ -33,7 +33,6 @@ struct Workspace<T: Real> {
     error: Vec<DMatrix<T>>,
     signal: Vec<T>,
     loss: Vec<T>,
-    partials: Vec<Vec<Vec<T>>>,
 }
 
 fn reshape<T: Real>(m: &mut DMatrix<T>, rows: usize, cols: usize) {
@@ -62,7 +61,6 @@ impl<T: Real> Engine<T> {
             .map(|p| (p.noise.std() > 0.0).then(|| streams.stream(&format!("noise/{}", p.name))))
             .collect();
         let n_pop = circuit.blueprint.populations().len();
-        let n_proj = circuit.blueprint.projections().len();
         let ws = Workspace {
             pre: vec![DMatrix::zeros(0, 0); n_pop],
             act: vec![DMatrix::zeros(0, 0); n_pop],
@@ -73,7 +71,6 @@ impl<T: Real> Engine<T> {
             error: vec![DMatrix::zeros(0, 0); n_pop],
             signal: Vec::new(),
             loss: Vec::new(),
-            partials: vec![Vec::new(); n_proj],
         };
         Self {
             circuit,
@@ -134,14 +131,9 @@ impl<T: Real> Engine<T> {
             for &q in bp.incoming(p) {
                 let spec = &bp.projections()[q];
                 let proj = &mut self.circuit.projections[q];
-                let pending = proj.pending.take();
-                update_then_multiply(
-                    &mut proj.weights,
-                    pending,
-                    &self.ws.act[spec.pre],
-                    &mut pre,
-                    &mut self.ws.partials[q],
-                );
+                let pending = proj.pending_active.then_some(&proj.pending);
+                update_then_multiply(&mut proj.weights, pending, &self.ws.act[spec.pre], &mut pre);
+                proj.pending_active = false;
                 if let Some(bias) = &proj.bias {
                     for mut column in pre.column_iter_mut() {
                         column += bias;
@@ -152,9 +144,7 @@ impl<T: Real> Engine<T> {
             if act.shape() != pre.shape() {
                 *act = DMatrix::zeros(pop.size, batch);
             }
-            for (a, &u) in act.iter_mut().zip(pre.iter()) {
-                *a = pop.activation.apply(u);
-            }
+            pop.activation.apply_slice(pre.as_slice(), act.as_mut_slice());
             self.ws.pre[p] = pre;
         }
         &self.ws.act[bp.output()]
@@ -218,9 +208,11 @@ impl<T: Real> Engine<T> {
             if d_act.shape() != d_pre.shape() {
                 *d_act = DMatrix::zeros(pop.size, batch);
             }
-            for ((d, &u), &du) in d_act.iter_mut().zip(self.ws.pre[p].iter()).zip(d_pre.iter()) {
-                *d = pop.activation.difference(u, du);
-            }
+            pop.activation.difference_slice(
+                self.ws.pre[p].as_slice(),
+                d_pre.as_slice(),
+                d_act.as_mut_slice(),
+            );
             self.ws.diff_pre[p] = d_pre;
             self.ws.has_diff[p] = true;
         }

@@ -5,8 +5,8 @@
 //! update. The fused kernel applies the update of step `t` while computing the product of step
 //! `t + 1`, streaming the weights once per step.
 //!
-//! Results do not depend on the number of threads: large matrices are always split into the
-//! same [`CHUNKS`] column blocks whose partial products are summed in a fixed order.
+//! Results do not depend on the number of threads: large matrices are split into blocks of
+//! rows, and every output row is summed over columns in the same order in any block.
 
 use nalgebra::DMatrix;
 use rayon::prelude::*;
@@ -17,10 +17,10 @@ use crate::circuit::PendingUpdate;
 /// Fused path is taken when both the pending update and the product have at most this many
 /// columns; beyond it a GEMM is cheaper than repeated column sweeps.
 pub const FUSE_MAX_COLUMNS: usize = 4;
-/// Matrices with at least this many entries are split into [`CHUNKS`] column blocks.
+/// Row blocks are at least this long, so that each sweep stays vectorised.
+pub const MIN_BLOCK_ROWS: usize = 512;
+/// Matrices with at least this many entries are split into row blocks, one per thread.
 pub const SPLIT_MIN_ENTRIES: usize = 1 << 15;
-/// Number of column blocks for large matrices (fixed, so that results do not depend on threads).
-pub const CHUNKS: usize = 4;
 
 /// `w += scale · u vᵀ`, where `u` is `rows × b` and `v` is `cols × b`.
 pub fn apply_outer<T: Real>(w: &mut DMatrix<T>, scale: T, u: &DMatrix<T>, v: &DMatrix<T>) {
@@ -35,89 +35,174 @@ pub fn apply_outer<T: Real>(w: &mut DMatrix<T>, scale: T, u: &DMatrix<T>, v: &DM
     }
 }
 
+/// `acc += a · x` over equal-length slices (written with indices so that it vectorises).
+#[inline]
+fn axpy<T: Real>(a: T, x: &[T], acc: &mut [T]) {
+    let len = acc.len().min(x.len());
+    let (x, acc) = (&x[..len], &mut acc[..len]);
+    for i in 0..len {
+        acc[i] += a * x[i];
+    }
+}
+
+/// `w += a · u`, then `acc += xv · w`, in one sweep over `w`.
+#[inline]
+fn fused_axpy_dot<T: Real>(w: &mut [T], a: T, u: &[T], xv: T, acc: &mut [T]) {
+    let len = w.len();
+    let (u, acc) = (&u[..len], &mut acc[..len]);
+    for i in 0..len {
+        let updated = w[i] + a * u[i];
+        w[i] = updated;
+        acc[i] += xv * updated;
+    }
+}
+
+/// [`fused_axpy_dot`] on four columns at once: `c_k += a_k u`, `acc += Σ_k x_k c_k`.
+#[inline]
+fn fused_four<T: Real>(
+    c0: &mut [T],
+    c1: &mut [T],
+    c2: &mut [T],
+    c3: &mut [T],
+    k: [(T, T); 4],
+    u: &[T],
+    acc: &mut [T],
+) {
+    let len = acc.len();
+    let (c0, c1, c2, c3, u) = (
+        &mut c0[..len],
+        &mut c1[..len],
+        &mut c2[..len],
+        &mut c3[..len],
+        &u[..len],
+    );
+    let [(a0, x0), (a1, x1), (a2, x2), (a3, x3)] = k;
+    for i in 0..len {
+        let ui = u[i];
+        let w0 = c0[i] + a0 * ui;
+        let w1 = c1[i] + a1 * ui;
+        let w2 = c2[i] + a2 * ui;
+        let w3 = c3[i] + a3 * ui;
+        c0[i] = w0;
+        c1[i] = w1;
+        c2[i] = w2;
+        c3[i] = w3;
+        acc[i] += (x0 * w0 + x1 * w1) + (x2 * w2 + x3 * w3);
+    }
+}
+
 #[inline]
 fn add_outer_column<T: Real>(column: &mut [T], j: usize, scale: T, u: &DMatrix<T>, v: &DMatrix<T>) {
-    for b in 0..u.ncols() {
+    let rows = u.nrows();
+    let u = u.as_slice();
+    for b in 0..v.ncols() {
         let a = scale * v[(j, b)];
         if a != T::zero() {
-            for (w, &ui) in column.iter_mut().zip(u.column(b).iter()) {
-                *w += a * ui;
-            }
+            axpy(a, &u[b * rows..(b + 1) * rows], column);
         }
     }
 }
 
 /// `out += w x`, first applying `pending` to `w` if given (the fused pass when shapes allow).
 ///
-/// `partials` is scratch space kept by the caller between calls.
+/// Large matrices are split into blocks of rows, one per thread. Each output row is then
+/// computed by one thread, summing over columns in the same order whatever the number of
+/// blocks, so the results are bit-for-bit independent of the thread count.
 pub fn update_then_multiply<T: Real>(
     w: &mut DMatrix<T>,
-    pending: Option<PendingUpdate<T>>,
+    pending: Option<&PendingUpdate<T>>,
     x: &DMatrix<T>,
     out: &mut DMatrix<T>,
-    partials: &mut Vec<Vec<T>>,
 ) {
     let (rows, cols) = w.shape();
-    let fusable = x.ncols() <= FUSE_MAX_COLUMNS
-        && pending
-            .as_ref()
-            .is_none_or(|p| p.post_factors.ncols() <= FUSE_MAX_COLUMNS);
-    if !fusable {
+    let n = x.ncols();
+    let fusable = n <= FUSE_MAX_COLUMNS && pending.is_none_or(|p| p.post_factors.ncols() <= FUSE_MAX_COLUMNS);
+    if !fusable || rows == 0 {
         if let Some(p) = pending {
             apply_outer(w, p.scale, &p.post_factors, &p.pre_factors);
         }
         out.gemm(T::one(), w, x, T::one());
         return;
     }
-    let n = x.ncols();
-    let chunks = if rows * cols >= SPLIT_MIN_ENTRIES {
-        CHUNKS.min(cols)
+    let blocks = if rows * cols >= SPLIT_MIN_ENTRIES {
+        rayon::current_num_threads().min(rows / MIN_BLOCK_ROWS).max(1)
     } else {
         1
     };
-    partials.resize_with(chunks, Vec::new);
-    let per_chunk = cols.div_ceil(chunks);
-    let pending = pending.as_ref();
-    let blocks: Vec<(usize, &mut [T])> = w
-        .as_mut_slice()
-        .chunks_mut(per_chunk * rows)
-        .enumerate()
-        .map(|(c, s)| (c * per_chunk, s))
-        .collect();
-    let work = |(first_col, block): (usize, &mut [T]), partial: &mut Vec<T>| {
-        partial.clear();
-        partial.resize(rows * n, T::zero());
-        for (offset, column) in block.chunks_exact_mut(rows).enumerate() {
-            let j = first_col + offset;
-            if let Some(p) = pending {
-                add_outer_column(column, j, p.scale, &p.post_factors, &p.pre_factors);
+    let per_block = rows.div_ceil(blocks);
+    // For each block of rows, its segment of every weight column and of every output column.
+    let mut weight_parts: Vec<Vec<&mut [T]>> = (0..blocks).map(|_| Vec::with_capacity(cols)).collect();
+    for column in w.as_mut_slice().chunks_exact_mut(rows) {
+        for (part, segment) in weight_parts.iter_mut().zip(column.chunks_mut(per_block)) {
+            part.push(segment);
+        }
+    }
+    let mut out_parts: Vec<Vec<&mut [T]>> = (0..blocks).map(|_| Vec::with_capacity(n)).collect();
+    for column in out.as_mut_slice().chunks_exact_mut(rows) {
+        for (part, segment) in out_parts.iter_mut().zip(column.chunks_mut(per_block)) {
+            part.push(segment);
+        }
+    }
+    let work = |(block, (mut weights, mut outs)): (usize, (Vec<&mut [T]>, Vec<&mut [T]>))| {
+        let r0 = block * per_block;
+        let len = weights.first().map_or(0, |s| s.len());
+        let r1 = r0 + len;
+        match pending {
+            // The per-sample case: one rank-one term and one input column. Four columns per
+            // sweep, so that `u` and the output are loaded once for four columns of weights
+            // and the weights are the only large stream, read and written once.
+            Some(p) if p.post_factors.ncols() == 1 && n == 1 => {
+                let u = &p.post_factors.as_slice()[r0..r1];
+                let acc = &mut *outs[0];
+                let coefficient = |j: usize| (p.scale * p.pre_factors[(j, 0)], x[(j, 0)]);
+                let mut groups = weights.chunks_exact_mut(4);
+                let mut j = 0;
+                for group in groups.by_ref() {
+                    let [c0, c1, c2, c3] = group else {
+                        unreachable!("chunks of four")
+                    };
+                    let k = [
+                        coefficient(j),
+                        coefficient(j + 1),
+                        coefficient(j + 2),
+                        coefficient(j + 3),
+                    ];
+                    fused_four(c0, c1, c2, c3, k, u, acc);
+                    j += 4;
+                }
+                for c in groups.into_remainder() {
+                    let (a, xv) = coefficient(j);
+                    fused_axpy_dot(c, a, u, xv, acc);
+                    j += 1;
+                }
             }
-            for s in 0..n {
-                let xv = x[(j, s)];
-                if xv != T::zero() {
-                    let acc = &mut partial[s * rows..(s + 1) * rows];
-                    for (a, &wv) in acc.iter_mut().zip(column.iter()) {
-                        *a += wv * xv;
+            _ => {
+                for (j, column) in weights.iter_mut().enumerate() {
+                    if let Some(p) = pending {
+                        let u = p.post_factors.as_slice();
+                        let urows = p.post_factors.nrows();
+                        for b in 0..p.post_factors.ncols() {
+                            let a = p.scale * p.pre_factors[(j, b)];
+                            if a != T::zero() {
+                                axpy(a, &u[b * urows + r0..b * urows + r1], column);
+                            }
+                        }
+                    }
+                    for (s, acc) in outs.iter_mut().enumerate() {
+                        let xv = x[(j, s)];
+                        if xv != T::zero() {
+                            axpy(xv, column, acc);
+                        }
                     }
                 }
             }
         }
     };
-    if chunks == 1 {
-        for (block, partial) in blocks.into_iter().zip(partials.iter_mut()) {
-            work(block, partial);
-        }
+    let parts: Vec<_> = weight_parts.into_iter().zip(out_parts).enumerate().collect();
+    if blocks == 1 {
+        parts.into_iter().for_each(work);
     } else {
-        blocks
-            .into_par_iter()
-            .zip(partials.par_iter_mut())
-            .for_each(|(block, partial)| work(block, partial));
-    }
-    let out_slice = out.as_mut_slice();
-    for partial in partials.iter() {
-        for (o, &p) in out_slice.iter_mut().zip(partial.iter()) {
-            *o += p;
-        }
+        parts.into_par_iter().for_each(work);
     }
 }
 
@@ -162,7 +247,7 @@ mod tests {
             let mut w64 = w.clone();
             let mut y64 = DMatrix::zeros(rows, n);
             let pending = PendingUpdate { scale: -0.7, post_factors: u.clone(), pre_factors: v.clone() };
-            update_then_multiply(&mut w64, Some(pending), &x, &mut y64, &mut Vec::new());
+            update_then_multiply(&mut w64, Some(&pending), &x, &mut y64);
             prop_assert!((&w64 - &w_ref).amax() < 1e-12);
             prop_assert!((&y64 - &y_ref).amax() < 1e-12 * cols as f64);
 
@@ -170,7 +255,7 @@ mod tests {
             let mut w32 = cast(&w);
             let mut y32 = DMatrix::zeros(rows, n);
             let pending = PendingUpdate { scale: -0.7f32, post_factors: cast(&u), pre_factors: cast(&v) };
-            update_then_multiply(&mut w32, Some(pending), &cast(&x), &mut y32, &mut Vec::new());
+            update_then_multiply(&mut w32, Some(&pending), &cast(&x), &mut y32);
             prop_assert!((w32.map(f64::from) - &w_ref).amax() < 1e-5);
             prop_assert!((y32.map(f64::from) - &y_ref).amax() < 1e-5 * cols as f64);
         }
@@ -196,7 +281,7 @@ mod tests {
                     post_factors: u.clone(),
                     pre_factors: v.clone(),
                 };
-                update_then_multiply(&mut w, Some(pending), &x, &mut y, &mut Vec::new());
+                update_then_multiply(&mut w, Some(&pending), &x, &mut y);
                 (w, y)
             })
         };

@@ -10,7 +10,7 @@ use nalgebra::{DMatrix, DVector};
 use thiserror::Error;
 
 use crate::Real;
-use crate::circuit::{PendingUpdate, Projection};
+use crate::circuit::Projection;
 
 /// What a rule needs the engine to compute each step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -87,12 +87,49 @@ impl<T: Real> ProjectionContext<'_, T> {
             pre_factors.ncols(),
             "post and pre factors must have as many columns"
         );
-        self.state.flush();
-        self.state.pending = Some(PendingUpdate {
-            scale,
-            post_factors: post_factors.clone(),
-            pre_factors: pre_factors.clone(),
-        });
+        self.state.schedule(scale, post_factors, None, pre_factors);
+    }
+
+    /// Schedules `W += scale · Σ_b c_b U[:, b] V[:, b]ᵀ`: [`ProjectionContext::add_outer`]
+    /// with a weight `c_b` per column (for example the per-sample signal of NP).
+    pub fn add_weighted_outer(
+        &mut self,
+        scale: T,
+        post_factors: &DMatrix<T>,
+        column_weights: &[T],
+        pre_factors: &DMatrix<T>,
+    ) {
+        assert_eq!(
+            post_factors.nrows(),
+            self.state.weights.nrows(),
+            "post factors must have one row per postsynaptic unit"
+        );
+        assert_eq!(
+            pre_factors.nrows(),
+            self.state.weights.ncols(),
+            "pre factors must have one row per presynaptic unit"
+        );
+        assert_eq!(
+            post_factors.ncols(),
+            pre_factors.ncols(),
+            "post and pre factors must have as many columns"
+        );
+        assert_eq!(
+            column_weights.len(),
+            post_factors.ncols(),
+            "one weight per column"
+        );
+        self.state
+            .schedule(scale, post_factors, Some(column_weights), pre_factors);
+    }
+
+    /// `b += scale · Σ_b c_b U[:, b]`; does nothing if the projection has no bias.
+    pub fn add_weighted_to_bias(&mut self, scale: T, post_factors: &DMatrix<T>, column_weights: &[T]) {
+        if let Some(bias) = self.state.bias.as_mut() {
+            for (column, &c) in post_factors.column_iter().zip(column_weights) {
+                bias.axpy(scale * c, &column, T::one());
+            }
+        }
     }
 
     /// `b += scale · Σ_columns U`; does nothing if the projection has no bias.

@@ -28,14 +28,12 @@
 //!   scalability of node perturbation learning. NeurIPS 35.
 //! - B. Widrow, M. A. Lehr (1990). 30 years of adaptive neural networks. Proc. IEEE 78.
 
-use nalgebra::DMatrix;
 use npsim_core::{LearningRule, Real, Requirements, RuleContext, RuleError};
 
 /// Node perturbation with a fixed learning rate.
 #[derive(Debug, Clone)]
 pub struct NodePerturbation<T: Real> {
     learning_rate: T,
-    scaled_noise: DMatrix<T>,
 }
 
 impl<T: Real> NodePerturbation<T> {
@@ -43,7 +41,6 @@ impl<T: Real> NodePerturbation<T> {
     pub fn new(learning_rate: f64) -> Self {
         Self {
             learning_rate: T::of(learning_rate),
-            scaled_noise: DMatrix::zeros(0, 0),
         }
     }
 }
@@ -72,15 +69,11 @@ impl<T: Real> LearningRule<T> for NodePerturbation<T> {
                 });
             };
             let sigma = projection.noise_std;
-            // U[:, b] = δℓ_b σξ_b, so that ΔW = −(η/σ²) U xᵀ.
-            self.scaled_noise.clone_from(noise);
-            for (mut column, &s) in self.scaled_noise.column_iter_mut().zip(signal) {
-                column *= s;
-            }
+            // ΔW = −(η/σ²) Σ_b δℓ_b (σξ_b) x_bᵀ.
             let scale = -self.learning_rate / (sigma * sigma);
             let pre = projection.pre;
-            projection.add_outer(scale, &self.scaled_noise, pre);
-            projection.add_to_bias(scale, &self.scaled_noise);
+            projection.add_weighted_outer(scale, noise, signal, pre);
+            projection.add_weighted_to_bias(scale, noise, signal);
         }
         Ok(())
     }
