@@ -101,20 +101,20 @@ pub enum WeightData {
 #[derive(Debug, Error)]
 pub enum RecorderError {
     /// The output already exists.
-    #[error("output `{0}` already exists; pass --force to replace it, or choose another --out")]
+    #[error("output `{}` already exists; pass --force to replace it, or choose another --out", .0.display())]
     Exists(PathBuf),
     /// A filesystem failure.
-    #[error("cannot {action} `{path}`: {source}")]
+    #[error("cannot {action} `{}`: {cause}", path.display())]
     Io {
         /// What was being done.
         action: &'static str,
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// An HDF5 failure.
-    #[error("HDF5 error on `{path}` while {action}: {message}")]
+    #[error("HDF5 error on `{}` while {action}: {message}", path.display())]
     Hdf5 {
         /// The file.
         path: PathBuf,
@@ -124,7 +124,7 @@ pub enum RecorderError {
         message: String,
     },
     /// The file is not an npsim recording or lacks something.
-    #[error("`{path}` is not a readable npsim recording: {message}")]
+    #[error("`{}` is not a readable npsim recording: {message}", path.display())]
     Layout {
         /// The file.
         path: PathBuf,
@@ -178,10 +178,10 @@ impl Recorder {
             }
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| RecorderError::Io {
+            std::fs::create_dir_all(dir).map_err(|cause| RecorderError::Io {
                 action: "create the folder of",
                 path: path.into(),
-                source,
+                cause,
             })?;
         }
         let hdf5 = |action: &str| {
@@ -334,10 +334,10 @@ impl Recorder {
             action: "closing".into(),
             message: e.to_string(),
         })?;
-        std::fs::rename(&self.partial, &self.path).map_err(|source| RecorderError::Io {
+        std::fs::rename(&self.partial, &self.path).map_err(|cause| RecorderError::Io {
             action: "rename the finished recording to",
             path: self.path.clone(),
-            source,
+            cause,
         })?;
         Ok(self.path.clone())
     }
@@ -392,7 +392,7 @@ pub fn read(path: &Path) -> Result<FileSummary, RecorderError> {
         return Err(RecorderError::Io {
             action: "open",
             path: path.into(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            cause: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         });
     }
     let file = File::open(path).map_err(fail("opening"))?;

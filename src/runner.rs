@@ -58,7 +58,7 @@ pub struct Report {
 
 /// The validated plans of a scenario's runs.
 pub fn plans(scenario: &Scenario) -> Result<Vec<RunPlan>, ScenarioError> {
-    scenario.runs()?.iter().map(|r| r.build()).collect()
+    scenario.plans()
 }
 
 fn layout(plan: &RunPlan) -> RunLayout {

@@ -185,12 +185,12 @@ pub struct ScenarioConfig {
 #[derive(Debug, Error)]
 pub enum ScenarioError {
     /// The file could not be read.
-    #[error("cannot read scenario `{path}`: {source}")]
+    #[error("cannot read scenario `{}`: {cause}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The RON text does not fit the schema.
     #[error("{path}:{line}:{column}: {message}")]
@@ -224,7 +224,34 @@ pub enum ScenarioError {
     },
     /// The circuit is inconsistent.
     #[error("circuit: {0}")]
-    Circuit(#[from] CircuitError),
+    Circuit(CircuitError),
+    /// Any of the above, in a named file.
+    #[error("{}: {inner}", path.display())]
+    InFile {
+        /// The scenario file.
+        path: PathBuf,
+        /// The problem.
+        inner: Box<ScenarioError>,
+    },
+}
+
+impl From<CircuitError> for ScenarioError {
+    fn from(error: CircuitError) -> Self {
+        ScenarioError::Circuit(error)
+    }
+}
+
+impl ScenarioError {
+    /// Names the file, unless the message already does.
+    pub fn in_file(self, path: &Path) -> Self {
+        match self {
+            ScenarioError::Read { .. } | ScenarioError::Syntax { .. } | ScenarioError::InFile { .. } => self,
+            other => ScenarioError::InFile {
+                path: path.to_path_buf(),
+                inner: Box::new(other),
+            },
+        }
+    }
 }
 
 fn located(path: &Path, err: ron::error::SpannedError) -> ScenarioError {
@@ -267,9 +294,9 @@ pub struct RunConfig {
 impl Scenario {
     /// Reads and parses a scenario file.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ScenarioError::Read {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         Self::parse(path, text)
     }
@@ -286,7 +313,8 @@ impl Scenario {
                     "this npsim reads scenario format {FORMAT_VERSION}, the file says {}; set `version: {FORMAT_VERSION}`",
                     config.version
                 ),
-            });
+            }
+            .in_file(path));
         }
         let scenario = Self {
             path: path.to_path_buf(),
@@ -296,6 +324,14 @@ impl Scenario {
         // Check every sweep value now, so a typo fails before anything runs.
         scenario.runs()?;
         Ok(scenario)
+    }
+
+    /// The validated plans of every run.
+    pub fn plans(&self) -> Result<Vec<RunPlan>, ScenarioError> {
+        self.runs()?
+            .iter()
+            .map(|r| r.build().map_err(|e| e.in_file(&self.path)))
+            .collect()
     }
 
     /// Applies `path=value` overrides (the CLI's `--set`).
@@ -327,6 +363,10 @@ impl Scenario {
     /// The runs: the cartesian product of the sweep (keys in alphabetical order, the last
     /// varying fastest), or the one run if there is no sweep.
     pub fn runs(&self) -> Result<Vec<RunConfig>, ScenarioError> {
+        self.expand_sweep().map_err(|e| e.in_file(&self.path))
+    }
+
+    fn expand_sweep(&self) -> Result<Vec<RunConfig>, ScenarioError> {
         let entries: Vec<(&String, &Vec<Box<ron::value::RawValue>>)> = self.config.sweep.iter().collect();
         for (path, values) in &entries {
             if values.is_empty() {
