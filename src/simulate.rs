@@ -251,7 +251,7 @@ pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut
                 Some(format!("training loss became {loss}"))
             } else if engine.circuit_mut().has_non_finite() {
                 Some("weights became non-finite".to_string())
-            } else if !(error <= c.train.divergence_factor * initial_error) {
+            } else if error.is_nan() || error > c.train.divergence_factor * initial_error {
                 Some(format!(
                     "error {error:.4e} exceeded {} times its initial value {initial_error:.4e}",
                     c.train.divergence_factor

@@ -103,6 +103,9 @@ fn add_outer_column<T: Real>(column: &mut [T], j: usize, scale: T, u: &DMatrix<T
     }
 }
 
+/// One block's segments of several columns.
+type Segments<'a, T> = Vec<&'a mut [T]>;
+
 /// `out += w x`, first applying `pending` to `w` if given (the fused pass when shapes allow).
 ///
 /// Large matrices are split into blocks of rows, one per thread. Each output row is then
@@ -143,7 +146,7 @@ pub fn update_then_multiply<T: Real>(
             part.push(segment);
         }
     }
-    let work = |(block, (mut weights, mut outs)): (usize, (Vec<&mut [T]>, Vec<&mut [T]>))| {
+    let work = |(block, (mut weights, mut outs)): (usize, (Segments<'_, T>, Segments<'_, T>))| {
         let r0 = block * per_block;
         let len = weights.first().map_or(0, |s| s.len());
         let r1 = r0 + len;

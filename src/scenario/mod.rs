@@ -526,7 +526,7 @@ impl RunConfig {
         if c.train.sync_every == 0 {
             return Err(invalid("train.sync_every", "must be at least 1".into()));
         }
-        if !(c.train.divergence_factor > 1.0) {
+        if c.train.divergence_factor.is_nan() || c.train.divergence_factor <= 1.0 {
             return Err(invalid(
                 "train.divergence_factor",
                 format!("must be a number > 1, got {}", c.train.divergence_factor),

@@ -151,6 +151,11 @@ impl Parser<'_> {
             }
         }
         self.at = save;
+        if self.peek() == Some(b')') {
+            // `Name()`: a struct variant with every field defaulted.
+            self.at += 1;
+            return Ok(Value::Object(Map::new()));
+        }
         Ok(Value::Array(self.sequence(b')')?))
     }
 
@@ -253,6 +258,7 @@ mod tests {
         );
         assert_eq!(parse("Zeros").unwrap(), json!("Zeros"));
         assert_eq!(parse("1_000").unwrap(), json!(1000));
+        assert_eq!(parse("WeightNormalisation()").unwrap(), json!({"WeightNormalisation": {}}));
     }
 
     #[test]
