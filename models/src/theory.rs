@@ -354,7 +354,8 @@ mod tests {
         let fast = settings(2.0).two_variable(200_000, 1000);
         // Above η* the error blows up (past its initial value, to overflow).
         assert!(
-            fast.iter().any(|p| p.epsilon.is_nan() || p.epsilon > fast[0].epsilon),
+            fast.iter()
+                .any(|p| p.epsilon.is_nan() || p.epsilon > fast[0].epsilon),
             "above η* the error must blow up"
         );
     }

@@ -59,6 +59,7 @@ pub enum LearningRate {
 
 /// The learning rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum RuleConfig {
     /// Node perturbation (paper Eq. 3).
     NodePerturbation {
@@ -93,6 +94,7 @@ impl RuleConfig {
 
 /// A step applied after every update.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum PostUpdateConfig {
     /// Per-neuron RMS normalisation of incoming weights (synaptic scaling, paper Fig. 3D).
     WeightNormalisation {

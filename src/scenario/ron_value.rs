@@ -258,7 +258,10 @@ mod tests {
         );
         assert_eq!(parse("Zeros").unwrap(), json!("Zeros"));
         assert_eq!(parse("1_000").unwrap(), json!(1000));
-        assert_eq!(parse("WeightNormalisation()").unwrap(), json!({"WeightNormalisation": {}}));
+        assert_eq!(
+            parse("WeightNormalisation()").unwrap(),
+            json!({"WeightNormalisation": {}})
+        );
     }
 
     #[test]
