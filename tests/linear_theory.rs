@@ -64,3 +64,48 @@ fn np_follows_four_variable_theory_and_diverges_above_critical_rate() {
         assert!(run.attributes.contains_key("diverged_at_step"));
     }
 }
+
+const NOISY_TEACHER: &str = r#"(
+    version: 1,
+    name: "noisy-teacher",
+    circuit: DeepLinear(lx: 100, lh: 1000, ly: 10),
+    task: LinearTeacher(teacher_noise_std: 0.31622776601683794),
+    rule: NodePerturbation(learning_rate: RelativeToCritical(0.3)),
+    train: (steps: 100000, record_every: 2000),
+    sweep: { "seed": [1, 2] },
+)"#;
+
+#[test]
+fn teacher_noise_turns_the_error_back_up_where_theory_says() {
+    // Paper Fig. 3A/B: with σt² = 0.1 the error reaches a minimum and rises again. Measured:
+    // minimum near step 39,000 against the four-variable model's 35,000; we accept the
+    // simulated minimum between 0.7 and 1.4 times the predicted step.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, summary) = run_text(dir.path(), NOISY_TEACHER);
+    let steps = metric(&summary.runs[0], "step");
+    let log_mean: Vec<f64> = (0..steps.len())
+        .map(|i| {
+            summary
+                .runs
+                .iter()
+                .map(|r| metric(r, "epsilon")[i].ln())
+                .sum::<f64>()
+                / 2.0
+        })
+        .collect();
+    let argmin = |v: &[f64]| (0..v.len()).min_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap();
+    let simulated = steps[argmin(&log_mean)];
+    let predicted_curve = theory(&summary.runs[0], "epsilon_4v");
+    let predicted = theory(&summary.runs[0], "step")[argmin(predicted_curve)];
+    eprintln!("minimum: simulated step {simulated}, theory {predicted}");
+    assert!(
+        (0.7..1.4).contains(&(simulated / predicted)),
+        "minimum at {simulated}, theory {predicted}"
+    );
+    let last = *log_mean.last().unwrap();
+    // Measured: the error is about 17 % above its minimum at 100,000 steps; require 8 %.
+    assert!(
+        last > log_mean[argmin(&log_mean)] + 0.08f64,
+        "the error must rise after its minimum"
+    );
+}
