@@ -3,6 +3,8 @@
 //! Scenarios, simulation runs and recordings: the library behind the `npsim` command.
 
 pub mod bench;
+pub mod catalog;
+pub mod plugin;
 pub mod recorder;
 pub mod runner;
 pub mod scenario;

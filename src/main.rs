@@ -67,6 +67,12 @@ enum Command {
         /// The HDF5 file.
         file: PathBuf,
     },
+    /// List the learning rules and post-update steps, built in or from a plugin library.
+    Rules {
+        /// Also list the rules of this plugin library.
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+    },
     /// Measure throughput.
     Bench {
         #[command(subcommand)]
@@ -233,9 +239,42 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Rules { plugin } => {
+            for entry in npsim::catalog::builtin() {
+                println!(
+                    "{} ({})\n    {}\n    parameters: {}",
+                    entry.name, entry.kind, entry.doc, entry.params
+                );
+            }
+            if let Some(path) = plugin {
+                let library = npsim::plugin::load(&path)?;
+                warn_plugin(&library);
+                println!(
+                    "\nplugin {} (sha256 {}, built by {})",
+                    library.path.display(),
+                    library.sha256,
+                    library.rustc_version
+                );
+                for rule in &library.rules {
+                    println!(
+                        "Plugin(name: \"{}\") (rule{})\n    {}\n    parameters: {}",
+                        rule.name,
+                        if rule.requirements.perturbation {
+                            ", perturbation"
+                        } else {
+                            ""
+                        },
+                        rule.doc,
+                        rule.params
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate { scenario, set } => {
             let loaded = load(&scenario, &set)?;
             let plans = runner::plans(&loaded)?;
+            warn_plans(&plans);
             println!("{}: valid, {} run(s)", scenario.display(), plans.len());
             Ok(ExitCode::SUCCESS)
         }
@@ -387,6 +426,21 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             println!("bench: linear-np {lx}-{lh}-{ly}, threads {threads}, reps {reps}");
             println!("iterations_per_second: {rate:.1}");
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn warn_plugin(library: &npsim::plugin::PluginLibrary) {
+    for warning in &library.warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
+fn warn_plans(plans: &[npsim::scenario::RunPlan]) {
+    let mut seen = std::collections::HashSet::new();
+    for library in plans.iter().filter_map(|p| p.plugin.as_ref()) {
+        if seen.insert(library.path.clone()) {
+            warn_plugin(library);
         }
     }
 }

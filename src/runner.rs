@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use thiserror::Error;
 
 use crate::recorder::{Attr, Recorder, RecorderError, RunLayout};
-use crate::scenario::{LearningRate, Precision, RunPlan, Scenario, ScenarioError, TaskConfig};
+use crate::scenario::{LearningRate, Precision, RuleConfig, RunPlan, Scenario, ScenarioError, TaskConfig};
 use crate::simulate::{Event, RunStatus, metric_names, simulate, theory_curves};
 
 /// A failure running a scenario.
@@ -66,7 +66,7 @@ fn layout(plan: &RunPlan) -> RunLayout {
     let TaskConfig::LinearTeacher(task) = &c.task;
     let mut attributes: Vec<(String, Attr)> = vec![
         ("label".into(), Attr::Text(plan.run.label())),
-        ("rule".into(), Attr::Text(c.rule.name().into())),
+        ("rule".into(), Attr::Text(c.rule.name())),
         ("seed".into(), Attr::Int(c.seed as i64)),
         ("status".into(), Attr::Text("interrupted".into())),
         ("steps_done".into(), Attr::Int(0)),
@@ -77,7 +77,6 @@ fn layout(plan: &RunPlan) -> RunLayout {
             "precision".into(),
             Attr::Text(format!("{:?}", c.precision).to_lowercase()),
         ),
-        ("learning_rate".into(), Attr::Float(plan.learning_rate)),
         ("teacher_noise_std".into(), Attr::Float(task.teacher_noise_std)),
         (
             "post_update".into(),
@@ -94,14 +93,29 @@ fn layout(plan: &RunPlan) -> RunLayout {
             Attr::Text(ron::ser::to_string(c).unwrap_or_default()),
         ),
     ];
+    if let Some(rate) = plan.learning_rate {
+        attributes.push(("learning_rate".into(), Attr::Float(rate)));
+    }
     match c.rule.learning_rate() {
-        LearningRate::RelativeToCritical(r) => {
+        Some(LearningRate::RelativeToCritical(r)) => {
             attributes.push(("learning_rate_relative_to_critical".into(), Attr::Float(r)))
         }
-        LearningRate::RelativeToSgdOptimal(r) => {
+        Some(LearningRate::RelativeToSgdOptimal(r)) => {
             attributes.push(("learning_rate_relative_to_sgd_optimal".into(), Attr::Float(r)))
         }
-        LearningRate::Absolute(_) => {}
+        _ => {}
+    }
+    if let (Some(library), RuleConfig::Plugin { name, params, .. }) = (&plan.plugin, &c.rule) {
+        attributes.extend([
+            (
+                "plugin_path".into(),
+                Attr::Text(library.path.display().to_string()),
+            ),
+            ("plugin_name".into(), Attr::Text(name.clone())),
+            ("plugin_params".into(), Attr::Text(params.clone())),
+            ("plugin_sha256".into(), Attr::Text(library.sha256.clone())),
+            ("plugin_rustc".into(), Attr::Text(library.rustc_version.clone())),
+        ]);
     }
     let populations = plan.blueprint.populations();
     let perturbation_std = populations.iter().map(|p| p.noise.std()).fold(0.0, f64::max);
@@ -209,8 +223,8 @@ pub fn run(
                     rows[run] = Some(RunRow {
                         group: plan.run.group_name(),
                         label: plan.run.label(),
-                        rule: plan.run.config.rule.name().into(),
-                        learning_rate: plan.learning_rate,
+                        rule: plan.run.config.rule.name(),
+                        learning_rate: plan.learning_rate.unwrap_or(f64::NAN),
                         status: outcome.status.clone(),
                         steps_done: outcome.steps_done,
                         final_error: outcome.last_row.get(error_column).copied().unwrap_or(f64::NAN),

@@ -112,7 +112,7 @@ pub fn theory_curves(plan: &RunPlan) -> Vec<(String, Vec<f64>)> {
     let settings = TheorySettings {
         dims,
         init_scale: plan.init_scale,
-        learning_rate: plan.learning_rate,
+        learning_rate: plan.learning_rate.unwrap_or(f64::NAN),
         teacher_noise_var: task.teacher_noise_std.powi(2),
     };
     let four = settings.four_variable(c.train.steps, c.train.record_every);
@@ -127,11 +127,20 @@ pub fn theory_curves(plan: &RunPlan) -> Vec<(String, Vec<f64>)> {
     ]
 }
 
-fn build_rule<T: Real>(plan: &RunPlan) -> Box<dyn LearningRule<T>> {
-    match plan.run.config.rule {
-        RuleConfig::NodePerturbation { .. } => Box::new(NodePerturbation::<T>::new(plan.learning_rate)),
-        RuleConfig::Sgd { .. } => Box::new(Sgd::<T>::new(plan.learning_rate)),
-    }
+fn build_rule<T: Real>(plan: &RunPlan) -> Result<Box<dyn LearningRule<T>>, String> {
+    let rate = plan.learning_rate.unwrap_or(f64::NAN);
+    Ok(match &plan.run.config.rule {
+        RuleConfig::NodePerturbation { .. } => Box::new(NodePerturbation::<T>::new(rate)),
+        RuleConfig::Sgd { .. } => Box::new(Sgd::<T>::new(rate)),
+        RuleConfig::Plugin { name, params, .. } => {
+            let library = plan.plugin.as_ref().ok_or("the plugin was not loaded")?;
+            Box::new(
+                library
+                    .instantiate::<T>(name, params)
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+    })
 }
 
 fn build_post_updates<T: Real>(plan: &RunPlan) -> Vec<Box<dyn PostUpdate<T>>> {
@@ -183,7 +192,20 @@ pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut
         .build::<T>(&plan.blueprint, &streams)
         .expect("validated by RunConfig::build");
     let mut engine = Engine::new(circuit, &streams);
-    let mut rule = build_rule::<T>(plan);
+    let mut rule = match build_rule::<T>(plan) {
+        Ok(rule) => rule,
+        Err(message) => {
+            return emit(Event::Finished {
+                run,
+                outcome: Box::new(RunOutcome {
+                    status: RunStatus::Failed(message),
+                    steps_done: 0,
+                    last_row: Vec::new(),
+                    weights: Vec::new(),
+                }),
+            });
+        }
+    };
     let mut post = build_post_updates::<T>(plan);
     let finish = |engine: &mut Engine<T>,
                   status: RunStatus,

@@ -91,6 +91,17 @@ fn fused_four<T: Real>(
     }
 }
 
+/// `acc += Σ_k x_k c_k` over four columns, summed as in [`fused_four`].
+#[inline]
+fn multiply_four<T: Real>(c0: &[T], c1: &[T], c2: &[T], c3: &[T], x: [T; 4], acc: &mut [T]) {
+    let len = acc.len();
+    let (c0, c1, c2, c3) = (&c0[..len], &c1[..len], &c2[..len], &c3[..len]);
+    let [x0, x1, x2, x3] = x;
+    for i in 0..len {
+        acc[i] += (x0 * c0[i] + x1 * c1[i]) + (x2 * c2[i] + x3 * c3[i]);
+    }
+}
+
 #[inline]
 fn add_outer_column<T: Real>(column: &mut [T], j: usize, scale: T, u: &DMatrix<T>, v: &DMatrix<T>) {
     let rows = u.nrows();
@@ -154,10 +165,20 @@ pub fn update_then_multiply<T: Real>(
             // The per-sample case: one rank-one term and one input column. Four columns per
             // sweep, so that `u` and the output are loaded once for four columns of weights
             // and the weights are the only large stream, read and written once.
-            Some(p) if p.post_factors.ncols() == 1 && n == 1 => {
-                let u = &p.post_factors.as_slice()[r0..r1];
+            // The per-sample case: at most one rank-one term and one input column. Four
+            // columns per sweep, so that `u` and the output are loaded once for four columns of
+            // weights and the weights are the only large stream, read and written once. The
+            // product is summed in the same order with or without a pending update, so a rule
+            // that writes weights directly gets the same numbers as one that defers.
+            pending if n == 1 && pending.is_none_or(|p| p.post_factors.ncols() == 1) => {
                 let acc = &mut *outs[0];
-                let coefficient = |j: usize| (p.scale * p.pre_factors[(j, 0)], x[(j, 0)]);
+                let coefficient = |j: usize| {
+                    (
+                        pending.map_or(T::zero(), |p| p.scale * p.pre_factors[(j, 0)]),
+                        x[(j, 0)],
+                    )
+                };
+                let u = pending.map(|p| &p.post_factors.as_slice()[r0..r1]);
                 let mut groups = weights.chunks_exact_mut(4);
                 let mut j = 0;
                 for group in groups.by_ref() {
@@ -170,12 +191,18 @@ pub fn update_then_multiply<T: Real>(
                         coefficient(j + 2),
                         coefficient(j + 3),
                     ];
-                    fused_four(c0, c1, c2, c3, k, u, acc);
+                    match u {
+                        Some(u) => fused_four(c0, c1, c2, c3, k, u, acc),
+                        None => multiply_four(c0, c1, c2, c3, k.map(|(_, xv)| xv), acc),
+                    }
                     j += 4;
                 }
                 for c in groups.into_remainder() {
                     let (a, xv) = coefficient(j);
-                    fused_axpy_dot(c, a, u, xv, acc);
+                    match u {
+                        Some(u) => fused_axpy_dot(c, a, u, xv, acc),
+                        None => axpy(xv, c, acc),
+                    }
                     j += 1;
                 }
             }

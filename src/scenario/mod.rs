@@ -10,7 +10,11 @@ mod ron_value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use npsim_core::{CircuitBlueprint, CircuitConfig, CircuitError};
+use std::sync::Arc;
+
+use npsim_core::{CircuitBlueprint, CircuitConfig, CircuitError, Requirements};
+
+use crate::plugin::{PluginError, PluginLibrary};
 use npsim_models::{DeepLinearConfig, LinearDims, LinearTeacherConfig};
 use npsim_rules::NormalisationTarget;
 use serde::{Deserialize, Serialize};
@@ -71,23 +75,35 @@ pub enum RuleConfig {
         /// η.
         learning_rate: LearningRate,
     },
+    /// A rule from a plugin library (see docs/plugins.md).
+    Plugin {
+        /// The shared library, relative to the current directory or absolute.
+        path: String,
+        /// The rule's name in the library.
+        name: String,
+        /// Parameter text handed to the rule (its format is the rule's; see `npsim rules --plugin`).
+        #[serde(default)]
+        params: String,
+    },
 }
 
 impl RuleConfig {
-    /// The rule's recorded name.
-    pub fn name(&self) -> &'static str {
+    /// The rule's recorded name (`plugin:<name>` for plugin rules).
+    pub fn name(&self) -> String {
         match self {
-            RuleConfig::NodePerturbation { .. } => "node_perturbation",
-            RuleConfig::Sgd { .. } => "sgd",
+            RuleConfig::NodePerturbation { .. } => "node_perturbation".into(),
+            RuleConfig::Sgd { .. } => "sgd".into(),
+            RuleConfig::Plugin { name, .. } => format!("plugin:{name}"),
         }
     }
 
-    /// Its learning rate as written.
-    pub fn learning_rate(&self) -> LearningRate {
+    /// Its learning rate as written (plugin rules take theirs in `params`).
+    pub fn learning_rate(&self) -> Option<LearningRate> {
         match self {
             RuleConfig::NodePerturbation { learning_rate } | RuleConfig::Sgd { learning_rate } => {
-                *learning_rate
+                Some(*learning_rate)
             }
+            RuleConfig::Plugin { .. } => None,
         }
     }
 }
@@ -227,6 +243,9 @@ pub enum ScenarioError {
     /// The circuit is inconsistent.
     #[error("circuit: {0}")]
     Circuit(CircuitError),
+    /// The plugin rule cannot be used.
+    #[error("rule: {0}")]
+    Plugin(PluginError),
     /// Any of the above, in a named file.
     #[error("{}: {inner}", path.display())]
     InFile {
@@ -485,6 +504,39 @@ fn field_names(node: &Value) -> String {
     }
 }
 
+/// The absolute learning rate for a written one.
+fn resolve_learning_rate(
+    written: LearningRate,
+    linear_dims: Option<LinearDims>,
+    init_scale: f64,
+) -> Result<f64, ScenarioError> {
+    let invalid = |message: String| ScenarioError::Invalid {
+        field: "rule.learning_rate".into(),
+        message,
+    };
+    let learning_rate = match written {
+        LearningRate::Absolute(eta) => eta,
+        LearningRate::RelativeToCritical(rel) | LearningRate::RelativeToSgdOptimal(rel) => {
+            let dims = linear_dims.ok_or_else(|| {
+                invalid(
+                    "relative learning rates need a one-hidden-layer linear circuit with Xavier initialisation; give `Absolute(..)`".into(),
+                )
+            })?;
+            let reference = match written {
+                LearningRate::RelativeToCritical(_) => dims.critical_learning_rate(init_scale),
+                _ => dims.sgd_optimal_learning_rate(init_scale),
+            };
+            rel * reference
+        }
+    };
+    if !(learning_rate > 0.0 && learning_rate.is_finite()) {
+        return Err(invalid(format!(
+            "must resolve to a finite number > 0, got {learning_rate}"
+        )));
+    }
+    Ok(learning_rate)
+}
+
 /// A validated run, ready to simulate.
 #[derive(Debug, Clone)]
 pub struct RunPlan {
@@ -492,8 +544,10 @@ pub struct RunPlan {
     pub run: RunConfig,
     /// The circuit structure.
     pub blueprint: CircuitBlueprint,
-    /// Absolute learning rate.
-    pub learning_rate: f64,
+    /// Absolute learning rate (`None` for plugin rules).
+    pub learning_rate: Option<f64>,
+    /// The plugin library, for plugin rules.
+    pub plugin: Option<Arc<PluginLibrary>>,
     /// Sizes if the circuit is a one-hidden-layer linear chain (theory applies).
     pub linear_dims: Option<LinearDims>,
     /// Scale `r` of the first projection's initial variance, for the theory.
@@ -582,38 +636,54 @@ impl RunConfig {
             lh: blueprint.populations()[first.post].size,
             ly,
         });
-        let written = c.rule.learning_rate();
-        let learning_rate = match written {
-            LearningRate::Absolute(eta) => eta,
-            LearningRate::RelativeToCritical(rel) | LearningRate::RelativeToSgdOptimal(rel) => {
-                let dims = linear_dims.ok_or_else(|| {
-                    invalid(
-                        "rule.learning_rate",
-                        "relative learning rates need a one-hidden-layer linear circuit with Xavier initialisation; give `Absolute(..)`".into(),
-                    )
-                })?;
-                let reference = match written {
-                    LearningRate::RelativeToCritical(_) => dims.critical_learning_rate(init_scale),
-                    _ => dims.sgd_optimal_learning_rate(init_scale),
-                };
-                rel * reference
-            }
+        let learning_rate = match c.rule.learning_rate() {
+            None => None,
+            Some(written) => Some(resolve_learning_rate(written, linear_dims, init_scale)?),
         };
-        if !(learning_rate > 0.0 && learning_rate.is_finite()) {
-            return Err(invalid(
-                "rule.learning_rate",
-                format!("must resolve to a finite number > 0, got {learning_rate}"),
-            ));
-        }
-        if matches!(c.rule, RuleConfig::NodePerturbation { .. }) {
+        let requirements = match &c.rule {
+            RuleConfig::Plugin { .. } => None,
+            _ => Some(Requirements {
+                perturbation: matches!(c.rule, RuleConfig::NodePerturbation { .. }),
+                backprop: false,
+            }),
+        };
+        let plugin = match &c.rule {
+            RuleConfig::Plugin { path, name, params } => {
+                let library = crate::plugin::load(Path::new(path)).map_err(ScenarioError::Plugin)?;
+                // Create and drop one instance, so that bad parameters fail here, before any run.
+                library
+                    .instantiate::<f64>(name, params)
+                    .map_err(ScenarioError::Plugin)?;
+                Some(library)
+            }
+            _ => None,
+        };
+        let needs_noise = match (&plugin, &c.rule, requirements) {
+            (Some(library), RuleConfig::Plugin { name, .. }, _) => {
+                library
+                    .rule(name)
+                    .map_err(ScenarioError::Plugin)?
+                    .requirements
+                    .perturbation
+            }
+            (_, _, Some(r)) => r.perturbation,
+            _ => false,
+        };
+        if needs_noise {
             for spec in blueprint.projections().iter().filter(|p| p.plastic) {
                 let post = &blueprint.populations()[spec.post];
                 if post.noise.std() == 0.0 {
                     return Err(invalid(
                         "rule",
                         format!(
-                            "node perturbation needs intrinsic noise on population `{}` (target of plastic projection `{}`); give it `noise: Gaussian(std: 1e-6)` or make the projection `plastic: false`",
-                            post.name, spec.name
+                            "{} needs intrinsic noise on population `{}` (target of plastic projection `{}`); give it `noise: Gaussian(std: 1e-6)` or make the projection `plastic: false`",
+                            if plugin.is_some() {
+                                "this plugin rule"
+                            } else {
+                                "node perturbation"
+                            },
+                            post.name,
+                            spec.name
                         ),
                     ));
                 }
@@ -655,6 +725,7 @@ impl RunConfig {
             run: self.clone(),
             blueprint,
             learning_rate,
+            plugin,
             linear_dims,
             init_scale,
         })

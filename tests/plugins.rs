@@ -1,0 +1,294 @@
+//! Learning rules from shared libraries: loading, handshake, bit-identity with the built-in
+//! NP, failures that leave the process alive, and what is recorded.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use common::{metric, run_text, text};
+use npsim::plugin::{self, PluginError};
+
+/// Builds the example and test plugins once (in their own target folder, so as not to wait
+/// on the lock of the build that is running these tests) and returns their paths.
+fn plugins() -> &'static (PathBuf, PathBuf) {
+    static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let target = root.join("target/plugin-tests");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(root)
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "-p",
+                "npsim-example-rule",
+                "-p",
+                "npsim-handshake-test",
+                "--target-dir",
+            ])
+            .arg(&target)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the plugins failed");
+        let file = |name: &str| {
+            target.join("release").join(format!(
+                "{}{name}{}",
+                std::env::consts::DLL_PREFIX,
+                std::env::consts::DLL_SUFFIX
+            ))
+        };
+        (file("npsim_example_rule"), file("npsim_handshake_test"))
+    })
+}
+
+fn example() -> String {
+    plugins().0.display().to_string()
+}
+
+fn handshake_test() -> &'static Path {
+    &plugins().1
+}
+
+#[test]
+fn the_example_plugin_loads_and_lists_its_rules() {
+    let library = plugin::load(Path::new(&example())).unwrap();
+    let names: Vec<_> = library.rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["np_trace", "node_perturbation"]);
+    assert!(library.warnings.is_empty(), "{:?}", library.warnings);
+    assert!(
+        library
+            .rules
+            .iter()
+            .all(|r| r.requirements.perturbation && !r.requirements.backprop)
+    );
+    assert!(library.rules[0].params.contains("trace_decay"));
+}
+
+fn np_pair(precision: &str, rate: f64) -> String {
+    format!(
+        r#"(
+    version: 1,
+    name: "identity",
+    precision: {precision},
+    seed: 3,
+    circuit: DeepLinear(lx: 20, lh: 300, ly: 5),
+    task: LinearTeacher(teacher_noise_std: 0.1),
+    rule: NodePerturbation(learning_rate: Absolute({rate:?})),
+    train: (steps: 3000, record_every: 100),
+    sweep: {{ "rule": [
+        NodePerturbation(learning_rate: Absolute({rate:?})),
+        Plugin(path: "{path}", name: "node_perturbation", params: "learning_rate: {rate:?}"),
+    ] }},
+)"#,
+        path = example()
+    )
+}
+
+#[test]
+fn plugin_np_gives_bit_identical_weights_to_built_in_np() {
+    for precision in ["F64", "F32"] {
+        let dir = tempfile::tempdir().unwrap();
+        // Half the critical rate of this 20-300-5 network (η* = 1.12e-3).
+        let (path, summary) = run_text(dir.path(), &np_pair(precision, 5.6e-4));
+        assert_eq!(text(&summary.runs[0], "rule"), "node_perturbation");
+        assert_eq!(text(&summary.runs[1], "rule"), "plugin:node_perturbation");
+        for projection in ["W1", "W2"] {
+            let (_, built_in) = npsim::recorder::read_weights(&path, "run_000", projection).unwrap();
+            let (_, plugin) = npsim::recorder::read_weights(&path, "run_001", projection).unwrap();
+            assert!(
+                built_in
+                    .iter()
+                    .zip(&plugin)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{precision} {projection} differ"
+            );
+        }
+        let bits = |run| {
+            metric(&summary.runs[run], "epsilon")
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(0), bits(1));
+        assert_eq!(text(&summary.runs[1], "status"), "completed");
+        // It learned, so the identity is not that of two untouched networks.
+        let eps = metric(&summary.runs[0], "epsilon");
+        assert!(eps[eps.len() - 1] < 0.5 * eps[0], "{precision}: {eps:?}");
+    }
+}
+
+#[test]
+fn each_handshake_mismatch_has_its_own_message() {
+    let path = handshake_test();
+    let problem = |symbol: &str| match plugin::load_entry(path, symbol) {
+        Err(PluginError::Handshake { problem, .. }) => problem,
+        other => panic!("{symbol}: expected a handshake error, got {other:?}"),
+    };
+    assert!(problem("npsim_plugin_entry_bad_version").starts_with("it speaks plugin interface version 99, this npsim speaks version 1; rebuild the plugin against npsim-plugin"));
+    assert!(
+        problem("npsim_plugin_entry_bad_size").starts_with("its descriptor is 8 bytes, this npsim expects")
+    );
+    assert!(
+        problem("npsim_plugin_entry_bad_target")
+            .starts_with("it was built for target `riscv64gc-unknown-none-elf`, this npsim runs on")
+    );
+    assert!(problem("npsim_plugin_entry_abort").starts_with("it was built with panic = \"abort\", so a panic in it would abort npsim; rebuild it with panic = \"unwind\""));
+    // Another compiler cannot break a C interface: loaded, with a warning.
+    let other = plugin::load_entry(path, "npsim_plugin_entry_other_rustc").unwrap();
+    assert_eq!(other.warnings.len(), 1);
+    assert!(
+        other.warnings[0].contains("was built by rustc 1.85.0"),
+        "{:?}",
+        other.warnings
+    );
+    // Not a plugin at all.
+    let missing = plugin::load_entry(path, "no_such_entry").unwrap_err();
+    assert!(
+        missing
+            .to_string()
+            .contains("no `no_such_entry` symbol: it is not an npsim plugin"),
+        "{missing}"
+    );
+    let absent = plugin::load(Path::new("/nonexistent/libplugin.so")).unwrap_err();
+    assert!(
+        absent
+            .to_string()
+            .starts_with("cannot load plugin `/nonexistent/libplugin.so`"),
+        "{absent}"
+    );
+}
+
+#[test]
+fn bad_parameters_and_names_are_errors_not_crashes() {
+    let library = plugin::load(Path::new(&example())).unwrap();
+    let err = library
+        .instantiate::<f64>("node_perturbation", "learning_rate: fast")
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "plugin rule `node_perturbation` rejected its parameters: parameter `learning_rate`: `fast` is not a number"
+    );
+    let err = library
+        .instantiate::<f64>("np_trace", "learning_rate: 1e-3, trace_decay: 2")
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("parameter `trace_decay` must be in [0, 1), got 2"),
+        "{err}"
+    );
+    let err = library.instantiate::<f64>("hebbian", "").err().unwrap();
+    assert!(
+        err.to_string()
+            .ends_with("has no rule `hebbian`; its rules: `np_trace`, `node_perturbation`"),
+        "{err}"
+    );
+    let tests = plugin::load(handshake_test()).unwrap();
+    let err = tests.instantiate::<f32>("panics_on_create", "").err().unwrap();
+    assert!(
+        err.to_string()
+            .contains("panicked while creating: deliberate panic in new"),
+        "{err}"
+    );
+
+    // Through the command line: exit 2, the message, nothing written.
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("bad.ron");
+    std::fs::write(
+        &scenario,
+        np_pair("F64", 1e-3).replace("learning_rate: 0.001\"", "learning_rate: fast\""),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_npsim"))
+        .current_dir(dir.path())
+        .args(["run", "bad.ron", "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: bad.ron: rule: plugin rule `node_perturbation` rejected its parameters: parameter `learning_rate`: `fast` is not a number\n"
+    );
+    assert!(!dir.path().join("runs").exists());
+}
+
+#[test]
+fn a_panicking_or_failing_plugin_marks_its_run_failed_and_the_sweep_goes_on() {
+    let path = handshake_test().display().to_string();
+    let scenario = format!(
+        r#"(
+    version: 1,
+    name: "failures",
+    circuit: DeepLinear(lx: 10, lh: 30, ly: 3),
+    task: LinearTeacher(teacher_noise_std: 0.0),
+    rule: NodePerturbation(learning_rate: RelativeToCritical(0.5)),
+    train: (steps: 200, record_every: 5),
+    sweep: {{ "rule": [
+        Plugin(path: "{path}", name: "panics", params: "after: 10"),
+        Plugin(path: "{path}", name: "fails"),
+        NodePerturbation(learning_rate: RelativeToCritical(0.5)),
+    ] }},
+)"#
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // In this very process: a plugin panic must not unwind into npsim.
+    let (_, summary) = run_text(dir.path(), &scenario);
+    assert_eq!(text(&summary.runs[0], "status"), "failed");
+    assert!(
+        text(&summary.runs[0], "error").contains("panicked: deliberate panic at step 11"),
+        "{}",
+        text(&summary.runs[0], "error")
+    );
+    assert_eq!(text(&summary.runs[0], "steps_done"), "10");
+    assert_eq!(text(&summary.runs[1], "status"), "failed");
+    assert_eq!(
+        text(&summary.runs[1], "error"),
+        "rule `plugin:fails` failed: deliberate failure"
+    );
+    assert_eq!(text(&summary.runs[2], "status"), "completed");
+}
+
+#[test]
+fn a_plugin_run_records_the_library_path_name_and_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, summary) = run_text(dir.path(), &np_pair("F64", 1e-3));
+    let run = &summary.runs[1];
+    let library = Path::new(&example()).canonicalize().unwrap();
+    assert_eq!(text(run, "plugin_path"), library.display().to_string());
+    assert_eq!(text(run, "plugin_name"), "node_perturbation");
+    assert_eq!(text(run, "plugin_params"), "learning_rate: 0.001");
+    // An independent SHA-256 (coreutils).
+    let sum = Command::new("sha256sum").arg(&library).output().unwrap();
+    let expected = String::from_utf8_lossy(&sum.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(text(run, "plugin_sha256"), expected);
+}
+
+#[test]
+fn the_example_trace_rule_learns() {
+    let scenario = format!(
+        r#"(
+    version: 1,
+    name: "trace",
+    circuit: DeepLinear(lx: 20, lh: 100, ly: 5, perturbation_std: 0.05),
+    task: LinearTeacher(teacher_noise_std: 0.0),
+    rule: Plugin(path: "{}", name: "np_trace", params: "learning_rate: 3e-6, trace_decay: 0.2, baseline_rate: 0.05"),
+    train: (steps: 30000, record_every: 1000),
+)"#,
+        example()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (_, summary) = run_text(dir.path(), &scenario);
+    let eps = metric(&summary.runs[0], "epsilon");
+    assert_eq!(text(&summary.runs[0], "status"), "completed");
+    // Measured: the error falls by about half in 30,000 steps; require a quarter.
+    assert!(eps[eps.len() - 1] < 0.75 * eps[0], "{eps:?}");
+}
