@@ -47,5 +47,11 @@ pub fn builtin() -> Vec<Listing> {
             "after each update, each neuron's incoming-weight RMS is rescaled to a target (synaptic scaling, Fig. 3D)",
             "target: Initial (default) | Value(x); projections: None (all plastic, default) | Some([\"W1\", ...])",
         ),
+        entry(
+            "post-update",
+            "WeightDecay",
+            "after each update, W ← (1 − rate) W (passive decay; L2 regularisation)",
+            "rate: fraction per step in [0, 1) (required); projections: None (all plastic, default) | Some([\"W1\", ...])",
+        ),
     ]
 }

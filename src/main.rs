@@ -462,9 +462,14 @@ fn print_report(report: &runner::Report) {
             RunStatus::Diverged { step, .. } => format!("diverged@{step}"),
             other => other.label().to_string(),
         };
+        let rate = if row.learning_rate.is_nan() {
+            "-".to_string()
+        } else {
+            format!("{:.4e}", row.learning_rate)
+        };
         println!(
-            "{:<8} {:<18} {:>11.4e} {:<11} {:>9} {:>12.4e}  {}",
-            row.group, row.rule, row.learning_rate, status, row.steps_done, row.final_error, row.label
+            "{:<8} {:<18} {:>11} {:<11} {:>9} {:>12.4e}  {}",
+            row.group, row.rule, rate, status, row.steps_done, row.final_error, row.label
         );
     }
     println!("recording: {}", report.path.display());

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use nalgebra::DMatrix;
 use npsim_core::{Circuit, Engine, LearningRule, PostUpdate, Real, SeedStreams};
 use npsim_models::{Task, TheorySettings};
-use npsim_rules::{NodePerturbation, Sgd, WeightNormalisation};
+use npsim_rules::{NodePerturbation, Sgd, WeightDecay, WeightNormalisation};
 
 use crate::recorder::{Attr, WeightData, WeightMatrix};
 use crate::scenario::{PostUpdateConfig, RuleConfig, RunPlan, TaskConfig};
@@ -149,8 +149,14 @@ fn build_post_updates<T: Real>(plan: &RunPlan) -> Vec<Box<dyn PostUpdate<T>>> {
         .post_update
         .iter()
         .map(|step| -> Box<dyn PostUpdate<T>> {
-            let PostUpdateConfig::WeightNormalisation { target, projections } = step;
-            Box::new(WeightNormalisation::<T>::new(*target, projections.clone()))
+            match step {
+                PostUpdateConfig::WeightNormalisation { target, projections } => {
+                    Box::new(WeightNormalisation::<T>::new(*target, projections.clone()))
+                }
+                PostUpdateConfig::WeightDecay { rate, projections } => {
+                    Box::new(WeightDecay::<T>::new(*rate, projections.clone()))
+                }
+            }
         })
         .collect()
 }

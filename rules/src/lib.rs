@@ -8,14 +8,17 @@
 //! | node perturbation | local: pre, post noise, one broadcast scalar | [`node_perturbation`] |
 //! | SGD (backprop) | **non-local**: needs back-propagated errors | [`sgd`] |
 //! | weight normalisation (synaptic scaling) | local post-update step | [`normalisation`] |
+//! | weight decay | local post-update step | [`decay`] |
 //!
 //! [`LearningRule`]: npsim_core::LearningRule
 //! [`PostUpdate`]: npsim_core::PostUpdate
 
+pub mod decay;
 pub mod node_perturbation;
 pub mod normalisation;
 pub mod sgd;
 
+pub use decay::WeightDecay;
 pub use node_perturbation::NodePerturbation;
 pub use normalisation::{NormalisationTarget, WeightNormalisation};
 pub use sgd::Sgd;

@@ -121,6 +121,14 @@ pub enum PostUpdateConfig {
         #[serde(default)]
         projections: Option<Vec<String>>,
     },
+    /// Multiplicative weight decay `W ← (1 − rate) W` after every update.
+    WeightDecay {
+        /// Fraction lost per step, in `[0, 1)`.
+        rate: f64,
+        /// Projections it applies to (default: all plastic ones).
+        #[serde(default)]
+        projections: Option<Vec<String>>,
+    },
 }
 
 fn default_batch_size() -> usize {
@@ -690,15 +698,28 @@ impl RunConfig {
             }
         }
         for (k, step) in c.post_update.iter().enumerate() {
-            let PostUpdateConfig::WeightNormalisation { target, projections } = step;
-            if let NormalisationTarget::Value(v) = target
-                && !(*v > 0.0 && v.is_finite())
-            {
-                return Err(invalid(
-                    &format!("post_update[{k}].target"),
-                    format!("must be a finite number > 0, got {v}"),
-                ));
-            }
+            let projections = match step {
+                PostUpdateConfig::WeightNormalisation { target, projections } => {
+                    if let NormalisationTarget::Value(v) = target
+                        && !(*v > 0.0 && v.is_finite())
+                    {
+                        return Err(invalid(
+                            &format!("post_update[{k}].target"),
+                            format!("must be a finite number > 0, got {v}"),
+                        ));
+                    }
+                    projections
+                }
+                PostUpdateConfig::WeightDecay { rate, projections } => {
+                    if !(0.0..1.0).contains(rate) {
+                        return Err(invalid(
+                            &format!("post_update[{k}].rate"),
+                            format!("must be in [0, 1), got {rate}"),
+                        ));
+                    }
+                    projections
+                }
+            };
             for name in projections.iter().flatten() {
                 if !blueprint
                     .projections()
