@@ -48,6 +48,9 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// Folder of datasets (default: $NPSIM_DATA, else `data`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Check a scenario without running it.
     Validate {
@@ -56,6 +59,9 @@ enum Command {
         /// Overrides, as for `run`.
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
+        /// Folder of datasets (default: $NPSIM_DATA, else `data`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Mean-field theory of the deep linear network.
     Theory {
@@ -192,9 +198,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(path: &Path, set: &[String]) -> Result<Scenario> {
+fn load(path: &Path, set: &[String], data_dir: Option<PathBuf>) -> Result<Scenario> {
     let mut scenario = Scenario::load(path)?;
     scenario.apply_overrides(set)?;
+    if let Some(dir) = data_dir {
+        scenario.data_dir = dir;
+    }
     Ok(scenario)
 }
 
@@ -208,11 +217,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             force,
             quiet,
             threads,
+            data_dir,
         } => {
             if let Some(seed) = seed {
                 set.push(format!("seed={seed}"));
             }
-            let scenario = load(&scenario, &set)?;
+            let scenario = load(&scenario, &set, data_dir)?;
             let plans = runner::plans(&scenario)?;
             let out =
                 out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}.h5", scenario.config.name)));
@@ -271,8 +281,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate { scenario, set } => {
-            let loaded = load(&scenario, &set)?;
+        Command::Validate {
+            scenario,
+            set,
+            data_dir,
+        } => {
+            let loaded = load(&scenario, &set, data_dir)?;
             let plans = runner::plans(&loaded)?;
             warn_plans(&plans);
             println!("{}: valid, {} run(s)", scenario.display(), plans.len());

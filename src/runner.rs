@@ -63,21 +63,19 @@ pub fn plans(scenario: &Scenario) -> Result<Vec<RunPlan>, ScenarioError> {
 
 fn layout(plan: &RunPlan) -> RunLayout {
     let c = &plan.run.config;
-    let TaskConfig::LinearTeacher(task) = &c.task;
     let mut attributes: Vec<(String, Attr)> = vec![
         ("label".into(), Attr::Text(plan.run.label())),
         ("rule".into(), Attr::Text(c.rule.name())),
         ("seed".into(), Attr::Int(c.seed as i64)),
         ("status".into(), Attr::Text("interrupted".into())),
         ("steps_done".into(), Attr::Int(0)),
-        ("steps".into(), Attr::Int(c.train.steps as i64)),
+        ("steps".into(), Attr::Int(plan.steps as i64)),
         ("batch_size".into(), Attr::Int(c.train.batch_size as i64)),
-        ("record_every".into(), Attr::Int(c.train.record_every as i64)),
+        ("record_every".into(), Attr::Int(plan.record_every as i64)),
         (
             "precision".into(),
             Attr::Text(format!("{:?}", c.precision).to_lowercase()),
         ),
-        ("teacher_noise_std".into(), Attr::Float(task.teacher_noise_std)),
         (
             "post_update".into(),
             Attr::Text(
@@ -116,6 +114,25 @@ fn layout(plan: &RunPlan) -> RunLayout {
             ("plugin_sha256".into(), Attr::Text(library.sha256.clone())),
             ("plugin_rustc".into(), Attr::Text(library.rustc_version.clone())),
         ]);
+    }
+    match &c.task {
+        TaskConfig::LinearTeacher(task) => {
+            attributes.push(("task".into(), Attr::Text("linear_teacher".into())));
+            attributes.push(("teacher_noise_std".into(), Attr::Float(task.teacher_noise_std)));
+        }
+        TaskConfig::Mnist(_) => {
+            attributes.push(("task".into(), Attr::Text("mnist".into())));
+            if let Some(sets) = &plan.mnist {
+                attributes.push((
+                    "train_samples".into(),
+                    Attr::Int((sets.train_range.1 - sets.train_range.0) as i64),
+                ));
+                attributes.push((
+                    "test_samples".into(),
+                    Attr::Int((sets.test_range.1 - sets.test_range.0) as i64),
+                ));
+            }
+        }
     }
     let populations = plan.blueprint.populations();
     let perturbation_std = populations.iter().map(|p| p.noise.std()).fold(0.0, f64::max);
@@ -175,11 +192,11 @@ pub fn run(
     ];
     let rows_per_sync = plans
         .iter()
-        .map(|p| p.run.config.train.sync_every / p.run.config.train.record_every)
+        .map(|p| p.run.config.train.sync_every / p.record_every)
         .max()
         .unwrap_or(64);
     let mut recorder = Recorder::create(out, force, &header, &layouts, rows_per_sync)?;
-    let total_steps: u64 = plans.iter().map(|p| p.run.config.train.steps).sum();
+    let total_steps: u64 = plans.iter().map(|p| p.steps).sum();
     let bar = if show_progress {
         ProgressBar::new(total_steps)
     } else {
@@ -219,7 +236,7 @@ pub fn run(
                 }
                 Event::Finished { run, outcome } => {
                     let plan = &plans[run];
-                    let error_column = 3;
+                    let error_column = crate::simulate::error_column(plan);
                     rows[run] = Some(RunRow {
                         group: plan.run.group_name(),
                         label: plan.run.label(),

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use nalgebra::DMatrix;
 use npsim_core::{Circuit, Engine, LearningRule, PostUpdate, Real, SeedStreams};
-use npsim_models::{Task, TheorySettings};
+use npsim_models::{MnistTask, Task, TheorySettings};
 use npsim_rules::{NodePerturbation, Sgd, WeightDecay, WeightNormalisation};
 
 use crate::recorder::{Attr, WeightData, WeightMatrix};
@@ -94,11 +94,51 @@ pub struct RunOutcome {
 }
 
 /// Metric names of a plan, `step` first, then the task's, then `train_loss`.
-pub fn metric_names(_plan: &RunPlan) -> Vec<String> {
-    ["step", "alpha", "beta", "epsilon", "train_loss"]
+pub fn metric_names(plan: &RunPlan) -> Vec<String> {
+    let mut names = vec!["step".to_string()];
+    names.extend(task_metric_names(plan));
+    names.push("train_loss".into());
+    names
+}
+
+fn task_metric_names(plan: &RunPlan) -> Vec<String> {
+    match &plan.run.config.task {
+        TaskConfig::LinearTeacher(_) => ["alpha", "beta", "epsilon"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        TaskConfig::Mnist(_) => npsim_models::mnist::metric_names(&projection_names(plan)),
+    }
+}
+
+fn projection_names(plan: &RunPlan) -> Vec<String> {
+    plan.blueprint
+        .projections()
         .iter()
-        .map(|s| s.to_string())
+        .map(|p| p.name.clone())
         .collect()
+}
+
+/// Index in [`metric_names`] of the task's error metric (the one that defines divergence).
+pub fn error_column(plan: &RunPlan) -> usize {
+    1 + match &plan.run.config.task {
+        TaskConfig::LinearTeacher(_) => 2,
+        TaskConfig::Mnist(_) => 1,
+    }
+}
+
+fn build_task<T: Real>(plan: &RunPlan, streams: &SeedStreams) -> Result<Box<dyn Task<T>>, String> {
+    Ok(match &plan.run.config.task {
+        TaskConfig::LinearTeacher(config) => Box::new(
+            config
+                .build::<T>(&plan.blueprint, streams)
+                .map_err(|e| e.to_string())?,
+        ),
+        TaskConfig::Mnist(_) => {
+            let sets = plan.mnist.clone().ok_or("the dataset was not loaded")?;
+            Box::new(MnistTask::<T>::new(sets, streams, projection_names(plan)))
+        }
+    })
 }
 
 /// The mean-field theory curves for a plan (linear NP runs), `step` first.
@@ -108,15 +148,17 @@ pub fn theory_curves(plan: &RunPlan) -> Vec<(String, Vec<f64>)> {
     else {
         return Vec::new();
     };
-    let TaskConfig::LinearTeacher(task) = &c.task;
+    let TaskConfig::LinearTeacher(task) = &c.task else {
+        return Vec::new();
+    };
     let settings = TheorySettings {
         dims,
         init_scale: plan.init_scale,
         learning_rate: plan.learning_rate.unwrap_or(f64::NAN),
         teacher_noise_var: task.teacher_noise_std.powi(2),
     };
-    let four = settings.four_variable(c.train.steps, c.train.record_every);
-    let two = settings.two_variable(c.train.steps, c.train.record_every);
+    let four = settings.four_variable(plan.steps, plan.record_every);
+    let two = settings.two_variable(plan.steps, plan.record_every);
     vec![
         ("step".into(), four.iter().map(|p| p.step as f64).collect()),
         ("epsilon_4v".into(), four.iter().map(|p| p.epsilon).collect()),
@@ -193,11 +235,21 @@ pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut
     let c = &plan.run.config;
     let streams = SeedStreams::new(c.seed);
     let circuit = Circuit::<T>::instantiate(&plan.blueprint, &streams);
-    let TaskConfig::LinearTeacher(task_config) = &c.task;
-    let mut task = task_config
-        .build::<T>(&plan.blueprint, &streams)
-        .expect("validated by RunConfig::build");
     let mut engine = Engine::new(circuit, &streams);
+    let mut task = match build_task::<T>(plan, &streams) {
+        Ok(task) => task,
+        Err(message) => {
+            return emit(Event::Finished {
+                run,
+                outcome: Box::new(RunOutcome {
+                    status: RunStatus::Failed(message),
+                    steps_done: 0,
+                    last_row: Vec::new(),
+                    weights: Vec::new(),
+                }),
+            });
+        }
+    };
     let mut rule = match build_rule::<T>(plan) {
         Ok(rule) => rule,
         Err(message) => {
@@ -244,11 +296,11 @@ pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut
     let error_index = task.error_metric();
     let record = |engine: &mut Engine<T>, task: &mut dyn Task<T>, step: u64, train_loss: f64| {
         let mut row = vec![step as f64];
-        row.extend(task.metrics(engine.circuit_mut()));
+        row.extend(task.metrics(engine));
         row.push(train_loss);
         row
     };
-    let mut row = record(&mut engine, &mut task, 0, f64::NAN);
+    let mut row = record(&mut engine, task.as_mut(), 0, f64::NAN);
     let initial_error = row[1 + error_index];
     emit(Event::Row {
         run,
@@ -256,7 +308,7 @@ pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut
     });
     let (mut loss_sum, mut loss_count) = (0.0, 0u64);
     let mut reported = 0;
-    for step in 1..=c.train.steps {
+    for step in 1..=plan.steps {
         task.next_batch(&mut inputs, &mut targets);
         let loss = match engine.step(&inputs, &targets, rule.as_mut(), &mut post) {
             Ok(loss) => loss,
@@ -264,9 +316,9 @@ pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut
         };
         loss_sum += loss;
         loss_count += 1;
-        let at_record = step % c.train.record_every == 0 || step == c.train.steps;
+        let at_record = step % plan.record_every == 0 || step == plan.steps;
         if !loss.is_finite() || at_record {
-            row = record(&mut engine, &mut task, step, loss_sum / loss_count as f64);
+            row = record(&mut engine, task.as_mut(), step, loss_sum / loss_count as f64);
             (loss_sum, loss_count) = (0.0, 0);
             emit(Event::Row {
                 run,
@@ -301,5 +353,5 @@ pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut
             });
         }
     }
-    finish(&mut engine, RunStatus::Completed, c.train.steps, row, emit)
+    finish(&mut engine, RunStatus::Completed, plan.steps, row, emit)
 }

@@ -480,8 +480,8 @@ impl<T: Real> Circuit<T> {
                 let weights = spec.init.draw(rows, cols, &mut rng);
                 let bias = spec.bias.map(|init| {
                     let mut rng = streams.stream(&format!("init/{}/bias", spec.name));
-                    let std = init.std(rows, rows);
-                    let drawn: DMatrix<T> = Initializer::Normal { std }.draw(rows, 1, &mut rng);
+                    // A bias of length L has fan_in = fan_out = L (TensorFlow's convention).
+                    let drawn: DMatrix<T> = init.draw_bias(rows, &mut rng);
                     DVector::from_column_slice(drawn.as_slice())
                 });
                 let pending = PendingUpdate {

@@ -144,7 +144,8 @@ impl<T: Real> Engine<T> {
             if act.shape() != pre.shape() {
                 *act = DMatrix::zeros(pop.size, batch);
             }
-            pop.activation.apply_slice(pre.as_slice(), act.as_mut_slice());
+            pop.activation
+                .apply_columns(pop.size, pre.as_slice(), act.as_mut_slice());
             self.ws.pre[p] = pre;
         }
         &self.ws.act[bp.output()]
@@ -208,8 +209,10 @@ impl<T: Real> Engine<T> {
             if d_act.shape() != d_pre.shape() {
                 *d_act = DMatrix::zeros(pop.size, batch);
             }
-            pop.activation.difference_slice(
+            pop.activation.difference_columns(
+                pop.size,
                 self.ws.pre[p].as_slice(),
+                self.ws.act[p].as_slice(),
                 d_pre.as_slice(),
                 d_act.as_mut_slice(),
             );
@@ -265,11 +268,12 @@ impl<T: Real> Engine<T> {
                     );
                 }
             }
-            if !pop.activation.is_linear() {
-                for (ei, &u) in e.iter_mut().zip(self.ws.pre[p].iter()) {
-                    *ei *= pop.activation.derivative(u);
-                }
-            }
+            pop.activation.backprop_columns(
+                pop.size,
+                self.ws.pre[p].as_slice(),
+                self.ws.act[p].as_slice(),
+                e.as_mut_slice(),
+            );
             self.ws.error[p] = e;
         }
     }

@@ -4,9 +4,11 @@
 //! Section 4 ([`linear`]) and its mean-field theory ([`theory`]).
 
 pub mod linear;
+pub mod mnist;
 pub mod task;
 pub mod theory;
 
 pub use linear::{DeepLinearConfig, LinearTaskError, LinearTeacher, LinearTeacherConfig};
+pub use mnist::{MnistConfig, MnistSplit, MnistTask};
 pub use task::Task;
 pub use theory::{LinearDims, TheorySettings};

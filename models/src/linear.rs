@@ -21,7 +21,7 @@
 
 use nalgebra::DMatrix;
 use npsim_core::{
-    Activation, Circuit, CircuitBlueprint, CircuitConfig, Initializer, Noise, PopulationConfig,
+    Activation, CircuitBlueprint, CircuitConfig, Engine, Initializer, Noise, PopulationConfig,
     ProjectionConfig, Real, SeedStreams, StreamRng,
 };
 use rand_distr::{Distribution, StandardNormal};
@@ -189,7 +189,8 @@ impl<T: Real> Task<T> for LinearTeacher<T> {
         2
     }
 
-    fn metrics(&mut self, circuit: &mut Circuit<T>) -> Vec<f64> {
+    fn metrics(&mut self, engine: &mut Engine<T>) -> Vec<f64> {
+        let circuit = engine.circuit_mut();
         circuit.flush();
         let (lx, ly) = (self.teacher.ncols() as f64, self.teacher.nrows() as f64);
         let widen = |m: &DMatrix<T>| m.map(|v| v.f64());

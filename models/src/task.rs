@@ -1,7 +1,7 @@
 //! Tasks: where inputs and targets come from, and what is measured.
 
 use nalgebra::DMatrix;
-use npsim_core::{Circuit, Real};
+use npsim_core::{Engine, Real};
 
 /// A supervised task a circuit is trained on.
 ///
@@ -21,6 +21,7 @@ pub trait Task<T: Real>: Send {
     fn metric_names(&self) -> Vec<String>;
     /// Index into [`Task::metric_names`] of the error that defines divergence.
     fn error_metric(&self) -> usize;
-    /// Measures the circuit now (its pending updates are applied first).
-    fn metrics(&mut self, circuit: &mut Circuit<T>) -> Vec<f64>;
+    /// Measures the circuit now. It may run clean forward passes through `engine` (which
+    /// overwrite the engine's activities but not its weights).
+    fn metrics(&mut self, engine: &mut Engine<T>) -> Vec<f64>;
 }

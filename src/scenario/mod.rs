@@ -12,7 +12,12 @@ use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
-use npsim_core::{CircuitBlueprint, CircuitConfig, CircuitError, Requirements};
+use npsim_core::{
+    Activation, CircuitBlueprint, CircuitConfig, CircuitError, Initializer, Noise, PopulationConfig,
+    ProjectionConfig, Requirements,
+};
+use npsim_models::MnistConfig;
+use npsim_models::mnist::{DataError, MnistSets};
 
 use crate::plugin::{PluginError, PluginLibrary};
 use npsim_models::{DeepLinearConfig, LinearDims, LinearTeacherConfig};
@@ -39,8 +44,93 @@ pub enum Precision {
 pub enum CircuitSpec {
     /// The paper's one-hidden-layer linear network (`x → h → y`, projections `W1`, `W2`).
     DeepLinear(DeepLinearConfig),
+    /// A fully connected network `x → h1 → … → y` (projections `W1`, `W2`, …, with biases).
+    Mlp(MlpConfig),
     /// Populations and projections written out.
     Explicit(CircuitConfig),
+}
+
+fn default_relu() -> Activation {
+    Activation::Relu
+}
+fn default_softmax() -> Activation {
+    Activation::Softmax
+}
+fn default_mlp_noise() -> f64 {
+    1e-4
+}
+fn default_glorot_truncated() -> Initializer {
+    Initializer::GlorotTruncated
+}
+
+/// Template for a multilayer perceptron (the paper's nonlinear networks, Figs. 4–5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MlpConfig {
+    /// Input size.
+    pub input: usize,
+    /// Hidden layer sizes, input side first.
+    pub hidden: Vec<usize>,
+    /// Output size.
+    pub output: usize,
+    /// Hidden activation (default `Relu`).
+    #[serde(default = "default_relu")]
+    pub activation: Activation,
+    /// Output activation (default `Softmax`).
+    #[serde(default = "default_softmax")]
+    pub output_activation: Activation,
+    /// Intrinsic noise std σ of every hidden and output unit (default 1e-4, the paper's).
+    #[serde(default = "default_mlp_noise")]
+    pub perturbation_std: f64,
+    /// Initialiser of weights and biases (default `GlorotTruncated`, TensorFlow's
+    /// `glorot_normal` as in the paper).
+    #[serde(default = "default_glorot_truncated")]
+    pub init: Initializer,
+}
+
+impl MlpConfig {
+    /// The explicit circuit: populations `x`, `h1`, …, `y`; projections `W1`, … with biases.
+    pub fn expand(&self) -> CircuitConfig {
+        let noise = Noise::Gaussian {
+            std: self.perturbation_std,
+        };
+        let mut populations = vec![PopulationConfig {
+            name: "x".into(),
+            size: self.input,
+            activation: Activation::Linear,
+            noise: Noise::None,
+        }];
+        for (k, &size) in self.hidden.iter().enumerate() {
+            populations.push(PopulationConfig {
+                name: format!("h{}", k + 1),
+                size,
+                activation: self.activation,
+                noise,
+            });
+        }
+        populations.push(PopulationConfig {
+            name: "y".into(),
+            size: self.output,
+            activation: self.output_activation,
+            noise,
+        });
+        let projections = populations
+            .windows(2)
+            .enumerate()
+            .map(|(k, pair)| ProjectionConfig {
+                name: Some(format!("W{}", k + 1)),
+                from: pair[0].name.clone(),
+                to: pair[1].name.clone(),
+                init: self.init,
+                bias: Some(self.init),
+                plastic: true,
+            })
+            .collect();
+        CircuitConfig {
+            populations,
+            projections,
+        }
+    }
 }
 
 /// The task.
@@ -48,6 +138,8 @@ pub enum CircuitSpec {
 pub enum TaskConfig {
     /// Linear teacher `y* = A x + σt ζ`.
     LinearTeacher(LinearTeacherConfig),
+    /// MNIST digit classification (784 inputs, 10 outputs).
+    Mnist(MnistConfig),
 }
 
 /// A learning rate, absolute or relative to a theoretical rate of the linear network.
@@ -134,9 +226,6 @@ pub enum PostUpdateConfig {
 fn default_batch_size() -> usize {
     1
 }
-fn default_record_every() -> u64 {
-    100
-}
 fn default_divergence_factor() -> f64 {
     100.0
 }
@@ -154,14 +243,19 @@ fn default_true() -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
-    /// Number of updates.
-    pub steps: u64,
+    /// Number of updates; takes precedence over `epochs`.
+    #[serde(default)]
+    pub steps: Option<u64>,
+    /// Number of passes through a dataset's training set (dataset tasks only).
+    #[serde(default)]
+    pub epochs: Option<u64>,
     /// Samples per update (default 1: the paper's per-sample learning).
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
-    /// Record metrics every this many steps (default 100), and at step 0.
-    #[serde(default = "default_record_every")]
-    pub record_every: u64,
+    /// Record metrics every this many steps, at step 0 and at the end (default: every epoch
+    /// with `epochs`, otherwise every 100 steps).
+    #[serde(default)]
+    pub record_every: Option<u64>,
     /// A run whose error exceeds this multiple of its initial value is stopped and recorded
     /// as diverged (default 100).
     #[serde(default = "default_divergence_factor")]
@@ -254,6 +348,9 @@ pub enum ScenarioError {
     /// The plugin rule cannot be used.
     #[error("rule: {0}")]
     Plugin(PluginError),
+    /// The task's data cannot be used.
+    #[error("task: {0}")]
+    Data(DataError),
     /// Any of the above, in a named file.
     #[error("{}: {inner}", path.display())]
     InFile {
@@ -307,6 +404,9 @@ pub struct Scenario {
     pub text: String,
     /// The parsed configuration, with `--set` overrides applied.
     pub config: ScenarioConfig,
+    /// Where dataset tasks find their files unless they name a folder: `--data-dir`, else
+    /// `NPSIM_DATA`, else `data`.
+    pub data_dir: PathBuf,
 }
 
 /// One run of a scenario: its configuration and the sweep values that made it.
@@ -332,8 +432,9 @@ impl Scenario {
 
     /// Parses scenario text; `path` is used in messages.
     pub fn parse(path: &Path, text: String) -> Result<Self, ScenarioError> {
-        let options = ron::Options::default()
-            .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES);
+        let options = ron::Options::default().with_default_extension(
+            ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES | ron::extensions::Extensions::IMPLICIT_SOME,
+        );
         let config: ScenarioConfig = options.from_str(&text).map_err(|e| located(path, e))?;
         if config.version != FORMAT_VERSION {
             return Err(ScenarioError::Invalid {
@@ -345,10 +446,12 @@ impl Scenario {
             }
             .in_file(path));
         }
+        let data_dir = std::env::var_os("NPSIM_DATA").map_or_else(|| PathBuf::from("data"), PathBuf::from);
         let scenario = Self {
             path: path.to_path_buf(),
             text,
             config,
+            data_dir,
         };
         // Check every sweep value now, so a typo fails before anything runs.
         scenario.runs()?;
@@ -359,7 +462,7 @@ impl Scenario {
     pub fn plans(&self) -> Result<Vec<RunPlan>, ScenarioError> {
         self.runs()?
             .iter()
-            .map(|r| r.build().map_err(|e| e.in_file(&self.path)))
+            .map(|r| r.build(&self.data_dir).map_err(|e| e.in_file(&self.path)))
             .collect()
     }
 
@@ -560,6 +663,12 @@ pub struct RunPlan {
     pub linear_dims: Option<LinearDims>,
     /// Scale `r` of the first projection's initial variance, for the theory.
     pub init_scale: f64,
+    /// Training steps (from `steps`, or `epochs` × steps per epoch).
+    pub steps: u64,
+    /// Record every this many steps.
+    pub record_every: u64,
+    /// The dataset, for dataset tasks.
+    pub mnist: Option<MnistSets>,
 }
 
 impl RunConfig {
@@ -567,24 +676,29 @@ impl RunConfig {
     pub fn circuit_config(&self) -> CircuitConfig {
         match &self.config.circuit {
             CircuitSpec::DeepLinear(t) => t.expand(),
+            CircuitSpec::Mlp(t) => t.expand(),
             CircuitSpec::Explicit(c) => c.clone(),
         }
     }
 
-    /// Checks every value and resolves the learning rate.
-    pub fn build(&self) -> Result<RunPlan, ScenarioError> {
+    /// Checks every value and resolves the learning rate, loading datasets from `data_dir`
+    /// when the task does not name its own.
+    pub fn build(&self, data_dir: &Path) -> Result<RunPlan, ScenarioError> {
         let c = &self.config;
         let invalid = |field: &str, message: String| ScenarioError::Invalid {
             field: field.into(),
             message,
         };
-        if c.train.steps == 0 {
+        if c.train.steps == Some(0) {
             return Err(invalid("train.steps", "must be at least 1".into()));
+        }
+        if c.train.epochs == Some(0) {
+            return Err(invalid("train.epochs", "must be at least 1".into()));
         }
         if c.train.batch_size == 0 {
             return Err(invalid("train.batch_size", "must be at least 1".into()));
         }
-        if c.train.record_every == 0 {
+        if c.train.record_every == Some(0) {
             return Err(invalid("train.record_every", "must be at least 1".into()));
         }
         if c.train.sync_every == 0 {
@@ -616,34 +730,73 @@ impl RunConfig {
             }
         }
         let blueprint = self.circuit_config().build()?;
-        let TaskConfig::LinearTeacher(task) = &c.task;
-        if !(task.teacher_noise_std >= 0.0 && task.teacher_noise_std.is_finite()) {
-            return Err(invalid(
-                "task.teacher_noise_std",
-                format!("must be a finite number >= 0, got {}", task.teacher_noise_std),
-            ));
+        let mut linear_dims = None;
+        let mut init_scale = f64::NAN;
+        let mut mnist = None;
+        let mut steps_per_epoch = None;
+        match &c.task {
+            TaskConfig::LinearTeacher(task) => {
+                if !(task.teacher_noise_std >= 0.0 && task.teacher_noise_std.is_finite()) {
+                    return Err(invalid(
+                        "task.teacher_noise_std",
+                        format!("must be a finite number >= 0, got {}", task.teacher_noise_std),
+                    ));
+                }
+                let chain = blueprint.linear_chain().ok_or_else(|| {
+                    invalid(
+                        "task",
+                        "the linear teacher needs a chain of linear populations without biases (like `DeepLinear`)"
+                            .into(),
+                    )
+                })?;
+                let first = &blueprint.projections()[chain[0]];
+                let lx = blueprint.populations()[blueprint.input()].size;
+                let ly = blueprint.populations()[blueprint.output()].size;
+                // The theory applies to one hidden layer with Glorot-initialised weights.
+                if let Initializer::XavierNormal { variance_scale } = first.init {
+                    init_scale = variance_scale;
+                }
+                linear_dims = (chain.len() == 2 && init_scale.is_finite()).then(|| LinearDims {
+                    lx,
+                    lh: blueprint.populations()[first.post].size,
+                    ly,
+                });
+            }
+            TaskConfig::Mnist(task) => {
+                blueprint.check_io(npsim_models::mnist::PIXELS, 10)?;
+                let dir = task
+                    .data_dir
+                    .as_ref()
+                    .map_or_else(|| data_dir.to_path_buf(), PathBuf::from);
+                let sets = task.load(&dir).map_err(ScenarioError::Data)?;
+                let train = sets.train_range.1 - sets.train_range.0;
+                steps_per_epoch = Some((train as u64).div_ceil(c.train.batch_size as u64));
+                mnist = Some(sets);
+            }
         }
-        let chain = blueprint.linear_chain().ok_or_else(|| {
-            invalid(
-                "task",
-                "the linear teacher needs a chain of linear populations without biases (like `DeepLinear`)"
-                    .into(),
-            )
-        })?;
-        let first = &blueprint.projections()[chain[0]];
-        let lx = blueprint.populations()[blueprint.input()].size;
-        let ly = blueprint.populations()[blueprint.output()].size;
-        // The teacher maps the input to the output, so the circuit's ends fix nothing more;
-        // the theory applies to one hidden layer with Glorot-initialised weights.
-        let init_scale = match first.init {
-            npsim_core::Initializer::XavierNormal { variance_scale } => variance_scale,
-            _ => f64::NAN,
+        let steps = match (c.train.steps, c.train.epochs, steps_per_epoch) {
+            (Some(steps), _, _) => steps,
+            (None, Some(epochs), Some(per_epoch)) => epochs * per_epoch,
+            (None, Some(_), None) => {
+                return Err(invalid(
+                    "train.epochs",
+                    "this task has no dataset to count epochs in; give `steps`".into(),
+                ));
+            }
+            (None, None, _) => {
+                return Err(invalid(
+                    "train",
+                    "give `steps` (or `epochs` for dataset tasks)".into(),
+                ));
+            }
         };
-        let linear_dims = (chain.len() == 2 && init_scale.is_finite()).then(|| LinearDims {
-            lx,
-            lh: blueprint.populations()[first.post].size,
-            ly,
-        });
+        let record_every = c
+            .train
+            .record_every
+            .unwrap_or(match (c.train.steps, steps_per_epoch) {
+                (None, Some(per_epoch)) => per_epoch,
+                _ => 100,
+            });
         let learning_rate = match c.rule.learning_rate() {
             None => None,
             Some(written) => Some(resolve_learning_rate(written, linear_dims, init_scale)?),
@@ -749,6 +902,9 @@ impl RunConfig {
             plugin,
             linear_dims,
             init_scale,
+            steps,
+            record_every,
+            mnist,
         })
     }
 
