@@ -384,7 +384,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             );
             println!(
                 "{:<8} {:<18} {:>11} {:<11} {:>9} {:>12}  label",
-                "run", "rule", "lr", "status", "steps", "final eps"
+                "run", "rule", "lr", "status", "steps", "final error"
             );
             for run in &summary.runs {
                 let a = |k: &str| run.attributes.get(k).map(|a| a.to_string()).unwrap_or_default();
@@ -406,7 +406,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     lr.unwrap_or_default(),
                     a("status"),
                     a("steps_done"),
-                    last("epsilon"),
+                    if run.metrics.iter().any(|(n, _)| n == "epsilon") {
+                        last("epsilon")
+                    } else {
+                        last("test_loss")
+                    },
                     a("label")
                 );
             }
@@ -469,7 +473,7 @@ fn check_dims(d: &LinearDims) -> Result<()> {
 fn print_report(report: &runner::Report) {
     println!(
         "{:<8} {:<18} {:>11} {:<11} {:>9} {:>12}  label",
-        "run", "rule", "lr", "status", "steps", "final eps"
+        "run", "rule", "lr", "status", "steps", "final error"
     );
     for row in &report.rows {
         let status = match &row.status {
