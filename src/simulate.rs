@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nalgebra::DMatrix;
+use npsim_core::analysis::cosine;
 use npsim_core::{Circuit, Engine, LearningRule, PostUpdate, Real, SeedStreams};
 use npsim_models::{MnistTask, Task, TheorySettings};
 use npsim_rules::{NodePerturbation, Sgd, WeightDecay, WeightNormalisation};
@@ -98,7 +99,68 @@ pub fn metric_names(plan: &RunPlan) -> Vec<String> {
     let mut names = vec!["step".to_string()];
     names.extend(task_metric_names(plan));
     names.push("train_loss".into());
+    names.extend(
+        plastic(plan)
+            .iter()
+            .map(|&q| format!("cosine_{}", plan.blueprint.projections()[q].name)),
+    );
     names
+}
+
+fn plastic(plan: &RunPlan) -> Vec<usize> {
+    plan.blueprint
+        .projections()
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.plastic)
+        .map(|(q, _)| q)
+        .collect()
+}
+
+fn hidden_populations(plan: &RunPlan) -> Vec<(usize, String)> {
+    let bp = &plan.blueprint;
+    bp.order()
+        .iter()
+        .filter(|&&p| p != bp.input() && p != bp.output())
+        .map(|&p| (p, bp.populations()[p].name.clone()))
+        .collect()
+}
+
+/// One step that also measures, for each plastic projection, the cosine between the weight
+/// change the rule made and the SGD update on the same batch (paper Fig. 4A). It performs
+/// the same arithmetic as [`Engine::step`], so measuring does not change the run.
+fn diagnostic_step<T: Real>(
+    engine: &mut Engine<T>,
+    inputs: &DMatrix<T>,
+    targets: &DMatrix<T>,
+    rule: &mut dyn LearningRule<T>,
+    post: &mut [Box<dyn PostUpdate<T>>],
+    plastic: &[usize],
+) -> Result<(f64, Vec<f64>), npsim_core::RuleError> {
+    let requirements = rule.requirements();
+    engine.forward(inputs);
+    let loss = engine.loss(targets).iter().map(|l| l.f64()).sum::<f64>() / inputs.ncols() as f64;
+    if requirements.perturbation {
+        engine.perturb(targets);
+    }
+    engine.backprop(targets);
+    let widen = |m: &DMatrix<T>| m.map(|v| v.f64());
+    let specs = engine.circuit().blueprint().projections().to_vec();
+    let sgd: Vec<DMatrix<f64>> = plastic
+        .iter()
+        .map(|&q| -(widen(engine.error(specs[q].post)) * widen(engine.activity(specs[q].pre)).transpose()))
+        .collect();
+    let before: Vec<DMatrix<f64>> = plastic
+        .iter()
+        .map(|&q| widen(engine.circuit_mut().weights_current(q)))
+        .collect();
+    engine.apply_rule(rule, post)?;
+    let cosines = plastic
+        .iter()
+        .zip(sgd.iter().zip(&before))
+        .map(|(&q, (g, w0))| cosine(&(widen(engine.circuit_mut().weights_current(q)) - w0), g))
+        .collect();
+    Ok((loss, cosines))
 }
 
 fn task_metric_names(plan: &RunPlan) -> Vec<String> {
@@ -107,7 +169,10 @@ fn task_metric_names(plan: &RunPlan) -> Vec<String> {
             .iter()
             .map(|s| s.to_string())
             .collect(),
-        TaskConfig::Mnist(_) => npsim_models::mnist::metric_names(&projection_names(plan)),
+        TaskConfig::Mnist(_) => {
+            let hidden: Vec<String> = hidden_populations(plan).into_iter().map(|(_, n)| n).collect();
+            npsim_models::mnist::metric_names(&projection_names(plan), &hidden)
+        }
     }
 }
 
@@ -136,7 +201,12 @@ fn build_task<T: Real>(plan: &RunPlan, streams: &SeedStreams) -> Result<Box<dyn 
         ),
         TaskConfig::Mnist(_) => {
             let sets = plan.mnist.clone().ok_or("the dataset was not loaded")?;
-            Box::new(MnistTask::<T>::new(sets, streams, projection_names(plan)))
+            Box::new(MnistTask::<T>::new(
+                sets,
+                streams,
+                projection_names(plan),
+                hidden_populations(plan),
+            ))
         }
     })
 }
@@ -300,7 +370,9 @@ pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut
         row.push(train_loss);
         row
     };
+    let plastic = plastic(plan);
     let mut row = record(&mut engine, task.as_mut(), 0, f64::NAN);
+    row.extend(vec![f64::NAN; plastic.len()]);
     let initial_error = row[1 + error_index];
     emit(Event::Row {
         run,
@@ -310,15 +382,27 @@ pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut
     let mut reported = 0;
     for step in 1..=plan.steps {
         task.next_batch(&mut inputs, &mut targets);
-        let loss = match engine.step(&inputs, &targets, rule.as_mut(), &mut post) {
-            Ok(loss) => loss,
+        let at_record = step % plan.record_every == 0 || step == plan.steps;
+        let outcome = if at_record {
+            diagnostic_step(&mut engine, &inputs, &targets, rule.as_mut(), &mut post, &plastic)
+        } else {
+            engine
+                .step(&inputs, &targets, rule.as_mut(), &mut post)
+                .map(|loss| (loss, Vec::new()))
+        };
+        let (loss, cosines) = match outcome {
+            Ok(result) => result,
             Err(e) => return finish(&mut engine, RunStatus::Failed(e.to_string()), step - 1, row, emit),
         };
         loss_sum += loss;
         loss_count += 1;
-        let at_record = step % plan.record_every == 0 || step == plan.steps;
         if !loss.is_finite() || at_record {
             row = record(&mut engine, task.as_mut(), step, loss_sum / loss_count as f64);
+            row.extend(if cosines.is_empty() {
+                vec![f64::NAN; plastic.len()]
+            } else {
+                cosines
+            });
             (loss_sum, loss_count) = (0.0, 0);
             emit(Event::Row {
                 run,

@@ -68,4 +68,18 @@ fn np_learns_real_digits_and_sgd_learns_faster() {
     assert!(sgd_acc.last().unwrap() > np_acc.last().unwrap());
     // The per-projection norms are recorded.
     assert_eq!(metric(np, "norm_W1").len(), 11);
+    // Hidden activity occupies between 1 and 100 dimensions.
+    let pr = metric(np, "participation_h1");
+    assert!(pr.iter().all(|&p| p > 1.0 && p <= 100.0), "{pr:?}");
+    // Fig. 4A: NP's update is better aligned with SGD's at the output (10 perturbed units)
+    // than at the hidden layer (100), and SGD's own is exactly aligned.
+    let mean = |run, name| metric(run, name)[1..].iter().sum::<f64>() / 10.0;
+    eprintln!(
+        "NP cosine with SGD: W1 {:.3}, W2 {:.3}",
+        mean(np, "cosine_W1"),
+        mean(np, "cosine_W2")
+    );
+    assert!(mean(np, "cosine_W1") < mean(np, "cosine_W2"));
+    assert!(mean(np, "cosine_W1") > 0.0);
+    assert!((mean(sgd, "cosine_W1") - 1.0).abs() < 1e-6);
 }

@@ -124,3 +124,49 @@ fn same_seed_same_numbers_on_any_thread_count() {
         metric(&summary.runs[1], "epsilon").to_vec()
     });
 }
+
+#[test]
+fn measuring_does_not_change_the_run() {
+    // Recording every step runs the diagnostic step (SGD direction, cosines) every step;
+    // the trajectory must be bit-identical to recording rarely.
+    for rule in [
+        "NodePerturbation(learning_rate: RelativeToCritical(0.5))",
+        "Sgd(learning_rate: RelativeToSgdOptimal(0.5))",
+    ] {
+        let scenario = |every: u64| {
+            format!(
+                r#"(
+    version: 1,
+    name: "measure",
+    circuit: DeepLinear(lx: 10, lh: 40, ly: 3),
+    task: LinearTeacher(teacher_noise_std: 0.1),
+    rule: {rule},
+    train: (steps: 300, record_every: {every}),
+)"#
+            )
+        };
+        let weights = |every| {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, summary) = run_text(dir.path(), &scenario(every));
+            let (_, w1) = recorder::read_weights(&path, "run_000", "W1").unwrap();
+            (w1, summary)
+        };
+        let (often, summary) = weights(1);
+        let (rarely, _) = weights(300);
+        assert!(
+            often.iter().zip(&rarely).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{rule}"
+        );
+        let cosines = metric(&summary.runs[0], "cosine_W1");
+        assert!(cosines[0].is_nan() && cosines[1..].iter().all(|c| c.abs() <= 1.0 + 1e-12));
+        if rule.starts_with("Sgd") {
+            // SGD's own update is the SGD direction.
+            assert!(cosines[1..].iter().all(|c| (c - 1.0).abs() < 1e-9), "{cosines:?}");
+        } else {
+            // NP's single-sample update is nearly orthogonal but positively aligned on average
+            // (Eq. 6: about sqrt(2/π)|g_h|/(|g| sqrt(40)) for W1).
+            let mean = cosines[1..].iter().sum::<f64>() / 300.0;
+            assert!(mean > 0.01 && mean < 0.3, "mean cosine {mean}");
+        }
+    }
+}

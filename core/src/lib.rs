@@ -9,6 +9,7 @@
 //! [`SeedStreams`], and run by an [`Engine`] that hands each step to a rule.
 
 pub mod activation;
+pub mod analysis;
 pub mod circuit;
 pub mod engine;
 pub mod init;

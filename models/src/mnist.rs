@@ -17,6 +17,7 @@
 //! | `test_accuracy` | fraction of test digits whose largest output is the label |
 //! | `test_loss` | mean over test digits of `½|y − onehot|²` |
 //! | `norm_<projection>` | squared Frobenius norm of each projection's weights |
+//! | `participation_<population>` | participation ratio of each hidden population's activity on the first 1,000 test digits |
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use nalgebra::DMatrix;
+use npsim_core::analysis::participation_ratio;
 use npsim_core::{Engine, Real, SeedStreams, StreamRng};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -285,6 +287,7 @@ pub struct MnistTask<T: Real> {
     test_inputs: DMatrix<T>,
     test_targets: DMatrix<T>,
     projection_names: Vec<String>,
+    hidden: Vec<(usize, String)>,
 }
 
 fn pixels<T: Real>(digits: &Digits, index: usize, out: &mut [T]) {
@@ -310,7 +313,13 @@ fn one_hot<T: Real>(label: u8, out: &mut [T]) {
 impl<T: Real> MnistTask<T> {
     /// The task over `sets`, shuffling with stream `task/shuffle`; `projection_names` are the
     /// circuit's projections (for the norm metrics).
-    pub fn new(sets: MnistSets, streams: &SeedStreams, projection_names: Vec<String>) -> Self {
+    /// `hidden` are the hidden populations (index, name), for the participation ratios.
+    pub fn new(
+        sets: MnistSets,
+        streams: &SeedStreams,
+        projection_names: Vec<String>,
+        hidden: Vec<(usize, String)>,
+    ) -> Self {
         let (t0, t1) = sets.test_range;
         let mut test_inputs = DMatrix::zeros(PIXELS, t1 - t0);
         let mut test_targets = DMatrix::zeros(10, t1 - t0);
@@ -326,6 +335,7 @@ impl<T: Real> MnistTask<T> {
             test_inputs,
             test_targets,
             projection_names,
+            hidden,
         }
     }
 
@@ -346,10 +356,11 @@ impl<T: Real> MnistTask<T> {
     }
 }
 
-/// Metric names of the MNIST task for a circuit with these projections.
-pub fn metric_names(projection_names: &[String]) -> Vec<String> {
+/// Metric names of the MNIST task for a circuit with these projections and hidden populations.
+pub fn metric_names(projection_names: &[String], hidden: &[String]) -> Vec<String> {
     let mut names = vec!["test_accuracy".to_string(), "test_loss".to_string()];
     names.extend(projection_names.iter().map(|p| format!("norm_{p}")));
+    names.extend(hidden.iter().map(|h| format!("participation_{h}")));
     names
 }
 
@@ -375,7 +386,8 @@ impl<T: Real> Task<T> for MnistTask<T> {
     }
 
     fn metric_names(&self) -> Vec<String> {
-        metric_names(&self.projection_names)
+        let hidden: Vec<String> = self.hidden.iter().map(|(_, n)| n.clone()).collect();
+        metric_names(&self.projection_names, &hidden)
     }
 
     fn error_metric(&self) -> usize {
@@ -386,6 +398,7 @@ impl<T: Real> Task<T> for MnistTask<T> {
         let n = self.test_inputs.ncols();
         let (mut correct, mut loss) = (0usize, 0.0);
         const CHUNK: usize = 1000;
+        let mut participation = vec![f64::NAN; self.hidden.len()];
         for start in (0..n).step_by(CHUNK) {
             let width = CHUNK.min(n - start);
             let x = self.test_inputs.columns(start, width).into_owned();
@@ -405,12 +418,19 @@ impl<T: Real> Task<T> for MnistTask<T> {
                 }
                 loss += 0.5 * (y.column(c) - t.column(c)).norm_squared().f64();
             }
+            if start == 0 {
+                // Dimensionality of hidden activity on the first (up to) 1,000 test digits.
+                for (k, (p, _)) in self.hidden.iter().enumerate() {
+                    participation[k] = participation_ratio(&engine.activity(*p).map(|v| v.f64()));
+                }
+            }
         }
         let mut row = vec![correct as f64 / n as f64, loss / n as f64];
         let circuit = engine.circuit_mut();
         for q in 0..self.projection_names.len() {
             row.push(circuit.weights_current(q).iter().map(|w| w.f64() * w.f64()).sum());
         }
+        row.extend(participation);
         row
     }
 }
