@@ -37,6 +37,18 @@ pub fn builtin() -> Vec<Listing> {
         ),
         entry(
             "rule",
+            "WeightPerturbation",
+            "weight perturbation: every plastic weight perturbed at once, ΔW = −(η/σ_w²) δℓ Ψ; local but far noisier than NP",
+            "learning_rate (required); perturbation_std: σ_w (required)",
+        ),
+        entry(
+            "rule",
+            "Reinforce",
+            "REINFORCE (paper Eq. 15): output perturbation estimates the output gradient, which is back-propagated; non-local",
+            "learning_rate (required); hidden_noise: also perturb hidden units (default false)",
+        ),
+        entry(
+            "rule",
             "Plugin",
             "a rule from a shared library (docs/plugins.md); list a library's rules with --plugin PATH",
             "path: library file (required); name: rule name (required); params: text for the rule (default \"\")",

@@ -232,6 +232,7 @@ pub fn load_entry(path: &Path, symbol: &str) -> Result<Arc<PluginLibrary>, Plugi
                 requirements: Requirements {
                     perturbation: r.needs_perturbation != 0,
                     backprop: r.needs_backprop != 0,
+                    ..Default::default()
                 },
                 descriptor: *r,
             })

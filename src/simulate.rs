@@ -6,7 +6,7 @@ use nalgebra::DMatrix;
 use npsim_core::analysis::cosine;
 use npsim_core::{Circuit, Engine, LearningRule, PostUpdate, Real, SeedStreams};
 use npsim_models::{MnistTask, Task, TheorySettings};
-use npsim_rules::{NodePerturbation, Sgd, WeightDecay, WeightNormalisation};
+use npsim_rules::{NodePerturbation, Reinforce, Sgd, WeightDecay, WeightNormalisation, WeightPerturbation};
 
 use crate::recorder::{Attr, WeightData, WeightMatrix};
 use crate::scenario::{PostUpdateConfig, RuleConfig, RunPlan, TaskConfig};
@@ -140,9 +140,8 @@ fn diagnostic_step<T: Real>(
     let requirements = rule.requirements();
     engine.forward(inputs);
     let loss = engine.loss(targets).iter().map(|l| l.f64()).sum::<f64>() / inputs.ncols() as f64;
-    if requirements.perturbation {
-        engine.perturb(targets);
-    }
+    // The true gradient first (it draws no noise), then what the rule needs, as in
+    // `Engine::step`.
     engine.backprop(targets);
     let widen = |m: &DMatrix<T>| m.map(|v| v.f64());
     let specs = engine.circuit().blueprint().projections().to_vec();
@@ -154,6 +153,7 @@ fn diagnostic_step<T: Real>(
         .iter()
         .map(|&q| widen(engine.circuit_mut().weights_current(q)))
         .collect();
+    engine.prepare(targets, requirements, false);
     engine.apply_rule(rule, post)?;
     let cosines = plastic
         .iter()
@@ -244,6 +244,10 @@ fn build_rule<T: Real>(plan: &RunPlan) -> Result<Box<dyn LearningRule<T>>, Strin
     Ok(match &plan.run.config.rule {
         RuleConfig::NodePerturbation { .. } => Box::new(NodePerturbation::<T>::new(rate)),
         RuleConfig::Sgd { .. } => Box::new(Sgd::<T>::new(rate)),
+        RuleConfig::WeightPerturbation { perturbation_std, .. } => {
+            Box::new(WeightPerturbation::<T>::new(rate, *perturbation_std))
+        }
+        RuleConfig::Reinforce { hidden_noise, .. } => Box::new(Reinforce::<T>::new(rate, *hidden_noise)),
         RuleConfig::Plugin { name, params, .. } => {
             let library = plan.plugin.as_ref().ok_or("the plugin was not loaded")?;
             Box::new(

@@ -31,6 +31,7 @@ struct Workspace<T: Real> {
     diff_act: Vec<DMatrix<T>>,
     has_diff: Vec<bool>,
     error: Vec<DMatrix<T>>,
+    weight_noise: Vec<DMatrix<T>>,
     signal: Vec<T>,
     loss: Vec<T>,
 }
@@ -48,6 +49,7 @@ fn reshape<T: Real>(m: &mut DMatrix<T>, rows: usize, cols: usize) {
 pub struct Engine<T: Real> {
     circuit: Circuit<T>,
     noise_streams: Vec<Option<StreamRng>>,
+    weight_noise_streams: Vec<StreamRng>,
     ws: Workspace<T>,
 }
 
@@ -69,12 +71,20 @@ impl<T: Real> Engine<T> {
             diff_act: vec![DMatrix::zeros(0, 0); n_pop],
             has_diff: vec![false; n_pop],
             error: vec![DMatrix::zeros(0, 0); n_pop],
+            weight_noise: vec![DMatrix::zeros(0, 0); circuit.blueprint.projections().len()],
             signal: Vec::new(),
             loss: Vec::new(),
         };
+        let weight_noise_streams = circuit
+            .blueprint
+            .projections()
+            .iter()
+            .map(|q| streams.stream(&format!("weight_noise/{}", q.name)))
+            .collect();
         Self {
             circuit,
             noise_streams,
+            weight_noise_streams,
             ws,
         }
     }
@@ -167,10 +177,26 @@ impl<T: Real> Engine<T> {
     /// The perturbed pass: draws each noisy population's noise, propagates the difference
     /// from the clean pass, and forms the signal `δℓ = d·(a − t) + ½|d|²` per sample.
     pub fn perturb(&mut self, targets: &DMatrix<T>) -> &[T] {
+        self.perturb_with(targets, Perturbation::Nodes { output_only: false })
+    }
+
+    /// The perturbed pass of the given kind (see [`Perturbation`]), then the signal.
+    pub fn perturb_with(&mut self, targets: &DMatrix<T>, kind: Perturbation) -> &[T] {
         let bp = &self.circuit.blueprint;
         let batch = targets.ncols();
         let input = bp.input();
         self.ws.has_diff.iter_mut().for_each(|h| *h = false);
+        if let Perturbation::Weights { std } = kind {
+            for (q, spec) in bp.projections().iter().enumerate().filter(|(_, s)| s.plastic) {
+                let (rows, cols) = self.circuit.projections[q].weights.shape();
+                let noise = &mut self.ws.weight_noise[q];
+                if noise.shape() != (rows, cols) {
+                    *noise = DMatrix::zeros(rows, cols);
+                }
+                fill_gaussian(noise, std, &mut self.weight_noise_streams[q]);
+                let _ = spec;
+            }
+        }
         for &p in bp.order() {
             if p == input {
                 continue;
@@ -182,8 +208,16 @@ impl<T: Real> Engine<T> {
                 .copied()
                 .filter(|&q| self.ws.has_diff[bp.projections()[q].pre])
                 .collect();
-            let noisy = self.noise_streams[p].is_some();
-            if sources.is_empty() && !noisy {
+            let (node_noise, weight_noise) = match kind {
+                Perturbation::Nodes { output_only } => (
+                    self.noise_streams[p].is_some() && (!output_only || p == bp.output()),
+                    false,
+                ),
+                Perturbation::Weights { .. } => {
+                    (false, bp.incoming(p).iter().any(|&q| bp.projections()[q].plastic))
+                }
+            };
+            if sources.is_empty() && !node_noise && !weight_noise {
                 continue;
             }
             let mut d_pre = std::mem::take(&mut self.ws.diff_pre[p]);
@@ -197,7 +231,22 @@ impl<T: Real> Engine<T> {
                     T::one(),
                 );
             }
-            if let Some(rng) = self.noise_streams[p].as_mut() {
+            if weight_noise {
+                // (W + Ψ)(a + d) − W a = W d + Ψ (a + d): the W d part is above.
+                for &q in bp.incoming(p).iter().filter(|&&q| bp.projections()[q].plastic) {
+                    let pre = bp.projections()[q].pre;
+                    d_pre.gemm(T::one(), &self.ws.weight_noise[q], &self.ws.act[pre], T::one());
+                    if self.ws.has_diff[pre] {
+                        d_pre.gemm(
+                            T::one(),
+                            &self.ws.weight_noise[q],
+                            &self.ws.diff_act[pre],
+                            T::one(),
+                        );
+                    }
+                }
+            }
+            if let Some(rng) = self.noise_streams[p].as_mut().filter(|_| node_noise) {
                 let noise = &mut self.ws.noise[p];
                 if noise.shape() != (pop.size, batch) {
                     *noise = DMatrix::zeros(pop.size, batch);
@@ -244,6 +293,13 @@ impl<T: Real> Engine<T> {
 
     /// Back-propagates `∂ℓ/∂u` from the output (`(a − t) ⊙ f'(u)`) through every population.
     pub fn backprop(&mut self, targets: &DMatrix<T>) {
+        self.backprop_with(targets, false);
+    }
+
+    /// Back-propagates from the output: the true error (`estimate = false`), or the
+    /// perturbation estimate of the output gradient `(δℓ_b / σ²) σξ_b` of the last perturbed
+    /// pass (`estimate = true`, REINFORCE).
+    pub fn backprop_with(&mut self, targets: &DMatrix<T>, estimate: bool) {
         let bp = &self.circuit.blueprint;
         let out = bp.output();
         for &p in bp.order().iter().rev() {
@@ -254,7 +310,20 @@ impl<T: Real> Engine<T> {
             let mut e = std::mem::take(&mut self.ws.error[p]);
             let batch = targets.ncols();
             reshape(&mut e, pop.size, batch);
-            if p == out {
+            if p == out && estimate {
+                let sigma = T::of(pop.noise.std());
+                let inverse_variance = if sigma > T::zero() {
+                    T::one() / (sigma * sigma)
+                } else {
+                    T::zero()
+                };
+                e.copy_from(&self.ws.noise[p]);
+                for (mut column, &signal) in e.column_iter_mut().zip(&self.ws.signal) {
+                    column *= signal * inverse_variance;
+                }
+                self.ws.error[p] = e;
+                continue;
+            } else if p == out {
                 e.copy_from(&self.ws.act[p]);
                 e -= targets;
             } else {
@@ -290,11 +359,15 @@ impl<T: Real> Engine<T> {
         let projections = bp
             .projections()
             .iter()
+            .enumerate()
             .zip(self.circuit.projections.iter_mut())
-            .filter(|(spec, _)| spec.plastic)
-            .map(|(spec, state)| {
+            .filter(|((_, spec), _)| spec.plastic)
+            .map(|((q, spec), state)| {
                 let post_pop = &bp.populations()[spec.post];
-                let noisy = requirements.perturbation && post_pop.noise.std() > 0.0;
+                let noisy = requirements.perturbation
+                    && requirements.weight_noise_std == 0.0
+                    && post_pop.noise.std() > 0.0
+                    && (!requirements.output_noise_only || spec.post == bp.output());
                 ProjectionContext {
                     name: &spec.name,
                     pre: &ws.act[spec.pre],
@@ -302,6 +375,7 @@ impl<T: Real> Engine<T> {
                     post_noise: noisy.then_some(&ws.noise[spec.post]),
                     noise_std: T::of(post_pop.noise.std()),
                     post_error: requirements.backprop.then_some(&ws.error[spec.post]),
+                    weight_noise: (requirements.weight_noise_std > 0.0).then_some(&ws.weight_noise[q]),
                     state,
                 }
             })
@@ -355,19 +429,48 @@ impl<T: Real> Engine<T> {
         let requirements = rule.requirements();
         self.forward(inputs);
         let mean_loss = self.loss(targets).iter().map(|l| l.f64()).sum::<f64>() / inputs.ncols() as f64;
-        if requirements.perturbation {
-            self.perturb(targets);
-        }
-        if requirements.backprop {
-            self.backprop(targets);
-        }
+        self.prepare(targets, requirements, false);
         self.apply_rule(rule, post_updates)?;
         Ok(mean_loss)
     }
+
+    /// After the clean pass: the perturbed pass and back-propagation that `requirements` ask
+    /// for (and back-propagation of the true error anyway if `always_backprop`, for measuring).
+    pub fn prepare(&mut self, targets: &DMatrix<T>, requirements: Requirements, always_backprop: bool) {
+        if requirements.weight_noise_std > 0.0 {
+            self.perturb_with(
+                targets,
+                Perturbation::Weights {
+                    std: requirements.weight_noise_std,
+                },
+            );
+        } else if requirements.perturbation {
+            self.perturb_with(
+                targets,
+                Perturbation::Nodes {
+                    output_only: requirements.output_noise_only,
+                },
+            );
+        }
+        if requirements.backprop && requirements.backprop_estimate {
+            self.backprop_with(targets, true);
+        } else if requirements.backprop || always_backprop {
+            self.backprop(targets);
+        }
+    }
 }
 
-/// Requirements of running nothing but the forward pass (evaluation).
-pub const EVALUATION_ONLY: Requirements = Requirements {
-    perturbation: false,
-    backprop: false,
-};
+/// The kind of perturbed pass.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Perturbation {
+    /// Intrinsic noise on the nodes (all noisy populations, or only the output).
+    Nodes {
+        /// Perturb only the output population.
+        output_only: bool,
+    },
+    /// Gaussian noise of this std on every plastic weight, one draw per step.
+    Weights {
+        /// Standard deviation.
+        std: f64,
+    },
+}

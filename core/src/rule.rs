@@ -13,12 +13,21 @@ use crate::Real;
 use crate::circuit::Projection;
 
 /// What a rule needs the engine to compute each step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Requirements {
-    /// Run the perturbed pass and provide noise and the scalar signal.
+    /// Run the perturbed pass with each population's intrinsic noise and provide the noise
+    /// and the scalar signal.
     pub perturbation: bool,
-    /// Back-propagate the output error and provide each population's error (non-local).
+    /// With `perturbation`: perturb only the output population (REINFORCE's output noise).
+    pub output_noise_only: bool,
+    /// Back-propagate an output error and provide each population's error (non-local).
     pub backprop: bool,
+    /// With `backprop`: back-propagate the perturbation estimate of the output gradient,
+    /// `(δℓ_b/σ²) σξ_b`, instead of the true error `a − t` (REINFORCE, paper Eq. 15).
+    pub backprop_estimate: bool,
+    /// If positive, run the perturbed pass with Gaussian noise of this std on every plastic
+    /// weight instead of on the nodes (weight perturbation), one draw per step.
+    pub weight_noise_std: f64,
 }
 
 /// A failure inside a rule; the run is stopped and recorded as failed.
@@ -63,6 +72,9 @@ pub struct ProjectionContext<'a, T: Real> {
     /// `∂ℓ/∂u` of each postsynaptic unit, `post_size × batch`; only when the rule asked for
     /// back-propagation.
     pub post_error: Option<&'a DMatrix<T>>,
+    /// The noise added to each weight on the perturbed pass (`post_size × pre_size`), for
+    /// weight perturbation.
+    pub weight_noise: Option<&'a DMatrix<T>>,
     pub(crate) state: &'a mut Projection<T>,
 }
 

@@ -7,6 +7,8 @@
 //! |------|----------|--------|
 //! | node perturbation | local: pre, post noise, one broadcast scalar | [`node_perturbation`] |
 //! | SGD (backprop) | **non-local**: needs back-propagated errors | [`sgd`] |
+//! | weight perturbation | local: own weight noise, one broadcast scalar | [`weight_perturbation`] |
+//! | REINFORCE (Eq. 15) | **non-local**: back-propagates an output estimate | [`reinforce`] |
 //! | weight normalisation (synaptic scaling) | local post-update step | [`normalisation`] |
 //! | weight decay | local post-update step | [`decay`] |
 //!
@@ -16,9 +18,13 @@
 pub mod decay;
 pub mod node_perturbation;
 pub mod normalisation;
+pub mod reinforce;
 pub mod sgd;
+pub mod weight_perturbation;
 
 pub use decay::WeightDecay;
 pub use node_perturbation::NodePerturbation;
 pub use normalisation::{NormalisationTarget, WeightNormalisation};
+pub use reinforce::Reinforce;
 pub use sgd::Sgd;
+pub use weight_perturbation::WeightPerturbation;

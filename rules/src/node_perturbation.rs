@@ -54,6 +54,7 @@ impl<T: Real> LearningRule<T> for NodePerturbation<T> {
         Requirements {
             perturbation: true,
             backprop: false,
+            ..Default::default()
         }
     }
 

@@ -45,6 +45,7 @@ impl<T: Real> LearningRule<T> for Sgd<T> {
         Requirements {
             perturbation: false,
             backprop: true,
+            ..Default::default()
         }
     }
 

@@ -289,3 +289,91 @@ fn np_in_f32_with_tiny_noise_agrees_with_f64() {
         }
     }
 }
+
+/// Mean of `n` updates of `rule` and the SGD update, from the same state.
+fn mean_and_sgd<T: Real>(
+    s: &mut Setup<T>,
+    rule: &mut dyn LearningRule<T>,
+    n: usize,
+) -> (Vec<DMatrix<f64>>, Vec<DMatrix<f64>>) {
+    let sgd = s.update(&mut Sgd::new(1.0));
+    let mut mean: Vec<DMatrix<f64>> = sgd.iter().map(|m| DMatrix::zeros(m.nrows(), m.ncols())).collect();
+    for _ in 0..n {
+        for (acc, d) in mean.iter_mut().zip(s.update(rule)) {
+            *acc += d / n as f64;
+        }
+    }
+    (mean, sgd)
+}
+
+#[test]
+fn weight_perturbation_is_unbiased_with_the_predicted_variance() {
+    // WP's update of weight i is (G·ψ)ψ_i with G the full weight gradient (P weights): mean
+    // G_i, variance |G|² + G_i², so E|mean − sgd|² = (P + 1)|G|²/N.
+    for hidden in [Activation::Linear, Activation::Relu] {
+        let sizes = [6, 8, 4];
+        let n = 8000;
+        let mut s = setup::<f64>(&sizes, hidden, 21);
+        let (mean, sgd) = mean_and_sgd(&mut s, &mut npsim_rules::WeightPerturbation::new(1.0, 1e-6), n);
+        let weights: usize = sgd.iter().map(|m| m.len()).sum();
+        let g2 = frobenius_dot(&sgd, &sgd);
+        let miss: Vec<_> = mean.iter().zip(&sgd).map(|(m, g)| m - g).collect();
+        let ratio = frobenius_dot(&miss, &miss) / ((weights as f64 + 1.0) * g2 / n as f64);
+        let cosine = frobenius_dot(&mean, &sgd) / (frobenius_dot(&mean, &mean) * g2).sqrt();
+        eprintln!("WP {hidden:?}: miss/predicted {ratio:.3}, cosine {cosine:.4}");
+        // 80 weights: the ratio fluctuates by about sqrt(2/80) ≈ 0.16.
+        assert!((0.55..1.5).contains(&ratio), "{hidden:?}: {ratio}");
+        assert!(cosine > 0.99, "{hidden:?}: {cosine}");
+    }
+}
+
+#[test]
+fn reinforce_is_unbiased_with_the_predicted_variance() {
+    // Output-only noise: ĝ = (g·ξ)ξ estimates the output gradient g (Ly units) with covariance
+    // |g|² I + g gᵀ, back-propagated to the hidden layer of a linear net by W2ᵀ. Per draw,
+    // E|ΔW2 − G2|² = |h|²(Ly + 1)|g|² and E|ΔW1 − G1|² = |x|²(|g|²|W2|²_F + |W2ᵀg|²).
+    let sizes = [10, 30, 5];
+    for seed in [3, 4] {
+        let mut s = setup::<f64>(&sizes, Activation::Linear, seed);
+        let sgd = s.update(&mut Sgd::new(1.0));
+        let mut rule = npsim_rules::Reinforce::new(1.0, false);
+        let n = 20000;
+        let mut squared = [0.0; 2];
+        let mut mean: Vec<DMatrix<f64>> = sgd.iter().map(|m| DMatrix::zeros(m.nrows(), m.ncols())).collect();
+        for _ in 0..n {
+            let d = s.update(&mut rule);
+            for k in 0..2 {
+                squared[k] += (&d[k] - &sgd[k]).norm_squared() / n as f64;
+                mean[k] += &d[k] / n as f64;
+            }
+        }
+        s.restore();
+        s.engine.forward(&s.x);
+        s.engine.backprop(&s.t);
+        let g = s.engine.error(2).map(|v| v.f64());
+        let w2 = s.initial[1].map(|v| v.f64());
+        let x2 = s.engine.activity(0).map(|v| v.f64()).norm_squared();
+        let h2 = s.engine.activity(1).map(|v| v.f64()).norm_squared();
+        let g2 = g.norm_squared();
+        let predicted = [
+            x2 * (g2 * w2.norm_squared() + (w2.transpose() * &g).norm_squared()),
+            h2 * (sizes[2] as f64 + 1.0) * g2,
+        ];
+        let cosine =
+            frobenius_dot(&mean, &sgd) / (frobenius_dot(&mean, &mean) * frobenius_dot(&sgd, &sgd)).sqrt();
+        eprintln!(
+            "REINFORCE seed {seed}: per-draw squared error / predicted {:.3}, {:.3}; cosine of the mean {cosine:.5}",
+            squared[0] / predicted[0],
+            squared[1] / predicted[1]
+        );
+        // 20,000 draws estimate these fourth moments of Gaussians to about 3 %; 10 % is >3σ.
+        for k in 0..2 {
+            assert!(
+                (squared[k] / predicted[k] - 1.0).abs() < 0.1,
+                "seed {seed} layer {k}"
+            );
+        }
+        // Unbiased: the mean of 20,000 updates points along SGD's.
+        assert!(cosine > 0.995, "seed {seed}: {cosine}");
+    }
+}

@@ -167,6 +167,22 @@ pub enum RuleConfig {
         /// η.
         learning_rate: LearningRate,
     },
+    /// Weight perturbation: noise on every plastic weight instead of on the nodes.
+    WeightPerturbation {
+        /// η.
+        learning_rate: LearningRate,
+        /// σ_w, the std of the weight noise.
+        perturbation_std: f64,
+    },
+    /// REINFORCE (paper Eq. 15): the output-perturbation estimate of the output gradient,
+    /// back-propagated (non-local).
+    Reinforce {
+        /// η.
+        learning_rate: LearningRate,
+        /// Also perturb hidden units (default false: output noise only).
+        #[serde(default)]
+        hidden_noise: bool,
+    },
     /// A rule from a plugin library (see docs/plugins.md).
     Plugin {
         /// The shared library, relative to the current directory or absolute.
@@ -185,6 +201,8 @@ impl RuleConfig {
         match self {
             RuleConfig::NodePerturbation { .. } => "node_perturbation".into(),
             RuleConfig::Sgd { .. } => "sgd".into(),
+            RuleConfig::WeightPerturbation { .. } => "weight_perturbation".into(),
+            RuleConfig::Reinforce { .. } => "reinforce".into(),
             RuleConfig::Plugin { name, .. } => format!("plugin:{name}"),
         }
     }
@@ -192,9 +210,10 @@ impl RuleConfig {
     /// Its learning rate as written (plugin rules take theirs in `params`).
     pub fn learning_rate(&self) -> Option<LearningRate> {
         match self {
-            RuleConfig::NodePerturbation { learning_rate } | RuleConfig::Sgd { learning_rate } => {
-                Some(*learning_rate)
-            }
+            RuleConfig::NodePerturbation { learning_rate }
+            | RuleConfig::Sgd { learning_rate }
+            | RuleConfig::WeightPerturbation { learning_rate, .. }
+            | RuleConfig::Reinforce { learning_rate, .. } => Some(*learning_rate),
             RuleConfig::Plugin { .. } => None,
         }
     }
@@ -803,11 +822,26 @@ impl RunConfig {
         };
         let requirements = match &c.rule {
             RuleConfig::Plugin { .. } => None,
-            _ => Some(Requirements {
-                perturbation: matches!(c.rule, RuleConfig::NodePerturbation { .. }),
-                backprop: false,
+            RuleConfig::NodePerturbation { .. } => Some(Requirements {
+                perturbation: true,
+                ..Default::default()
+            }),
+            RuleConfig::Sgd { .. } | RuleConfig::WeightPerturbation { .. } => Some(Requirements::default()),
+            RuleConfig::Reinforce { hidden_noise, .. } => Some(Requirements {
+                perturbation: true,
+                output_noise_only: !hidden_noise,
+                ..Default::default()
             }),
         };
+        if let RuleConfig::WeightPerturbation { perturbation_std, .. } = &c.rule
+            && !(*perturbation_std > 0.0 && perturbation_std.is_finite())
+        {
+            return Err(invalid(
+                "rule.perturbation_std",
+                format!("must be a finite number > 0, got {perturbation_std}"),
+            ));
+        }
+        let output_only = requirements.is_some_and(|r| r.output_noise_only);
         let plugin = match &c.rule {
             RuleConfig::Plugin { path, name, params } => {
                 let library = crate::plugin::load(Path::new(path)).map_err(ScenarioError::Plugin)?;
@@ -831,7 +865,11 @@ impl RunConfig {
             _ => false,
         };
         if needs_noise {
-            for spec in blueprint.projections().iter().filter(|p| p.plastic) {
+            for spec in blueprint
+                .projections()
+                .iter()
+                .filter(|p| p.plastic && (!output_only || p.post == blueprint.output()))
+            {
                 let post = &blueprint.populations()[spec.post];
                 if post.noise.std() == 0.0 {
                     return Err(invalid(
