@@ -74,3 +74,108 @@ pub fn linear_np<T: Real>(settings: LinearNpBench) -> f64 {
     rates.sort_by(f64::total_cmp);
     rates[rates.len() / 2]
 }
+
+/// Rules `npsim bench mlp` can time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MlpRule {
+    /// Node perturbation.
+    Np,
+    /// SGD.
+    Sgd,
+    /// Weight perturbation.
+    Wp,
+    /// REINFORCE.
+    Reinforce,
+}
+
+/// Settings of the MLP benchmark.
+#[derive(Debug, Clone, Copy)]
+pub struct MlpBench {
+    /// The rule.
+    pub rule: MlpRule,
+    /// Hidden width H of the 784-H-10 network.
+    pub hidden: usize,
+    /// Samples per step.
+    pub batch: usize,
+    /// Timed repetitions; the median is reported.
+    pub reps: usize,
+    /// Minimum seconds per repetition.
+    pub seconds: f64,
+}
+
+/// Median samples per second of training steps on a 784-H-10 ReLU/softmax MLP (squared
+/// error, σ = 1e-4, the paper's MNIST setting) on synthetic MNIST-shaped data, through the
+/// engine scenarios use.
+pub fn mlp<T: Real>(settings: MlpBench) -> f64 {
+    use npsim_core::{Activation, CircuitConfig, Initializer, LearningRule, Noise, PopulationConfig, ProjectionConfig};
+    use npsim_rules::{Reinforce, Sgd, WeightPerturbation};
+    use rand::Rng;
+    let noise = Noise::Gaussian { std: 1e-4 };
+    let pop = |name: &str, size, activation, noise| PopulationConfig { name: name.into(), size, activation, noise };
+    let proj = |name: &str, from: &str, to: &str| ProjectionConfig {
+        name: Some(name.into()),
+        from: from.into(),
+        to: to.into(),
+        init: Initializer::GlorotTruncated,
+        bias: Some(Initializer::Zeros),
+        plastic: true,
+    };
+    let config = CircuitConfig {
+        populations: vec![
+            pop("x", 784, Activation::Linear, Noise::None),
+            pop("h", settings.hidden, Activation::Relu, noise),
+            pop("y", 10, Activation::Softmax, noise),
+        ],
+        projections: vec![proj("W1", "x", "h"), proj("W2", "h", "y")],
+    };
+    let blueprint = config.build().expect("valid circuit");
+    let streams = SeedStreams::new(1);
+    let mut engine = Engine::new(Circuit::<T>::instantiate(&blueprint, &streams), &streams);
+    let mut rule: Box<dyn LearningRule<T>> = match settings.rule {
+        MlpRule::Np => Box::new(NodePerturbation::new(1e-3)),
+        MlpRule::Sgd => Box::new(Sgd::new(1e-2)),
+        MlpRule::Wp => Box::new(WeightPerturbation::new(1e-5, 1e-4)),
+        MlpRule::Reinforce => Box::new(Reinforce::new(1e-2, false)),
+    };
+    // A pool of synthetic samples, cycled, as in the reference scripts.
+    let mut data_rng = streams.stream("bench/data");
+    let pool = 20;
+    let inputs: Vec<DMatrix<T>> = (0..pool)
+        .map(|_| DMatrix::from_fn(784, settings.batch, |_, _| T::of((data_rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64)))
+        .collect();
+    let targets: Vec<DMatrix<T>> = (0..pool)
+        .map(|_| {
+            let mut t = DMatrix::zeros(10, settings.batch);
+            for c in 0..settings.batch {
+                t[((data_rng.next_u64() % 10) as usize, c)] = T::one();
+            }
+            t
+        })
+        .collect();
+    let mut at = 0;
+    let mut step = |n: usize| {
+        for _ in 0..n {
+            engine.step(&inputs[at], &targets[at], rule.as_mut(), &mut []).expect("built-in rules do not fail here");
+            at = (at + 1) % pool;
+        }
+    };
+    let mut n = 2;
+    loop {
+        let start = Instant::now();
+        step(n);
+        if start.elapsed().as_secs_f64() > settings.seconds / 4.0 {
+            break;
+        }
+        n *= 2;
+    }
+    let n = n * 4;
+    let mut rates: Vec<f64> = (0..settings.reps.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            step(n);
+            (n * settings.batch) as f64 / start.elapsed().as_secs_f64()
+        })
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates[rates.len() / 2]
+}

@@ -147,8 +147,37 @@ enum PrecisionArg {
     F64,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum MlpRuleArg {
+    Np,
+    Sgd,
+    Wp,
+    Reinforce,
+}
+
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Mini-batch training steps on a 784-H-10 ReLU/softmax MLP (the paper's MNIST setting).
+    Mlp {
+        /// The rule.
+        #[arg(long, value_enum, default_value = "np")]
+        rule: MlpRuleArg,
+        /// Hidden width H.
+        #[arg(long, default_value_t = 1000)]
+        hidden: usize,
+        /// Samples per step.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Precision.
+        #[arg(long, value_enum, default_value = "f32")]
+        precision: PrecisionArg,
+        /// Timed repetitions (median reported).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+    },
     /// Per-sample NP on the deep linear network (the paper's setting is 100-10000-10, f64).
     LinearNp {
         /// Input size.
@@ -414,6 +443,23 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     a("label")
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { what: BenchCommand::Mlp { rule, hidden, batch, threads, precision, reps } } => {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
+            let rule = match rule {
+                MlpRuleArg::Np => npsim::bench::MlpRule::Np,
+                MlpRuleArg::Sgd => npsim::bench::MlpRule::Sgd,
+                MlpRuleArg::Wp => npsim::bench::MlpRule::Wp,
+                MlpRuleArg::Reinforce => npsim::bench::MlpRule::Reinforce,
+            };
+            let settings = npsim::bench::MlpBench { rule, hidden, batch: batch.max(1), reps, seconds: 1.0 };
+            let rate = pool.install(|| match precision {
+                PrecisionArg::F32 => npsim::bench::mlp::<f32>(settings),
+                PrecisionArg::F64 => npsim::bench::mlp::<f64>(settings),
+            });
+            println!("bench: mlp 784-{hidden}-10, rule {rule:?}, batch {batch}, threads {threads}, reps {reps}");
+            println!("samples_per_second: {rate:.1}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
