@@ -53,22 +53,27 @@ pub fn linear_np<T: Real>(settings: LinearNpBench) -> f64 {
                 .expect("NP on a noisy circuit cannot fail");
         }
     };
-    // Warm up and size a repetition to last at least `seconds`.
-    let mut n = 16;
+    median_rate(&mut step, 1, settings.seconds, settings.reps)
+}
+
+/// Warms up, sizes a repetition to last at least `seconds`, and returns the median over
+/// `reps` repetitions of (calls × `per_call`) per second.
+fn median_rate(step: &mut dyn FnMut(usize), per_call: usize, seconds: f64, reps: usize) -> f64 {
+    let mut n = 2;
     loop {
         let start = Instant::now();
         step(n);
-        if start.elapsed().as_secs_f64() > settings.seconds / 4.0 {
+        if start.elapsed().as_secs_f64() > seconds / 4.0 {
             break;
         }
         n *= 2;
     }
     let n = n * 4;
-    let mut rates: Vec<f64> = (0..settings.reps.max(1))
+    let mut rates: Vec<f64> = (0..reps.max(1))
         .map(|_| {
             let start = Instant::now();
             step(n);
-            n as f64 / start.elapsed().as_secs_f64()
+            (n * per_call) as f64 / start.elapsed().as_secs_f64()
         })
         .collect();
     rates.sort_by(f64::total_cmp);
@@ -107,11 +112,18 @@ pub struct MlpBench {
 /// error, σ = 1e-4, the paper's MNIST setting) on synthetic MNIST-shaped data, through the
 /// engine scenarios use.
 pub fn mlp<T: Real>(settings: MlpBench) -> f64 {
-    use npsim_core::{Activation, CircuitConfig, Initializer, LearningRule, Noise, PopulationConfig, ProjectionConfig};
+    use npsim_core::{
+        Activation, CircuitConfig, Initializer, LearningRule, Noise, PopulationConfig, ProjectionConfig,
+    };
     use npsim_rules::{Reinforce, Sgd, WeightPerturbation};
     use rand::Rng;
     let noise = Noise::Gaussian { std: 1e-4 };
-    let pop = |name: &str, size, activation, noise| PopulationConfig { name: name.into(), size, activation, noise };
+    let pop = |name: &str, size, activation, noise| PopulationConfig {
+        name: name.into(),
+        size,
+        activation,
+        noise,
+    };
     let proj = |name: &str, from: &str, to: &str| ProjectionConfig {
         name: Some(name.into()),
         from: from.into(),
@@ -141,7 +153,11 @@ pub fn mlp<T: Real>(settings: MlpBench) -> f64 {
     let mut data_rng = streams.stream("bench/data");
     let pool = 20;
     let inputs: Vec<DMatrix<T>> = (0..pool)
-        .map(|_| DMatrix::from_fn(784, settings.batch, |_, _| T::of((data_rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64)))
+        .map(|_| {
+            DMatrix::from_fn(784, settings.batch, |_, _| {
+                T::of((data_rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
+            })
+        })
         .collect();
     let targets: Vec<DMatrix<T>> = (0..pool)
         .map(|_| {
@@ -155,27 +171,11 @@ pub fn mlp<T: Real>(settings: MlpBench) -> f64 {
     let mut at = 0;
     let mut step = |n: usize| {
         for _ in 0..n {
-            engine.step(&inputs[at], &targets[at], rule.as_mut(), &mut []).expect("built-in rules do not fail here");
+            engine
+                .step(&inputs[at], &targets[at], rule.as_mut(), &mut [])
+                .expect("built-in rules do not fail here");
             at = (at + 1) % pool;
         }
     };
-    let mut n = 2;
-    loop {
-        let start = Instant::now();
-        step(n);
-        if start.elapsed().as_secs_f64() > settings.seconds / 4.0 {
-            break;
-        }
-        n *= 2;
-    }
-    let n = n * 4;
-    let mut rates: Vec<f64> = (0..settings.reps.max(1))
-        .map(|_| {
-            let start = Instant::now();
-            step(n);
-            (n * settings.batch) as f64 / start.elapsed().as_secs_f64()
-        })
-        .collect();
-    rates.sort_by(f64::total_cmp);
-    rates[rates.len() / 2]
+    median_rate(&mut step, settings.batch, settings.seconds, settings.reps)
 }

@@ -356,16 +356,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 learning_rate: eta,
                 teacher_noise_var: teacher_noise_std.powi(2),
             };
-            let four = settings.four_variable(steps, record_every);
-            let two = settings.two_variable(steps, record_every);
-            let curves: Vec<(String, Vec<f64>)> = vec![
-                ("step".into(), four.iter().map(|p| p.step as f64).collect()),
-                ("epsilon_4v".into(), four.iter().map(|p| p.epsilon).collect()),
-                ("alpha_4v".into(), four.iter().map(|p| p.alpha).collect()),
-                ("beta_4v".into(), four.iter().map(|p| p.beta).collect()),
-                ("epsilon_2v".into(), two.iter().map(|p| p.epsilon).collect()),
-                ("a_2v".into(), two.iter().map(|p| p.a).collect()),
-            ];
+            let curves: Vec<(String, Vec<f64>)> = settings.curves(steps, record_every);
             if out.extension().is_some_and(|e| e == "h5") {
                 let attrs = vec![
                     (
@@ -445,20 +436,40 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { what: BenchCommand::Mlp { rule, hidden, batch, threads, precision, reps } } => {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
+        Command::Bench {
+            what:
+                BenchCommand::Mlp {
+                    rule,
+                    hidden,
+                    batch,
+                    threads,
+                    precision,
+                    reps,
+                },
+        } => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads.max(1))
+                .build()?;
             let rule = match rule {
                 MlpRuleArg::Np => npsim::bench::MlpRule::Np,
                 MlpRuleArg::Sgd => npsim::bench::MlpRule::Sgd,
                 MlpRuleArg::Wp => npsim::bench::MlpRule::Wp,
                 MlpRuleArg::Reinforce => npsim::bench::MlpRule::Reinforce,
             };
-            let settings = npsim::bench::MlpBench { rule, hidden, batch: batch.max(1), reps, seconds: 1.0 };
+            let settings = npsim::bench::MlpBench {
+                rule,
+                hidden,
+                batch: batch.max(1),
+                reps,
+                seconds: 1.0,
+            };
             let rate = pool.install(|| match precision {
                 PrecisionArg::F32 => npsim::bench::mlp::<f32>(settings),
                 PrecisionArg::F64 => npsim::bench::mlp::<f64>(settings),
             });
-            println!("bench: mlp 784-{hidden}-10, rule {rule:?}, batch {batch}, threads {threads}, reps {reps}");
+            println!(
+                "bench: mlp 784-{hidden}-10, rule {rule:?}, batch {batch}, threads {threads}, reps {reps}"
+            );
             println!("samples_per_second: {rate:.1}");
             Ok(ExitCode::SUCCESS)
         }

@@ -327,30 +327,29 @@ impl Recorder {
     }
 
     /// Closes the file and renames it to its final name (replacing any old file there).
-    pub fn close(mut self) -> Result<PathBuf, RecorderError> {
-        let file = self.file.take().expect("open until close");
-        file.close().map_err(|e| RecorderError::Hdf5 {
-            path: self.partial.clone(),
-            action: "closing".into(),
-            message: e.to_string(),
-        })?;
-        std::fs::rename(&self.partial, &self.path).map_err(|cause| RecorderError::Io {
+    pub fn close(self) -> Result<PathBuf, RecorderError> {
+        let (partial, path) = self.close_file()?;
+        std::fs::rename(&partial, &path).map_err(|cause| RecorderError::Io {
             action: "rename the finished recording to",
-            path: self.path.clone(),
+            path: path.clone(),
             cause,
         })?;
-        Ok(self.path.clone())
+        Ok(path)
     }
 
     /// Closes the file but leaves it as `<file>.partial` (an interrupted scenario).
-    pub fn close_partial(mut self) -> Result<PathBuf, RecorderError> {
+    pub fn close_partial(self) -> Result<PathBuf, RecorderError> {
+        Ok(self.close_file()?.0)
+    }
+
+    fn close_file(mut self) -> Result<(PathBuf, PathBuf), RecorderError> {
         let file = self.file.take().expect("open until close");
         file.close().map_err(|e| RecorderError::Hdf5 {
             path: self.partial.clone(),
             action: "closing".into(),
             message: e.to_string(),
         })?;
-        Ok(self.partial.clone())
+        Ok((self.partial.clone(), self.path.clone()))
     }
 }
 

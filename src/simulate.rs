@@ -227,16 +227,20 @@ pub fn theory_curves(plan: &RunPlan) -> Vec<(String, Vec<f64>)> {
         learning_rate: plan.learning_rate.unwrap_or(f64::NAN),
         teacher_noise_var: task.teacher_noise_std.powi(2),
     };
-    let four = settings.four_variable(plan.steps, plan.record_every);
-    let two = settings.two_variable(plan.steps, plan.record_every);
-    vec![
-        ("step".into(), four.iter().map(|p| p.step as f64).collect()),
-        ("epsilon_4v".into(), four.iter().map(|p| p.epsilon).collect()),
-        ("alpha_4v".into(), four.iter().map(|p| p.alpha).collect()),
-        ("beta_4v".into(), four.iter().map(|p| p.beta).collect()),
-        ("epsilon_2v".into(), two.iter().map(|p| p.epsilon).collect()),
-        ("a_2v".into(), two.iter().map(|p| p.a).collect()),
-    ]
+    settings.curves(plan.steps, plan.record_every)
+}
+
+fn failed_before_start(run: usize, message: String) -> Event {
+    let outcome = RunOutcome {
+        status: RunStatus::Failed(message),
+        steps_done: 0,
+        last_row: Vec::new(),
+        weights: Vec::new(),
+    };
+    Event::Finished {
+        run,
+        outcome: Box::new(outcome),
+    }
 }
 
 fn build_rule<T: Real>(plan: &RunPlan) -> Result<Box<dyn LearningRule<T>>, String> {
@@ -312,31 +316,11 @@ pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut
     let mut engine = Engine::new(circuit, &streams);
     let mut task = match build_task::<T>(plan, &streams) {
         Ok(task) => task,
-        Err(message) => {
-            return emit(Event::Finished {
-                run,
-                outcome: Box::new(RunOutcome {
-                    status: RunStatus::Failed(message),
-                    steps_done: 0,
-                    last_row: Vec::new(),
-                    weights: Vec::new(),
-                }),
-            });
-        }
+        Err(message) => return emit(failed_before_start(run, message)),
     };
     let mut rule = match build_rule::<T>(plan) {
         Ok(rule) => rule,
-        Err(message) => {
-            return emit(Event::Finished {
-                run,
-                outcome: Box::new(RunOutcome {
-                    status: RunStatus::Failed(message),
-                    steps_done: 0,
-                    last_row: Vec::new(),
-                    weights: Vec::new(),
-                }),
-            });
-        }
+        Err(message) => return emit(failed_before_start(run, message)),
     };
     let mut post = build_post_updates::<T>(plan);
     let finish = |engine: &mut Engine<T>,

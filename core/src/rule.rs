@@ -79,19 +79,16 @@ pub struct ProjectionContext<'a, T: Real> {
 }
 
 impl<T: Real> ProjectionContext<'_, T> {
-    /// Schedules `W += scale · U Vᵀ` with `U` (`post_size × k`) and `V` (`pre_size × k`).
-    ///
-    /// This is the fast way to change weights: the engine may apply it fused with the next
-    /// product through these weights. Reading the weights afterwards sees the change.
-    pub fn add_outer(&mut self, scale: T, post_factors: &DMatrix<T>, pre_factors: &DMatrix<T>) {
+    fn check_factors(&self, post_factors: &DMatrix<T>, pre_factors: &DMatrix<T>) {
+        let (rows, cols) = self.state.weights.shape();
         assert_eq!(
             post_factors.nrows(),
-            self.state.weights.nrows(),
+            rows,
             "post factors must have one row per postsynaptic unit"
         );
         assert_eq!(
             pre_factors.nrows(),
-            self.state.weights.ncols(),
+            cols,
             "pre factors must have one row per presynaptic unit"
         );
         assert_eq!(
@@ -99,6 +96,14 @@ impl<T: Real> ProjectionContext<'_, T> {
             pre_factors.ncols(),
             "post and pre factors must have as many columns"
         );
+    }
+
+    /// Schedules `W += scale · U Vᵀ` with `U` (`post_size × k`) and `V` (`pre_size × k`).
+    ///
+    /// This is the fast way to change weights: the engine may apply it fused with the next
+    /// product through these weights. Reading the weights afterwards sees the change.
+    pub fn add_outer(&mut self, scale: T, post_factors: &DMatrix<T>, pre_factors: &DMatrix<T>) {
+        self.check_factors(post_factors, pre_factors);
         self.state.schedule(scale, post_factors, None, pre_factors);
     }
 
@@ -111,21 +116,7 @@ impl<T: Real> ProjectionContext<'_, T> {
         column_weights: &[T],
         pre_factors: &DMatrix<T>,
     ) {
-        assert_eq!(
-            post_factors.nrows(),
-            self.state.weights.nrows(),
-            "post factors must have one row per postsynaptic unit"
-        );
-        assert_eq!(
-            pre_factors.nrows(),
-            self.state.weights.ncols(),
-            "pre factors must have one row per presynaptic unit"
-        );
-        assert_eq!(
-            post_factors.ncols(),
-            pre_factors.ncols(),
-            "post and pre factors must have as many columns"
-        );
+        self.check_factors(post_factors, pre_factors);
         assert_eq!(
             column_weights.len(),
             post_factors.ncols(),

@@ -223,6 +223,21 @@ impl TheorySettings {
         out
     }
 
+    /// Both models as named curves, `step` first: `epsilon_4v`, `alpha_4v`, `beta_4v`,
+    /// `epsilon_2v`, `a_2v` (the names recordings use).
+    pub fn curves(&self, steps: u64, record_every: u64) -> Vec<(String, Vec<f64>)> {
+        let four = self.four_variable(steps, record_every);
+        let two = self.two_variable(steps, record_every);
+        vec![
+            ("step".into(), four.iter().map(|p| p.step as f64).collect()),
+            ("epsilon_4v".into(), four.iter().map(|p| p.epsilon).collect()),
+            ("alpha_4v".into(), four.iter().map(|p| p.alpha).collect()),
+            ("beta_4v".into(), four.iter().map(|p| p.beta).collect()),
+            ("epsilon_2v".into(), two.iter().map(|p| p.epsilon).collect()),
+            ("a_2v".into(), two.iter().map(|p| p.a).collect()),
+        ]
+    }
+
     /// Onset of the instability under teacher noise: the first iteration `τc` at which the
     /// two-variable model's `ε` increases, and `εc` there. `None` if it does not within
     /// `max_steps`.

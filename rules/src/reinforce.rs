@@ -57,14 +57,7 @@ impl<T: Real> LearningRule<T> for Reinforce<T> {
     }
 
     fn update(&mut self, context: &mut RuleContext<'_, T>) -> Result<(), RuleError> {
-        for projection in context.projections.iter_mut() {
-            let error = projection
-                .post_error
-                .expect("the engine provides errors when backprop is required");
-            let pre = projection.pre;
-            projection.add_outer(-self.learning_rate, error, pre);
-            projection.add_to_bias(-self.learning_rate, error);
-        }
+        crate::sgd::descend_along_errors(context, self.learning_rate);
         Ok(())
     }
 }

@@ -50,14 +50,20 @@ impl<T: Real> LearningRule<T> for Sgd<T> {
     }
 
     fn update(&mut self, context: &mut RuleContext<'_, T>) -> Result<(), RuleError> {
-        for projection in context.projections.iter_mut() {
-            let error = projection
-                .post_error
-                .expect("the engine provides errors when backprop is required");
-            let pre = projection.pre;
-            projection.add_outer(-self.learning_rate, error, pre);
-            projection.add_to_bias(-self.learning_rate, error);
-        }
+        descend_along_errors(context, self.learning_rate);
         Ok(())
+    }
+}
+
+/// `ΔW = −η Σ_b e_b x_bᵀ`, `Δb = −η Σ_b e_b` with the back-propagated errors `e` the engine
+/// provided (true ones for SGD, estimated ones for REINFORCE).
+pub(crate) fn descend_along_errors<T: Real>(context: &mut RuleContext<'_, T>, learning_rate: T) {
+    for projection in context.projections.iter_mut() {
+        let error = projection
+            .post_error
+            .expect("the engine provides errors when backprop is required");
+        let pre = projection.pre;
+        projection.add_outer(-learning_rate, error, pre);
+        projection.add_to_bias(-learning_rate, error);
     }
 }
