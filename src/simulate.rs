@@ -6,7 +6,9 @@ use nalgebra::DMatrix;
 use npsim_core::analysis::cosine;
 use npsim_core::{Circuit, Engine, LearningRule, PostUpdate, Real, SeedStreams};
 use npsim_models::{MnistTask, Task, TheorySettings};
-use npsim_rules::{NodePerturbation, Reinforce, Sgd, WeightDecay, WeightNormalisation, WeightPerturbation};
+use npsim_rules::{
+    Baseline, NodePerturbation, Reinforce, Sgd, WeightDecay, WeightNormalisation, WeightPerturbation,
+};
 
 use crate::recorder::{Attr, WeightData, WeightMatrix};
 use crate::scenario::{PostUpdateConfig, RuleConfig, RunPlan, TaskConfig};
@@ -214,7 +216,14 @@ fn build_task<T: Real>(plan: &RunPlan, streams: &SeedStreams) -> Result<Box<dyn 
 /// The mean-field theory curves for a plan (linear NP runs), `step` first.
 pub fn theory_curves(plan: &RunPlan) -> Vec<(String, Vec<f64>)> {
     let c = &plan.run.config;
-    let (Some(dims), true, RuleConfig::NodePerturbation { .. }) = (plan.linear_dims, c.theory, &c.rule)
+    let (
+        Some(dims),
+        true,
+        RuleConfig::NodePerturbation {
+            baseline: Baseline::Clean,
+            ..
+        },
+    ) = (plan.linear_dims, c.theory, &c.rule)
     else {
         return Vec::new();
     };
@@ -246,7 +255,9 @@ fn failed_before_start(run: usize, message: String) -> Event {
 fn build_rule<T: Real>(plan: &RunPlan) -> Result<Box<dyn LearningRule<T>>, String> {
     let rate = plan.learning_rate.unwrap_or(f64::NAN);
     Ok(match &plan.run.config.rule {
-        RuleConfig::NodePerturbation { .. } => Box::new(NodePerturbation::<T>::new(rate)),
+        RuleConfig::NodePerturbation { baseline, .. } => {
+            Box::new(NodePerturbation::<T>::with_baseline(rate, *baseline))
+        }
         RuleConfig::Sgd { .. } => Box::new(Sgd::<T>::new(rate)),
         RuleConfig::WeightPerturbation { perturbation_std, .. } => {
             Box::new(WeightPerturbation::<T>::new(rate, *perturbation_std))

@@ -23,7 +23,7 @@ pub mod sgd;
 pub mod weight_perturbation;
 
 pub use decay::WeightDecay;
-pub use node_perturbation::NodePerturbation;
+pub use node_perturbation::{Baseline, NodePerturbation};
 pub use normalisation::{NormalisationTarget, WeightNormalisation};
 pub use reinforce::Reinforce;
 pub use sgd::Sgd;

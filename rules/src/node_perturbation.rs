@@ -21,6 +21,8 @@
 //! |------|------|---------|---------|
 //! | `learning_rate` | 1 | — | η, absolute (scenarios may give it relative to η*) |
 //!
+//! | `baseline` | — | `Clean` | what the noisy loss is compared with: `Clean`, the clean pass (the paper; `δℓ = ℓ̃ − ℓ`), or `RunningAverage(γ)`, a running average `b ← (1 − γ) b + γ ℓ̃` of past noisy losses (biologically plausible: no second pass; `δℓ = ℓ̃ − b`) |
+//!
 //! Perturbation strength σ is a property of each population's intrinsic noise, not of the rule.
 //!
 //! # References
@@ -30,17 +32,38 @@
 
 use npsim_core::{LearningRule, Real, Requirements, RuleContext, RuleError};
 
+/// What the noisy loss is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize, Default)]
+pub enum Baseline {
+    /// The clean pass on the same input (the paper).
+    #[default]
+    Clean,
+    /// A running average of past noisy losses, updated with rate γ after each step.
+    RunningAverage(f64),
+}
+
 /// Node perturbation with a fixed learning rate.
 #[derive(Debug, Clone)]
 pub struct NodePerturbation<T: Real> {
     learning_rate: T,
+    baseline: Baseline,
+    average: Option<T>,
+    relative: Vec<T>,
 }
 
 impl<T: Real> NodePerturbation<T> {
     /// NP with learning rate η.
     pub fn new(learning_rate: f64) -> Self {
+        Self::with_baseline(learning_rate, Baseline::Clean)
+    }
+
+    /// NP with learning rate η and the given baseline.
+    pub fn with_baseline(learning_rate: f64, baseline: Baseline) -> Self {
         Self {
             learning_rate: T::of(learning_rate),
+            baseline,
+            average: None,
+            relative: Vec::new(),
         }
     }
 }
@@ -59,7 +82,24 @@ impl<T: Real> LearningRule<T> for NodePerturbation<T> {
     }
 
     fn update(&mut self, context: &mut RuleContext<'_, T>) -> Result<(), RuleError> {
-        let signal = context.signal;
+        let signal: &[T] = match self.baseline {
+            Baseline::Clean => context.signal,
+            Baseline::RunningAverage(rate) => {
+                // Noisy loss per sample, compared with the average of earlier steps'.
+                let noisy: Vec<T> = context
+                    .loss
+                    .iter()
+                    .zip(context.signal)
+                    .map(|(&l, &s)| l + s)
+                    .collect();
+                let mean = noisy.iter().copied().sum::<T>() / T::of(noisy.len().max(1) as f64);
+                let average = *self.average.get_or_insert(mean);
+                self.relative = noisy.iter().map(|&l| l - average).collect();
+                let gamma = T::of(rate);
+                self.average = Some((T::one() - gamma) * average + gamma * mean);
+                &self.relative
+            }
+        };
         for projection in context.projections.iter_mut() {
             let Some(noise) = projection.post_noise else {
                 return Err(RuleError::Unsupported {

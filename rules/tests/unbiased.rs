@@ -377,3 +377,17 @@ fn reinforce_is_unbiased_with_the_predicted_variance() {
         assert!(cosine > 0.995, "seed {seed}: {cosine}");
     }
 }
+
+#[test]
+fn running_average_baseline_np_is_unbiased() {
+    // For a fixed input the running average converges to the mean noisy loss, so
+    // ℓ̃ − b ≈ δℓ and the mean update again points along SGD's (no clean pass needed).
+    let sizes = [12, 20, 20, 20];
+    let mut s = setup::<f64>(&sizes, Activation::Relu, 11);
+    let mut rule = NodePerturbation::<f64>::with_baseline(1.0, npsim_rules::Baseline::RunningAverage(0.05));
+    let (mean, sgd) = mean_and_sgd(&mut s, &mut rule, 8000);
+    let cosine =
+        frobenius_dot(&mean, &sgd) / (frobenius_dot(&mean, &mean) * frobenius_dot(&sgd, &sgd)).sqrt();
+    eprintln!("running-average baseline: cosine of the mean with SGD {cosine:.4}");
+    assert!(cosine > 0.98, "{cosine}");
+}

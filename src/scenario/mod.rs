@@ -21,7 +21,7 @@ use npsim_models::mnist::{DataError, MnistSets};
 
 use crate::plugin::{PluginError, PluginLibrary};
 use npsim_models::{DeepLinearConfig, LinearDims, LinearTeacherConfig};
-use npsim_rules::NormalisationTarget;
+use npsim_rules::{Baseline, NormalisationTarget};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
@@ -161,6 +161,9 @@ pub enum RuleConfig {
     NodePerturbation {
         /// η.
         learning_rate: LearningRate,
+        /// `Clean` (the paper, default) or `RunningAverage(γ)` (no second pass).
+        #[serde(default)]
+        baseline: Baseline,
     },
     /// SGD by back-propagation (non-local baseline).
     Sgd {
@@ -210,7 +213,7 @@ impl RuleConfig {
     /// Its learning rate as written (plugin rules take theirs in `params`).
     pub fn learning_rate(&self) -> Option<LearningRate> {
         match self {
-            RuleConfig::NodePerturbation { learning_rate }
+            RuleConfig::NodePerturbation { learning_rate, .. }
             | RuleConfig::Sgd { learning_rate }
             | RuleConfig::WeightPerturbation { learning_rate, .. }
             | RuleConfig::Reinforce { learning_rate, .. } => Some(*learning_rate),
@@ -833,6 +836,17 @@ impl RunConfig {
                 ..Default::default()
             }),
         };
+        if let RuleConfig::NodePerturbation {
+            baseline: Baseline::RunningAverage(rate),
+            ..
+        } = &c.rule
+            && !(*rate > 0.0 && *rate <= 1.0)
+        {
+            return Err(invalid(
+                "rule.baseline",
+                format!("the running-average rate must be in (0, 1], got {rate}"),
+            ));
+        }
         if let RuleConfig::WeightPerturbation { perturbation_std, .. } = &c.rule
             && !(*perturbation_std > 0.0 && perturbation_std.is_finite())
         {
