@@ -208,6 +208,7 @@ fn build_task<T: Real>(plan: &RunPlan, streams: &SeedStreams) -> Result<Box<dyn 
                 streams,
                 projection_names(plan),
                 hidden_populations(plan),
+                plan.run.config.loss,
             ))
         }
     })
@@ -325,6 +326,7 @@ pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut
     let streams = SeedStreams::new(c.seed);
     let circuit = Circuit::<T>::instantiate(&plan.blueprint, &streams);
     let mut engine = Engine::new(circuit, &streams);
+    engine.set_loss(c.loss);
     let mut task = match build_task::<T>(plan, &streams) {
         Ok(task) => task,
         Err(message) => return emit(failed_before_start(run, message)),

@@ -48,6 +48,7 @@ fn reshape<T: Real>(m: &mut DMatrix<T>, rows: usize, cols: usize) {
 #[derive(Debug)]
 pub struct Engine<T: Real> {
     circuit: Circuit<T>,
+    loss: Loss,
     noise_streams: Vec<Option<StreamRng>>,
     weight_noise_streams: Vec<StreamRng>,
     ws: Workspace<T>,
@@ -83,6 +84,7 @@ impl<T: Real> Engine<T> {
             .collect();
         Self {
             circuit,
+            loss: Loss::SquaredError,
             noise_streams,
             weight_noise_streams,
             ws,
@@ -164,14 +166,19 @@ impl<T: Real> Engine<T> {
     /// Per-sample clean loss `½|a − t|²` of the last forward pass.
     pub fn loss(&mut self, targets: &DMatrix<T>) -> &[T] {
         let out = &self.ws.act[self.circuit.blueprint.output()];
-        let half = T::of(0.5);
+        let kind = self.loss;
         self.ws.loss.clear();
         self.ws.loss.extend(
             out.column_iter()
                 .zip(targets.column_iter())
-                .map(|(a, t)| half * (a - t).norm_squared()),
+                .map(|(a, t)| kind.value(a.as_slice(), t.as_slice())),
         );
         &self.ws.loss
+    }
+
+    /// The loss the engine trains on (default [`Loss::SquaredError`]).
+    pub fn set_loss(&mut self, loss: Loss) {
+        self.loss = loss;
     }
 
     /// The perturbed pass: draws each noisy population's noise, propagates the difference
@@ -274,19 +281,14 @@ impl<T: Real> Engine<T> {
             self.ws.signal.resize(batch, T::zero());
             return &self.ws.signal;
         }
-        let half = T::of(0.5);
         let (a, d) = (&self.ws.act[out], &self.ws.diff_act[out]);
         for s in 0..batch {
-            let mut acc = T::zero();
-            for ((&ai, &di), &ti) in a
-                .column(s)
-                .iter()
-                .zip(d.column(s).iter())
-                .zip(targets.column(s).iter())
-            {
-                acc += di * (ai - ti) + half * di * di;
-            }
-            self.ws.signal.push(acc);
+            let difference = self.loss.difference(
+                a.column(s).as_slice(),
+                d.column(s).as_slice(),
+                targets.column(s).as_slice(),
+            );
+            self.ws.signal.push(difference);
         }
         &self.ws.signal
     }
@@ -324,8 +326,8 @@ impl<T: Real> Engine<T> {
                 self.ws.error[p] = e;
                 continue;
             } else if p == out {
-                e.copy_from(&self.ws.act[p]);
-                e -= targets;
+                self.loss
+                    .gradient(self.ws.act[p].as_slice(), targets.as_slice(), e.as_mut_slice());
             } else {
                 for &q in bp.outgoing(p) {
                     let spec = &bp.projections()[q];
@@ -456,6 +458,72 @@ impl<T: Real> Engine<T> {
             self.backprop_with(targets, true);
         } else if requirements.backprop || always_backprop {
             self.backprop(targets);
+        }
+    }
+}
+
+/// The per-sample loss a circuit is trained on.
+///
+/// | loss | `ℓ(a, t)` | perturbed difference `ℓ(a + d) − ℓ(a)`, without cancellation | `∂ℓ/∂a` |
+/// |------|-----------|------------------------------|---------|
+/// | `SquaredError` | `½|a − t|²` | `d·(a − t) + ½|d|²` | `a − t` |
+/// | `CrossEntropy` | `−Σ t_i ln a_i` (outputs in (0, 1], e.g. softmax) | `−Σ t_i ln1p(d_i / a_i)` | `−t_i / a_i` |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Loss {
+    /// Half the squared error (the paper's).
+    #[default]
+    SquaredError,
+    /// Cross-entropy against target probabilities.
+    CrossEntropy,
+}
+
+impl Loss {
+    /// `ℓ(a, t)` for one sample.
+    pub fn value<T: Real>(self, a: &[T], t: &[T]) -> T {
+        match self {
+            Loss::SquaredError => {
+                a.iter().zip(t).map(|(&ai, &ti)| (ai - ti) * (ai - ti)).sum::<T>() * T::of(0.5)
+            }
+            Loss::CrossEntropy => -a
+                .iter()
+                .zip(t)
+                .filter(|(_, ti)| **ti != T::zero())
+                .map(|(&ai, &ti)| ti * ai.ln())
+                .sum::<T>(),
+        }
+    }
+
+    /// `ℓ(a + d, t) − ℓ(a, t)` for one sample, accurate when `|d| ≪ |a|`.
+    pub fn difference<T: Real>(self, a: &[T], d: &[T], t: &[T]) -> T {
+        let half = T::of(0.5);
+        match self {
+            Loss::SquaredError => a
+                .iter()
+                .zip(d)
+                .zip(t)
+                .map(|((&ai, &di), &ti)| di * (ai - ti) + half * di * di)
+                .sum(),
+            Loss::CrossEntropy => -a
+                .iter()
+                .zip(d)
+                .zip(t)
+                .filter(|(_, ti)| **ti != T::zero())
+                .map(|((&ai, &di), &ti)| ti * (di / ai).ln_1p())
+                .sum::<T>(),
+        }
+    }
+
+    /// Writes `∂ℓ/∂a` for column-major batches.
+    pub fn gradient<T: Real>(self, a: &[T], t: &[T], out: &mut [T]) {
+        match self {
+            Loss::SquaredError => out
+                .iter_mut()
+                .zip(a.iter().zip(t))
+                .for_each(|(o, (&ai, &ti))| *o = ai - ti),
+            Loss::CrossEntropy => out
+                .iter_mut()
+                .zip(a.iter().zip(t))
+                .for_each(|(o, (&ai, &ti))| *o = if ti == T::zero() { T::zero() } else { -ti / ai }),
         }
     }
 }

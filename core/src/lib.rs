@@ -24,7 +24,7 @@ pub use circuit::{
     Circuit, CircuitBlueprint, CircuitConfig, CircuitError, Population, PopulationConfig, ProjectionConfig,
     ProjectionSpec,
 };
-pub use engine::Engine;
+pub use engine::{Engine, Loss, Perturbation};
 pub use init::Initializer;
 pub use noise::Noise;
 pub use real::Real;

@@ -15,7 +15,7 @@
 //! | name | definition |
 //! |------|------------|
 //! | `test_accuracy` | fraction of test digits whose largest output is the label |
-//! | `test_loss` | mean over test digits of `½|y − onehot|²` |
+//! | `test_loss` | mean over test digits of the run's loss (`½|y − onehot|²` by default) |
 //! | `norm_<projection>` | squared Frobenius norm of each projection's weights |
 //! | `participation_<population>` | participation ratio of each hidden population's activity on the first 1,000 test digits |
 
@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use nalgebra::DMatrix;
 use npsim_core::analysis::participation_ratio;
-use npsim_core::{Engine, Real, SeedStreams, StreamRng};
+use npsim_core::{Engine, Loss, Real, SeedStreams, StreamRng};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -288,6 +288,7 @@ pub struct MnistTask<T: Real> {
     test_targets: DMatrix<T>,
     projection_names: Vec<String>,
     hidden: Vec<(usize, String)>,
+    loss: Loss,
 }
 
 fn pixels<T: Real>(digits: &Digits, index: usize, out: &mut [T]) {
@@ -319,6 +320,7 @@ impl<T: Real> MnistTask<T> {
         streams: &SeedStreams,
         projection_names: Vec<String>,
         hidden: Vec<(usize, String)>,
+        loss: Loss,
     ) -> Self {
         let (t0, t1) = sets.test_range;
         let mut test_inputs = DMatrix::zeros(PIXELS, t1 - t0);
@@ -336,6 +338,7 @@ impl<T: Real> MnistTask<T> {
             test_targets,
             projection_names,
             hidden,
+            loss,
         }
     }
 
@@ -416,7 +419,10 @@ impl<T: Real> Task<T> for MnistTask<T> {
                 if t[(predicted, c)] == T::one() {
                     correct += 1;
                 }
-                loss += 0.5 * (y.column(c) - t.column(c)).norm_squared().f64();
+                loss += self
+                    .loss
+                    .value(y.column(c).as_slice(), t.column(c).as_slice())
+                    .f64();
             }
             if start == 0 {
                 // Dimensionality of hidden activity on the first (up to) 1,000 test digits.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use npsim_core::{
-    Activation, CircuitBlueprint, CircuitConfig, CircuitError, Initializer, Noise, PopulationConfig,
+    Activation, CircuitBlueprint, CircuitConfig, CircuitError, Initializer, Loss, Noise, PopulationConfig,
     ProjectionConfig, Requirements,
 };
 use npsim_models::MnistConfig;
@@ -310,6 +310,9 @@ pub struct ScenarioConfig {
     pub task: TaskConfig,
     /// The learning rule.
     pub rule: RuleConfig,
+    /// The loss (default `SquaredError`, the paper's; `CrossEntropy` for softmax/sigmoid outputs).
+    #[serde(default)]
+    pub loss: Loss,
     /// Steps applied after each update, in order (default none).
     #[serde(default)]
     pub post_update: Vec<PostUpdateConfig>,
@@ -819,6 +822,18 @@ impl RunConfig {
                 (None, Some(per_epoch)) => per_epoch,
                 _ => 100,
             });
+        if c.loss == Loss::CrossEntropy {
+            let output = &blueprint.populations()[blueprint.output()];
+            if !matches!(output.activation, Activation::Softmax | Activation::Sigmoid) {
+                return Err(invalid(
+                    "loss",
+                    format!(
+                        "cross-entropy needs outputs in (0, 1]: give output population `{}` a `Softmax` or `Sigmoid` activation, or use `SquaredError`",
+                        output.name
+                    ),
+                ));
+            }
+        }
         let learning_rate = match c.rule.learning_rate() {
             None => None,
             Some(written) => Some(resolve_learning_rate(written, linear_dims, init_scale)?),
