@@ -120,8 +120,13 @@ fn layout(plan: &RunPlan) -> RunLayout {
             attributes.push(("task".into(), Attr::Text("linear_teacher".into())));
             attributes.push(("teacher_noise_std".into(), Attr::Float(task.teacher_noise_std)));
         }
-        TaskConfig::Mnist(_) => {
-            attributes.push(("task".into(), Attr::Text("mnist".into())));
+        TaskConfig::Mnist(_) | TaskConfig::Cifar10(_) => {
+            let name = if matches!(c.task, TaskConfig::Mnist(_)) {
+                "mnist"
+            } else {
+                "cifar10"
+            };
+            attributes.push(("task".into(), Attr::Text(name.into())));
             if let Some(sets) = &plan.mnist {
                 attributes.push((
                     "train_samples".into(),

@@ -171,7 +171,7 @@ fn task_metric_names(plan: &RunPlan) -> Vec<String> {
             .iter()
             .map(|s| s.to_string())
             .collect(),
-        TaskConfig::Mnist(_) => {
+        TaskConfig::Mnist(_) | TaskConfig::Cifar10(_) => {
             let hidden: Vec<String> = hidden_populations(plan).into_iter().map(|(_, n)| n).collect();
             npsim_models::mnist::metric_names(&projection_names(plan), &hidden)
         }
@@ -190,7 +190,7 @@ fn projection_names(plan: &RunPlan) -> Vec<String> {
 pub fn error_column(plan: &RunPlan) -> usize {
     1 + match &plan.run.config.task {
         TaskConfig::LinearTeacher(_) => 2,
-        TaskConfig::Mnist(_) => 1,
+        TaskConfig::Mnist(_) | TaskConfig::Cifar10(_) => 1,
     }
 }
 
@@ -201,7 +201,7 @@ fn build_task<T: Real>(plan: &RunPlan, streams: &SeedStreams) -> Result<Box<dyn 
                 .build::<T>(&plan.blueprint, streams)
                 .map_err(|e| e.to_string())?,
         ),
-        TaskConfig::Mnist(_) => {
+        TaskConfig::Mnist(_) | TaskConfig::Cifar10(_) => {
             let sets = plan.mnist.clone().ok_or("the dataset was not loaded")?;
             Box::new(MnistTask::<T>::new(
                 sets,

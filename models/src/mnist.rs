@@ -62,10 +62,12 @@ pub enum DataError {
     },
 }
 
-/// A set of digits.
+/// A set of labelled images (MNIST digits, CIFAR-10 pictures).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Digits {
-    /// Pixels, 784 per image, row-major, 0–255.
+    /// Values per image (784 for MNIST, 3072 for CIFAR-10).
+    pub size: usize,
+    /// Pixels, `size` per image, in the file's order, 0–255.
     pub images: Vec<u8>,
     /// Labels 0–9.
     pub labels: Vec<u8>,
@@ -178,6 +180,7 @@ pub fn read(dir: &Path, prefix: &str) -> Result<Digits, DataError> {
         });
     }
     Ok(Digits {
+        size: PIXELS,
         images: images[16..].to_vec(),
         labels,
     })
@@ -187,13 +190,22 @@ type Cache = Mutex<HashMap<(PathBuf, String), Arc<Digits>>>;
 
 /// [`read`], once per process for each file pair (sweeps share the data).
 pub fn read_cached(dir: &Path, prefix: &str) -> Result<Arc<Digits>, DataError> {
+    cached(dir, &format!("mnist:{prefix}"), || read(dir, prefix))
+}
+
+/// Loads a dataset once per process (sweeps share it), keyed by folder and `name`.
+pub(crate) fn cached(
+    dir: &Path,
+    name: &str,
+    load: impl FnOnce() -> Result<Digits, DataError>,
+) -> Result<Arc<Digits>, DataError> {
     static CACHE: OnceLock<Cache> = OnceLock::new();
-    let key = (dir.to_path_buf(), prefix.to_string());
+    let key = (dir.to_path_buf(), name.to_string());
     let cache = CACHE.get_or_init(Default::default);
     if let Some(d) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return Ok(Arc::clone(d));
     }
-    let digits = Arc::new(read(dir, prefix)?);
+    let digits = Arc::new(load()?);
     cache
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -244,10 +256,29 @@ pub struct MnistSets {
 impl MnistConfig {
     /// Loads (or reuses) the digits from `dir`.
     pub fn load(&self, dir: &Path) -> Result<MnistSets, DataError> {
-        match self.split {
+        split_sets(
+            self.split,
+            dir,
+            || read_cached(dir, "train"),
+            || read_cached(dir, "t10k"),
+            "t10k-images-idx3-ubyte",
+        )
+    }
+}
+
+/// Training and test sets for a split, from loaders of the standard training and test files.
+pub(crate) fn split_sets(
+    split: MnistSplit,
+    dir: &Path,
+    train_set: impl FnOnce() -> Result<Arc<Digits>, DataError>,
+    test_set: impl FnOnce() -> Result<Arc<Digits>, DataError>,
+    test_file: &str,
+) -> Result<MnistSets, DataError> {
+    {
+        match split {
             MnistSplit::Standard => {
-                let train = read_cached(dir, "train")?;
-                let test = read_cached(dir, "t10k")?;
+                let train = train_set()?;
+                let test = test_set()?;
                 let (n_train, n_test) = (train.len(), test.len());
                 Ok(MnistSets {
                     train,
@@ -257,10 +288,10 @@ impl MnistConfig {
                 })
             }
             MnistSplit::TestSetSplit { train } => {
-                let all = read_cached(dir, "t10k")?;
+                let all = test_set()?;
                 if train == 0 || train >= all.len() {
                     return Err(DataError::Corrupt {
-                        path: dir.join("t10k-images-idx3-ubyte"),
+                        path: dir.join(test_file),
                         problem: format!(
                             "cannot split {} digits into {train} for training and the rest for testing",
                             all.len()
@@ -295,7 +326,7 @@ fn pixels<T: Real>(digits: &Digits, index: usize, out: &mut [T]) {
     let scale = T::of(1.0 / 255.0);
     for (o, &p) in out
         .iter_mut()
-        .zip(&digits.images[index * PIXELS..(index + 1) * PIXELS])
+        .zip(&digits.images[index * digits.size..(index + 1) * digits.size])
     {
         *o = T::of(f64::from(p)) * scale;
     }
@@ -323,7 +354,7 @@ impl<T: Real> MnistTask<T> {
         loss: Loss,
     ) -> Self {
         let (t0, t1) = sets.test_range;
-        let mut test_inputs = DMatrix::zeros(PIXELS, t1 - t0);
+        let mut test_inputs = DMatrix::zeros(sets.test.size, t1 - t0);
         let mut test_targets = DMatrix::zeros(10, t1 - t0);
         for (c, i) in (t0..t1).enumerate() {
             pixels(&sets.test, i, test_inputs.column_mut(c).as_mut_slice());
@@ -369,7 +400,7 @@ pub fn metric_names(projection_names: &[String], hidden: &[String]) -> Vec<Strin
 
 impl<T: Real> Task<T> for MnistTask<T> {
     fn input_size(&self) -> usize {
-        PIXELS
+        self.sets.train.size
     }
 
     fn output_size(&self) -> usize {

@@ -16,8 +16,8 @@ use npsim_core::{
     Activation, CircuitBlueprint, CircuitConfig, CircuitError, Initializer, Loss, Noise, PopulationConfig,
     ProjectionConfig, Requirements,
 };
-use npsim_models::MnistConfig;
 use npsim_models::mnist::{DataError, MnistSets};
+use npsim_models::{Cifar10Config, MnistConfig};
 
 use crate::plugin::{PluginError, PluginLibrary};
 use npsim_models::{DeepLinearConfig, LinearDims, LinearTeacherConfig};
@@ -140,6 +140,8 @@ pub enum TaskConfig {
     LinearTeacher(LinearTeacherConfig),
     /// MNIST digit classification (784 inputs, 10 outputs).
     Mnist(MnistConfig),
+    /// CIFAR-10 image classification (3,072 inputs, 10 outputs).
+    Cifar10(Cifar10Config),
 }
 
 /// A learning rate, absolute or relative to a theoretical rate of the linear network.
@@ -787,13 +789,22 @@ impl RunConfig {
                     ly,
                 });
             }
-            TaskConfig::Mnist(task) => {
-                blueprint.check_io(npsim_models::mnist::PIXELS, 10)?;
-                let dir = task
-                    .data_dir
+            TaskConfig::Mnist(_) | TaskConfig::Cifar10(_) => {
+                let (size, named_dir) = match &c.task {
+                    TaskConfig::Mnist(t) => (npsim_models::mnist::PIXELS, &t.data_dir),
+                    TaskConfig::Cifar10(t) => (npsim_models::cifar10::VALUES, &t.data_dir),
+                    TaskConfig::LinearTeacher(_) => unreachable!("matched above"),
+                };
+                blueprint.check_io(size, 10)?;
+                let dir = named_dir
                     .as_ref()
                     .map_or_else(|| data_dir.to_path_buf(), PathBuf::from);
-                let sets = task.load(&dir).map_err(ScenarioError::Data)?;
+                let sets = match &c.task {
+                    TaskConfig::Mnist(t) => t.load(&dir),
+                    TaskConfig::Cifar10(t) => t.load(&dir),
+                    TaskConfig::LinearTeacher(_) => unreachable!("matched above"),
+                }
+                .map_err(ScenarioError::Data)?;
                 let train = sets.train_range.1 - sets.train_range.0;
                 steps_per_epoch = Some((train as u64).div_ceil(c.train.batch_size as u64));
                 mnist = Some(sets);

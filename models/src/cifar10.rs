@@ -1,0 +1,166 @@
+//! CIFAR-10 (Krizhevsky 2009), read from the binary version's files.
+//!
+//! The data directory holds `data_batch_1.bin` … `data_batch_5.bin` (training) and
+//! `test_batch.bin`. Each record is one label byte (0–9) followed by 3,072 pixel bytes: the
+//! 1,024 red values of the 32×32 image row by row, then green, then blue. A file whose length
+//! is not a whole number of records, or a label above 9, is an error naming the file.
+//!
+//! The task is the same image classification as MNIST's ([`crate::MnistTask`]): pixels / 255
+//! (3,072 inputs, channel-major as stored), one-hot targets, the same metrics. Until npsim has
+//! convolutional projections, circuits are fully connected (`Mlp(input: 3072, ...)`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::mnist::{DataError, Digits, MnistSets, MnistSplit, cached, split_sets};
+
+/// Values per CIFAR-10 image.
+pub const VALUES: usize = 3072;
+const RECORD: usize = 1 + VALUES;
+
+/// Reads one CIFAR-10 binary batch file.
+pub fn read_batch(path: &Path) -> Result<Digits, DataError> {
+    if !path.exists() {
+        return Err(DataError::Missing {
+            path: path.to_path_buf(),
+            hint: "put the CIFAR-10 binary files in the data directory (scenario `data_dir`, --data-dir or NPSIM_DATA)".into(),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|e| DataError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let corrupt = |problem: String| DataError::Corrupt {
+        path: path.to_path_buf(),
+        problem,
+    };
+    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+        return Err(corrupt(format!(
+            "{} bytes is not a whole number of {RECORD}-byte records (truncated?)",
+            bytes.len()
+        )));
+    }
+    let n = bytes.len() / RECORD;
+    let mut labels = Vec::with_capacity(n);
+    let mut images = Vec::with_capacity(n * VALUES);
+    for (k, record) in bytes.chunks_exact(RECORD).enumerate() {
+        if record[0] > 9 {
+            return Err(corrupt(format!(
+                "label {} of record {k} is not a class (0–9)",
+                record[0]
+            )));
+        }
+        labels.push(record[0]);
+        images.extend_from_slice(&record[1..]);
+    }
+    Ok(Digits {
+        size: VALUES,
+        images,
+        labels,
+    })
+}
+
+fn concatenate(parts: Vec<Digits>) -> Digits {
+    let mut all = Digits {
+        size: VALUES,
+        images: Vec::new(),
+        labels: Vec::new(),
+    };
+    for part in parts {
+        all.images.extend(part.images);
+        all.labels.extend(part.labels);
+    }
+    all
+}
+
+/// Settings of the CIFAR-10 task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Cifar10Config {
+    /// Folder of the binary files (default: the run's data directory).
+    #[serde(default)]
+    pub data_dir: Option<String>,
+    /// `Standard` (train on the five training batches, test on `test_batch.bin`) or
+    /// `TestSetSplit(train: n)` (only `test_batch.bin`: its first `n` images train).
+    #[serde(default)]
+    pub split: MnistSplit,
+}
+
+impl Cifar10Config {
+    /// Loads (or reuses) the images from `dir`.
+    pub fn load(&self, dir: &Path) -> Result<MnistSets, DataError> {
+        let train = || -> Result<Arc<Digits>, DataError> {
+            cached(dir, "cifar10:train", || {
+                let parts = (1..=5)
+                    .map(|k| read_batch(&dir.join(format!("data_batch_{k}.bin"))))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(concatenate(parts))
+            })
+        };
+        let test = || cached(dir, "cifar10:test", || read_batch(&dir.join("test_batch.bin")));
+        split_sets(self.split, dir, train, test, "test_batch.bin")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_batch(path: &Path, labels: &[u8]) {
+        let mut bytes = Vec::new();
+        for (k, &l) in labels.iter().enumerate() {
+            bytes.push(l);
+            bytes.extend((0..VALUES).map(|i| ((i + k) % 256) as u8));
+        }
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn reads_synthetic_batches_and_rejects_corruption() {
+        let dir = std::env::temp_dir().join(format!("npsim-cifar-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for k in 1..=5 {
+            write_batch(&dir.join(format!("data_batch_{k}.bin")), &[k as u8, 0, 9]);
+        }
+        write_batch(&dir.join("test_batch.bin"), &[3, 4]);
+        let sets = Cifar10Config::default().load(&dir).unwrap();
+        assert_eq!(sets.train.len(), 15);
+        assert_eq!(&sets.train.labels[..6], &[1, 0, 9, 2, 0, 9]);
+        assert_eq!(sets.test.labels, vec![3, 4]);
+        assert_eq!(
+            sets.test.images[VALUES + 5],
+            6,
+            "second record, value 5: (5 + 1) % 256"
+        );
+        let split = Cifar10Config {
+            data_dir: None,
+            split: MnistSplit::TestSetSplit { train: 1 },
+        }
+        .load(&dir)
+        .unwrap();
+        assert_eq!((split.train_range, split.test_range), ((0, 1), (1, 2)));
+
+        let bad = dir.join("bad.bin");
+        std::fs::write(&bad, vec![0u8; RECORD + 10]).unwrap();
+        assert!(
+            read_batch(&bad)
+                .unwrap_err()
+                .to_string()
+                .ends_with("is corrupt: 3083 bytes is not a whole number of 3073-byte records (truncated?)")
+        );
+        write_batch(&bad, &[12]);
+        assert!(
+            read_batch(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("label 12 of record 0 is not a class (0–9)")
+        );
+        assert!(matches!(
+            read_batch(&dir.join("missing.bin")),
+            Err(DataError::Missing { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
