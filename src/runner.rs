@@ -120,6 +120,13 @@ fn layout(plan: &RunPlan) -> RunLayout {
             attributes.push(("task".into(), Attr::Text("linear_teacher".into())));
             attributes.push(("teacher_noise_std".into(), Attr::Float(task.teacher_noise_std)));
         }
+        TaskConfig::Sarcos(_) => {
+            attributes.push(("task".into(), Attr::Text("sarcos".into())));
+            if let Some(sets) = &plan.sarcos {
+                attributes.push(("train_samples".into(), Attr::Int(sets.train_x.ncols() as i64)));
+                attributes.push(("test_samples".into(), Attr::Int(sets.test_x.ncols() as i64)));
+            }
+        }
         TaskConfig::Mnist(_) | TaskConfig::Cifar10(_) => {
             let name = if matches!(c.task, TaskConfig::Mnist(_)) {
                 "mnist"

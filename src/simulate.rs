@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use nalgebra::DMatrix;
 use npsim_core::analysis::cosine;
 use npsim_core::{Circuit, Engine, LearningRule, PostUpdate, Real, SeedStreams};
-use npsim_models::{MnistTask, Task, TheorySettings};
+use npsim_models::{MnistTask, SarcosTask, Task, TheorySettings};
 use npsim_rules::{
     Baseline, NodePerturbation, Reinforce, Sgd, WeightDecay, WeightNormalisation, WeightPerturbation,
 };
@@ -175,6 +175,10 @@ fn task_metric_names(plan: &RunPlan) -> Vec<String> {
             let hidden: Vec<String> = hidden_populations(plan).into_iter().map(|(_, n)| n).collect();
             npsim_models::mnist::metric_names(&projection_names(plan), &hidden)
         }
+        TaskConfig::Sarcos(_) => {
+            let hidden: Vec<String> = hidden_populations(plan).into_iter().map(|(_, n)| n).collect();
+            npsim_models::sarcos::metric_names(&projection_names(plan), &hidden)
+        }
     }
 }
 
@@ -191,6 +195,7 @@ pub fn error_column(plan: &RunPlan) -> usize {
     1 + match &plan.run.config.task {
         TaskConfig::LinearTeacher(_) => 2,
         TaskConfig::Mnist(_) | TaskConfig::Cifar10(_) => 1,
+        TaskConfig::Sarcos(_) => 0,
     }
 }
 
@@ -209,6 +214,15 @@ fn build_task<T: Real>(plan: &RunPlan, streams: &SeedStreams) -> Result<Box<dyn 
                 projection_names(plan),
                 hidden_populations(plan),
                 plan.run.config.loss,
+            ))
+        }
+        TaskConfig::Sarcos(_) => {
+            let sets = plan.sarcos.as_ref().ok_or("the dataset was not loaded")?;
+            Box::new(SarcosTask::<T>::new(
+                (**sets).clone(),
+                streams,
+                projection_names(plan),
+                hidden_populations(plan),
             ))
         }
     })

@@ -36,7 +36,7 @@ pub fn read_batch(path: &Path) -> Result<Digits, DataError> {
         path: path.to_path_buf(),
         problem,
     };
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         return Err(corrupt(format!(
             "{} bytes is not a whole number of {RECORD}-byte records (truncated?)",
             bytes.len()

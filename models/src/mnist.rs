@@ -37,7 +37,7 @@ use crate::task::Task;
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum DataError {
     /// The file is not there.
-    #[error("data file `{}` not found (nor with .gz); {hint}", path.display())]
+    #[error("data file `{}` not found; {hint}", path.display())]
     Missing {
         /// The file looked for.
         path: PathBuf,
@@ -97,7 +97,7 @@ fn read_file(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>), DataError> {
     } else {
         return Err(DataError::Missing {
             path: raw,
-            hint: "put the MNIST IDX files in the data directory (scenario `data_dir`, --data-dir or NPSIM_DATA)".into(),
+            hint: "put the MNIST IDX files (raw or .gz) in the data directory (scenario `data_dir`, --data-dir or NPSIM_DATA)".into(),
         });
     };
     let io = |e: std::io::Error| DataError::Io {

@@ -17,7 +17,8 @@ use npsim_core::{
     ProjectionConfig, Requirements,
 };
 use npsim_models::mnist::{DataError, MnistSets};
-use npsim_models::{Cifar10Config, MnistConfig};
+use npsim_models::sarcos::SarcosSets;
+use npsim_models::{Cifar10Config, MnistConfig, SarcosConfig};
 
 use crate::plugin::{PluginError, PluginLibrary};
 use npsim_models::{DeepLinearConfig, LinearDims, LinearTeacherConfig};
@@ -142,6 +143,8 @@ pub enum TaskConfig {
     Mnist(MnistConfig),
     /// CIFAR-10 image classification (3,072 inputs, 10 outputs).
     Cifar10(Cifar10Config),
+    /// SARCOS inverse dynamics regression (21 inputs, 7 outputs).
+    Sarcos(SarcosConfig),
 }
 
 /// A learning rate, absolute or relative to a theoretical rate of the linear network.
@@ -694,8 +697,10 @@ pub struct RunPlan {
     pub steps: u64,
     /// Record every this many steps.
     pub record_every: u64,
-    /// The dataset, for dataset tasks.
+    /// The dataset, for image tasks.
     pub mnist: Option<MnistSets>,
+    /// The dataset, for SARCOS.
+    pub sarcos: Option<Arc<SarcosSets>>,
 }
 
 impl RunConfig {
@@ -760,6 +765,7 @@ impl RunConfig {
         let mut linear_dims = None;
         let mut init_scale = f64::NAN;
         let mut mnist = None;
+        let mut sarcos = None;
         let mut steps_per_epoch = None;
         match &c.task {
             TaskConfig::LinearTeacher(task) => {
@@ -793,7 +799,7 @@ impl RunConfig {
                 let (size, named_dir) = match &c.task {
                     TaskConfig::Mnist(t) => (npsim_models::mnist::PIXELS, &t.data_dir),
                     TaskConfig::Cifar10(t) => (npsim_models::cifar10::VALUES, &t.data_dir),
-                    TaskConfig::LinearTeacher(_) => unreachable!("matched above"),
+                    _ => unreachable!("matched above"),
                 };
                 blueprint.check_io(size, 10)?;
                 let dir = named_dir
@@ -802,12 +808,22 @@ impl RunConfig {
                 let sets = match &c.task {
                     TaskConfig::Mnist(t) => t.load(&dir),
                     TaskConfig::Cifar10(t) => t.load(&dir),
-                    TaskConfig::LinearTeacher(_) => unreachable!("matched above"),
+                    _ => unreachable!("matched above"),
                 }
                 .map_err(ScenarioError::Data)?;
                 let train = sets.train_range.1 - sets.train_range.0;
                 steps_per_epoch = Some((train as u64).div_ceil(c.train.batch_size as u64));
                 mnist = Some(sets);
+            }
+            TaskConfig::Sarcos(task) => {
+                blueprint.check_io(npsim_models::sarcos::INPUTS, npsim_models::sarcos::OUTPUTS)?;
+                let dir = task
+                    .data_dir
+                    .as_ref()
+                    .map_or_else(|| data_dir.to_path_buf(), PathBuf::from);
+                let sets = task.load(&dir).map_err(ScenarioError::Data)?;
+                steps_per_epoch = Some((sets.train_x.ncols() as u64).div_ceil(c.train.batch_size as u64));
+                sarcos = Some(Arc::new(sets));
             }
         }
         let steps = match (c.train.steps, c.train.epochs, steps_per_epoch) {
@@ -983,6 +999,7 @@ impl RunConfig {
             steps,
             record_every,
             mnist,
+            sarcos,
         })
     }
 
