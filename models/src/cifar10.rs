@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::mnist::{DataError, Digits, MnistSets, MnistSplit, cached, split_sets};
+use crate::mnist::{DataError, Digits, MnistSets, MnistSplit, cached, read_data_file, split_sets};
 
 /// Values per CIFAR-10 image.
 pub const VALUES: usize = 3072;
@@ -22,16 +22,10 @@ const RECORD: usize = 1 + VALUES;
 
 /// Reads one CIFAR-10 binary batch file.
 pub fn read_batch(path: &Path) -> Result<Digits, DataError> {
-    if !path.exists() {
-        return Err(DataError::Missing {
-            path: path.to_path_buf(),
-            hint: "put the CIFAR-10 binary files in the data directory (scenario `data_dir`, --data-dir or NPSIM_DATA)".into(),
-        });
-    }
-    let bytes = std::fs::read(path).map_err(|e| DataError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let bytes = read_data_file(
+        path,
+        "put the CIFAR-10 binary files in the data directory (scenario `data_dir`, --data-dir or NPSIM_DATA)",
+    )?;
     let corrupt = |problem: String| DataError::Corrupt {
         path: path.to_path_buf(),
         problem,

@@ -87,6 +87,20 @@ impl Digits {
 /// Pixels per image.
 pub const PIXELS: usize = 784;
 
+/// The bytes of a data file, or `Missing` (with `hint`) / `Io` errors naming it.
+pub(crate) fn read_data_file(path: &Path, hint: &str) -> Result<Vec<u8>, DataError> {
+    if !path.exists() {
+        return Err(DataError::Missing {
+            path: path.to_path_buf(),
+            hint: hint.into(),
+        });
+    }
+    std::fs::read(path).map_err(|e| DataError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
 fn read_file(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>), DataError> {
     let raw = dir.join(name);
     let gz = dir.join(format!("{name}.gz"));

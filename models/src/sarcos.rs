@@ -23,7 +23,7 @@ use npsim_core::{Engine, Real, SeedStreams};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::mnist::DataError;
+use crate::mnist::{DataError, read_data_file};
 use crate::task::Task;
 
 /// Inputs per sample.
@@ -46,16 +46,10 @@ pub struct MatMatrix {
 
 /// Reads every numeric 2-D matrix of a MATLAB v5 (Level 5) MAT file, compressed or not.
 pub fn read_mat_v5(path: &Path) -> Result<Vec<MatMatrix>, DataError> {
-    if !path.exists() {
-        return Err(DataError::Missing {
-            path: path.to_path_buf(),
-            hint: "put sarcos_inv.mat and sarcos_inv_test.mat in the data directory (scenario `data_dir`, --data-dir or NPSIM_DATA)".into(),
-        });
-    }
-    let bytes = std::fs::read(path).map_err(|e| DataError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let bytes = read_data_file(
+        path,
+        "put sarcos_inv.mat and sarcos_inv_test.mat in the data directory (scenario `data_dir`, --data-dir or NPSIM_DATA)",
+    )?;
     let corrupt = |problem: String| DataError::Corrupt {
         path: path.to_path_buf(),
         problem,
