@@ -1,0 +1,66 @@
+//! Every scenario shipped in `scenarios/` is valid: it parses and every run of its sweep builds.
+//! Dataset scenarios are checked against small files in the real formats (SARCOS) or the real
+//! MNIST test set when present.
+
+use std::path::{Path, PathBuf};
+
+use npsim::scenario::Scenario;
+use npsim_models::sarcos::write_mat_v5;
+
+#[test]
+fn shipped_scenarios_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mnist = root.join("../shared/data/mnist");
+    let sarcos = tempfile::tempdir().unwrap();
+    let table = |n: usize| {
+        (0..n * 28)
+            .map(|i| ((i * 37) % 101) as f64 / 50.0 - 1.0)
+            .collect::<Vec<f64>>()
+    };
+    write_mat_v5(
+        &sarcos.path().join("sarcos_inv.mat"),
+        "sarcos_inv",
+        300,
+        28,
+        &table(300),
+        false,
+    )
+    .unwrap();
+    write_mat_v5(
+        &sarcos.path().join("sarcos_inv_test.mat"),
+        "sarcos_inv_test",
+        50,
+        28,
+        &table(50),
+        true,
+    )
+    .unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ron"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 9);
+    for file in files {
+        let mut scenario = Scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("mnist") {
+            if !mnist.exists() {
+                eprintln!(
+                    "skipped building {name}: the MNIST test set is not at {}",
+                    mnist.display()
+                );
+                continue;
+            }
+            scenario.data_dir = mnist.clone();
+            scenario
+                .apply_overrides(&["task.split=TestSetSplit(train: 8000)".to_string()])
+                .unwrap();
+        } else if name.starts_with("sarcos") {
+            scenario.data_dir = sarcos.path().to_path_buf();
+        }
+        let plans = scenario.plans().unwrap_or_else(|e| panic!("{e}"));
+        assert!(!plans.is_empty(), "{name}");
+    }
+}
