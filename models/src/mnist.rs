@@ -25,13 +25,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use nalgebra::DMatrix;
-use npsim_core::analysis::participation_ratio;
 use npsim_core::{Engine, Loss, Real, SeedStreams, StreamRng};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::task::Task;
+use crate::task::{Task, participation_ratios, structure_metric_names, weight_norms};
 
 /// A data file that cannot be used.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -407,8 +406,7 @@ impl<T: Real> MnistTask<T> {
 /// Metric names of the MNIST task for a circuit with these projections and hidden populations.
 pub fn metric_names(projection_names: &[String], hidden: &[String]) -> Vec<String> {
     let mut names = vec!["test_accuracy".to_string(), "test_loss".to_string()];
-    names.extend(projection_names.iter().map(|p| format!("norm_{p}")));
-    names.extend(hidden.iter().map(|h| format!("participation_{h}")));
+    names.extend(structure_metric_names(projection_names, hidden));
     names
 }
 
@@ -471,16 +469,11 @@ impl<T: Real> Task<T> for MnistTask<T> {
             }
             if start == 0 {
                 // Dimensionality of hidden activity on the first (up to) 1,000 test digits.
-                for (k, (p, _)) in self.hidden.iter().enumerate() {
-                    participation[k] = participation_ratio(&engine.activity(*p).map(|v| v.f64()));
-                }
+                participation = participation_ratios(engine, &self.hidden);
             }
         }
         let mut row = vec![correct as f64 / n as f64, loss / n as f64];
-        let circuit = engine.circuit_mut();
-        for q in 0..self.projection_names.len() {
-            row.push(circuit.weights_current(q).iter().map(|w| w.f64() * w.f64()).sum());
-        }
+        row.extend(weight_norms(engine, self.projection_names.len()));
         row.extend(participation);
         row
     }

@@ -18,13 +18,12 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use nalgebra::DMatrix;
-use npsim_core::analysis::participation_ratio;
 use npsim_core::{Engine, Real, SeedStreams};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::mnist::{DataError, read_data_file};
-use crate::task::Task;
+use crate::task::{Task, participation_ratios, structure_metric_names, weight_norms};
 
 /// Inputs per sample.
 pub const INPUTS: usize = 21;
@@ -295,8 +294,7 @@ impl<T: Real> SarcosTask<T> {
 /// Metric names of the SARCOS task.
 pub fn metric_names(projection_names: &[String], hidden: &[String]) -> Vec<String> {
     let mut names = vec!["test_loss".to_string()];
-    names.extend(projection_names.iter().map(|p| format!("norm_{p}")));
-    names.extend(hidden.iter().map(|h| format!("participation_{h}")));
+    names.extend(structure_metric_names(projection_names, hidden));
     names
 }
 
@@ -348,16 +346,11 @@ impl<T: Real> Task<T> for SarcosTask<T> {
                 }
             }
             if start == 0 {
-                for (k, (p, _)) in self.hidden.iter().enumerate() {
-                    participation[k] = participation_ratio(&engine.activity(*p).map(|v| v.f64()));
-                }
+                participation = participation_ratios(engine, &self.hidden);
             }
         }
         let mut row = vec![squared / (n * OUTPUTS) as f64];
-        let circuit = engine.circuit_mut();
-        for q in 0..self.projection_names.len() {
-            row.push(circuit.weights_current(q).iter().map(|w| w.f64() * w.f64()).sum());
-        }
+        row.extend(weight_norms(engine, self.projection_names.len()));
         row.extend(participation);
         row
     }

@@ -1,6 +1,7 @@
 //! Tasks: where inputs and targets come from, and what is measured.
 
 use nalgebra::DMatrix;
+use npsim_core::analysis::participation_ratio;
 use npsim_core::{Engine, Real};
 
 /// A supervised task a circuit is trained on.
@@ -24,4 +25,29 @@ pub trait Task<T: Real>: Send {
     /// Measures the circuit now. It may run clean forward passes through `engine` (which
     /// overwrite the engine's activities but not its weights).
     fn metrics(&mut self, engine: &mut Engine<T>) -> Vec<f64>;
+}
+
+/// Names of the structural metrics dataset tasks record after their own: `norm_<projection>`
+/// for each projection, then `participation_<population>` for each hidden population.
+pub fn structure_metric_names(projections: &[String], hidden: &[String]) -> Vec<String> {
+    let norms = projections.iter().map(|p| format!("norm_{p}"));
+    norms
+        .chain(hidden.iter().map(|h| format!("participation_{h}")))
+        .collect()
+}
+
+/// Participation ratio of each hidden population's activity in the engine's last clean pass.
+pub fn participation_ratios<T: Real>(engine: &Engine<T>, hidden: &[(usize, String)]) -> Vec<f64> {
+    hidden
+        .iter()
+        .map(|(p, _)| participation_ratio(&engine.activity(*p).map(|v| v.f64())))
+        .collect()
+}
+
+/// Squared Frobenius norm of each of the first `count` projections' weights.
+pub fn weight_norms<T: Real>(engine: &mut Engine<T>, count: usize) -> Vec<f64> {
+    let circuit = engine.circuit_mut();
+    (0..count)
+        .map(|q| circuit.weights_current(q).iter().map(|w| w.f64() * w.f64()).sum())
+        .collect()
 }
