@@ -80,6 +80,22 @@ fn median_rate(step: &mut dyn FnMut(usize), per_call: usize, seconds: f64, reps:
     rates[rates.len() / 2]
 }
 
+/// Median GFLOP/s of `C += A B` with `A` `m × k` and `B` `k × n`, through the product the
+/// engine uses for every batched pass (faer on nalgebra storage).
+pub fn gemm<T: Real>(m: usize, n: usize, k: usize, reps: usize, seconds: f64) -> f64 {
+    use npsim_core::gemm::{Operand, gemm};
+    let entry = |i: usize, j: usize| T::of(((i * 7 + j * 3) % 11) as f64 * 0.01 - 0.05);
+    let a = DMatrix::from_fn(m, k, entry);
+    let b = DMatrix::from_fn(k, n, entry);
+    let mut c = DMatrix::zeros(m, n);
+    let mut step = |calls: usize| {
+        for _ in 0..calls {
+            gemm(&mut c, true, T::one(), Operand::Plain(&a), Operand::Plain(&b));
+        }
+    };
+    median_rate(&mut step, 2 * m * n * k, seconds, reps) / 1e9
+}
+
 /// Rules `npsim bench mlp` can time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MlpRule {

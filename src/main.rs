@@ -178,6 +178,28 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         reps: usize,
     },
+    /// The matrix product behind every batched pass, `C (m×n) += A (m×k) B (k×n)`; the
+    /// defaults are the first layer of the MLP benchmark at H = 1000.
+    Gemm {
+        /// Rows of `A` and `C`.
+        #[arg(long, default_value_t = 1000)]
+        m: usize,
+        /// Columns of `B` and `C`.
+        #[arg(long, default_value_t = 100)]
+        n: usize,
+        /// The summed dimension.
+        #[arg(long, default_value_t = 784)]
+        k: usize,
+        /// Threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Precision.
+        #[arg(long, value_enum, default_value = "f32")]
+        precision: PrecisionArg,
+        /// Timed repetitions (median reported).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+    },
     /// Per-sample NP on the deep linear network (the paper's setting is 100-10000-10, f64).
     LinearNp {
         /// Input size.
@@ -471,6 +493,31 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 "bench: mlp 784-{hidden}-10, rule {rule:?}, batch {batch}, threads {threads}, reps {reps}"
             );
             println!("samples_per_second: {rate:.1}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what:
+                BenchCommand::Gemm {
+                    m,
+                    n,
+                    k,
+                    threads,
+                    precision,
+                    reps,
+                },
+        } => {
+            if m == 0 || n == 0 || k == 0 {
+                bail!("--m, --n and --k must be at least 1");
+            }
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads.max(1))
+                .build()?;
+            let rate = pool.install(|| match precision {
+                PrecisionArg::F32 => npsim::bench::gemm::<f32>(m, n, k, reps, 1.0),
+                PrecisionArg::F64 => npsim::bench::gemm::<f64>(m, n, k, reps, 1.0),
+            });
+            println!("bench: gemm {m}x{k} times {k}x{n}, threads {threads}, reps {reps}");
+            println!("gflops: {rate:.1}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {

@@ -72,14 +72,16 @@ const NOISY_TEACHER: &str = r#"(
     task: LinearTeacher(teacher_noise_std: 0.31622776601683794),
     rule: NodePerturbation(learning_rate: RelativeToCritical(0.3)),
     train: (steps: 100000, record_every: 2000),
-    sweep: { "seed": [1, 2] },
+    sweep: { "seed": [1, 2, 3, 4] },
 )"#;
 
 #[test]
 fn teacher_noise_turns_the_error_back_up_where_theory_says() {
-    // Paper Fig. 3A/B: with σt² = 0.1 the error reaches a minimum and rises again. Measured:
-    // minimum near step 39,000 against the four-variable model's 35,000; we accept the
-    // simulated minimum between 0.7 and 1.4 times the predicted step.
+    // Paper Fig. 3A/B: with σt² = 0.1 the error reaches a minimum and rises again. Around
+    // the minimum the curve is flat to within the run-to-run noise (±0.05 in ln ε over
+    // 30,000–60,000 steps), so the minimum is taken of the seed-averaged ln ε smoothed over
+    // five records (±4,000 steps). Measured (seeds 1–4): 44,000 against the four-variable model's
+    // 34,000; we accept the simulated minimum between 0.7 and 1.4 times the predicted step.
     let dir = tempfile::tempdir().unwrap();
     let (_, summary) = run_text(dir.path(), NOISY_TEACHER);
     let steps = metric(&summary.runs[0], "step");
@@ -90,11 +92,17 @@ fn teacher_noise_turns_the_error_back_up_where_theory_says() {
                 .iter()
                 .map(|r| metric(r, "epsilon")[i].ln())
                 .sum::<f64>()
-                / 2.0
+                / summary.runs.len() as f64
+        })
+        .collect();
+    let smoothed: Vec<f64> = (0..log_mean.len())
+        .map(|i| {
+            let window = &log_mean[i.saturating_sub(2)..(i + 3).min(log_mean.len())];
+            window.iter().sum::<f64>() / window.len() as f64
         })
         .collect();
     let argmin = |v: &[f64]| (0..v.len()).min_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap();
-    let simulated = steps[argmin(&log_mean)];
+    let simulated = steps[argmin(&smoothed)];
     let predicted_curve = theory(&summary.runs[0], "epsilon_4v");
     let predicted = theory(&summary.runs[0], "step")[argmin(predicted_curve)];
     eprintln!("minimum: simulated step {simulated}, theory {predicted}");

@@ -14,6 +14,7 @@ use nalgebra::DMatrix;
 
 use crate::Real;
 use crate::circuit::Circuit;
+use crate::gemm::{Operand, gemm};
 use crate::kernels::update_then_multiply;
 use crate::noise::fill_gaussian;
 use crate::rule::{
@@ -231,24 +232,33 @@ impl<T: Real> Engine<T> {
             reshape(&mut d_pre, pop.size, batch);
             for q in sources {
                 let spec = &bp.projections()[q];
-                d_pre.gemm(
+                gemm(
+                    &mut d_pre,
+                    true,
                     T::one(),
-                    &self.circuit.projections[q].weights,
-                    &self.ws.diff_act[spec.pre],
-                    T::one(),
+                    Operand::Plain(&self.circuit.projections[q].weights),
+                    Operand::Plain(&self.ws.diff_act[spec.pre]),
                 );
             }
             if weight_noise {
                 // (W + Ψ)(a + d) − W a = W d + Ψ (a + d): the W d part is above.
                 for &q in bp.incoming(p).iter().filter(|&&q| bp.projections()[q].plastic) {
                     let pre = bp.projections()[q].pre;
-                    d_pre.gemm(T::one(), &self.ws.weight_noise[q], &self.ws.act[pre], T::one());
+                    let noise = Operand::Plain(&self.ws.weight_noise[q]);
+                    gemm(
+                        &mut d_pre,
+                        true,
+                        T::one(),
+                        noise,
+                        Operand::Plain(&self.ws.act[pre]),
+                    );
                     if self.ws.has_diff[pre] {
-                        d_pre.gemm(
+                        gemm(
+                            &mut d_pre,
+                            true,
                             T::one(),
-                            &self.ws.weight_noise[q],
-                            &self.ws.diff_act[pre],
-                            T::one(),
+                            noise,
+                            Operand::Plain(&self.ws.diff_act[pre]),
                         );
                     }
                 }
@@ -331,11 +341,12 @@ impl<T: Real> Engine<T> {
             } else {
                 for &q in bp.outgoing(p) {
                     let spec = &bp.projections()[q];
-                    e.gemm_tr(
+                    gemm(
+                        &mut e,
+                        true,
                         T::one(),
-                        &self.circuit.projections[q].weights,
-                        &self.ws.error[spec.post],
-                        T::one(),
+                        Operand::Transposed(&self.circuit.projections[q].weights),
+                        Operand::Plain(&self.ws.error[spec.post]),
                     );
                 }
             }

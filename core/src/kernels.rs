@@ -13,6 +13,7 @@ use rayon::prelude::*;
 
 use crate::Real;
 use crate::circuit::PendingUpdate;
+use crate::gemm::{Operand, gemm};
 
 /// Fused path is taken when both the pending update and the product have at most this many
 /// columns; beyond it a GEMM is cheaper than repeated column sweeps.
@@ -31,7 +32,7 @@ pub fn apply_outer<T: Real>(w: &mut DMatrix<T>, scale: T, u: &DMatrix<T>, v: &DM
             add_outer_column(column, j, scale, u, v);
         }
     } else {
-        w.gemm(scale, u, &v.transpose(), T::one());
+        gemm(w, true, scale, Operand::Plain(u), Operand::Transposed(v));
     }
 }
 
@@ -135,7 +136,7 @@ pub fn update_then_multiply<T: Real>(
         if let Some(p) = pending {
             apply_outer(w, p.scale, &p.post_factors, &p.pre_factors);
         }
-        out.gemm(T::one(), w, x, T::one());
+        gemm(out, true, T::one(), Operand::Plain(w), Operand::Plain(x));
         return;
     }
     let blocks = if rows * cols >= SPLIT_MIN_ENTRIES {

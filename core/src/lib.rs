@@ -12,6 +12,7 @@ pub mod activation;
 pub mod analysis;
 pub mod circuit;
 pub mod engine;
+pub mod gemm;
 pub mod init;
 pub mod kernels;
 pub mod noise;

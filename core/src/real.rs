@@ -8,7 +8,16 @@ use std::fmt::{Debug, Display};
 /// drawn in `f64` and then rounded, so the two precisions see the same noise and the same
 /// initial weights up to rounding, which is what makes them comparable.
 pub trait Real:
-    nalgebra::RealField + Copy + Default + Debug + Display + Send + Sync + std::iter::Sum + 'static
+    nalgebra::RealField
+    + faer::traits::RealField
+    + Copy
+    + Default
+    + Debug
+    + Display
+    + Send
+    + Sync
+    + std::iter::Sum
+    + 'static
 {
     /// Name used in recordings and messages (`"f32"` or `"f64"`).
     const NAME: &'static str;
