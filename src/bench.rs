@@ -90,7 +90,7 @@ pub fn gemm<T: Real>(m: usize, n: usize, k: usize, reps: usize, seconds: f64) ->
     let mut c = DMatrix::zeros(m, n);
     let mut step = |calls: usize| {
         for _ in 0..calls {
-            gemm(&mut c, true, T::one(), Operand::Plain(&a), Operand::Plain(&b));
+            gemm(&mut c, true, T::one(), Operand::plain(&a), Operand::plain(&b));
         }
     };
     median_rate(&mut step, 2 * m * n * k, seconds, reps) / 1e9
@@ -137,6 +137,7 @@ pub fn mlp<T: Real>(settings: MlpBench) -> f64 {
     let pop = |name: &str, size, activation, noise| PopulationConfig {
         name: name.into(),
         size,
+        shape: None,
         activation,
         noise,
     };
@@ -147,6 +148,7 @@ pub fn mlp<T: Real>(settings: MlpBench) -> f64 {
         init: Initializer::GlorotTruncated,
         bias: Some(Initializer::Zeros),
         plastic: true,
+        connectivity: Default::default(),
     };
     let config = CircuitConfig {
         populations: vec![

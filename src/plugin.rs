@@ -369,6 +369,14 @@ impl<T: Real> LearningRule<T> for PluginRule<T> {
         } else {
             PRECISION_F64
         };
+        if let Some(p) = context.projections.iter().find(|p| p.columns_per_sample != 1) {
+            // The plugin interface (version 1) passes one column per sample.
+            return Err(RuleError::Unsupported {
+                rule: self.info().name.clone(),
+                projection: p.name.into(),
+                problem: "plugin rules update dense projections only; freeze the convolution (`plastic: false`) or use a built-in rule".into(),
+            });
+        }
         let mut projections = Vec::with_capacity(context.projections.len());
         for p in context.projections.iter_mut() {
             let (pre, post, post_noise, post_error) = (

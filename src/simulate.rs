@@ -313,6 +313,8 @@ fn final_weights<T: Real>(circuit: &mut Circuit<T>) -> Vec<WeightMatrix> {
     specs
         .iter()
         .enumerate()
+        // Pooling has no weights to record.
+        .filter(|(_, spec)| !matches!(spec.geometry, npsim_core::Geometry::Pool(_)))
         .map(|(q, spec)| {
             let w = circuit.weights(q);
             let row_major = w.transpose();

@@ -11,6 +11,7 @@ use petgraph::{algo::toposort, graph::DiGraph};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::conv::{Connectivity, ConvGeometry, PoolGeometry, Shape, output_side};
 use crate::{Activation, Initializer, Noise, Real, SeedStreams};
 
 /// One population of rate neurons.
@@ -19,8 +20,13 @@ use crate::{Activation, Initializer, Noise, Real, SeedStreams};
 pub struct PopulationConfig {
     /// Unique name, used by projections and in recordings.
     pub name: String,
-    /// Number of neurons.
+    /// Number of neurons (may be left out when `shape` is given).
+    #[serde(default)]
     pub size: usize,
+    /// Layout as feature maps `(channels, height, width)`, needed by convolution and
+    /// pooling projections; `size` is then `channels · height · width` (default: none).
+    #[serde(default)]
+    pub shape: Option<Shape>,
     /// Transfer function (default `Linear`).
     #[serde(default)]
     pub activation: Activation,
@@ -50,9 +56,13 @@ pub struct ProjectionConfig {
     /// Bias of the postsynaptic units and its initialiser; `None` for no bias (default).
     #[serde(default)]
     pub bias: Option<Initializer>,
-    /// Whether learning rules may change this projection (default `true`).
+    /// Whether learning rules may change this projection (default `true`; pooling
+    /// projections have no weights and are never plastic).
     #[serde(default = "default_true")]
     pub plastic: bool,
+    /// Dense, convolution or pooling (default `Dense`).
+    #[serde(default)]
+    pub connectivity: Connectivity,
 }
 
 impl ProjectionConfig {
@@ -155,6 +165,30 @@ pub struct Population {
     pub activation: Activation,
     /// Intrinsic noise.
     pub noise: Noise,
+    /// Layout as feature maps, if given.
+    pub shape: Option<Shape>,
+}
+
+/// How a validated projection maps its presynaptic population onto its postsynaptic one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Geometry {
+    /// Dense: weights `post_size × pre_size`.
+    Dense,
+    /// Convolution: weights `c_out × c_in·k·k`.
+    Conv(ConvGeometry),
+    /// Pooling: no weights.
+    Pool(PoolGeometry),
+}
+
+impl Geometry {
+    /// Columns per sample of the matrices rules see: output positions for a convolution,
+    /// 1 otherwise.
+    pub fn columns_per_sample(&self) -> usize {
+        match self {
+            Geometry::Conv(g) => g.positions(),
+            _ => 1,
+        }
+    }
 }
 
 /// Static description of one projection in a validated circuit.
@@ -172,6 +206,27 @@ pub struct ProjectionSpec {
     pub bias: Option<Initializer>,
     /// Whether rules may change it.
     pub plastic: bool,
+    /// Dense, convolution or pooling.
+    pub geometry: Geometry,
+}
+
+impl ProjectionSpec {
+    /// Shape of the weight matrix (`0 × 0` for pooling).
+    pub fn weight_shape(&self, populations: &[Population]) -> (usize, usize) {
+        match self.geometry {
+            Geometry::Dense => (populations[self.post].size, populations[self.pre].size),
+            Geometry::Conv(g) => (g.output.0, g.patch_len()),
+            Geometry::Pool(_) => (0, 0),
+        }
+    }
+
+    /// `(fan_in, fan_out)` for initialisers: a convolution's counts its kernel's taps.
+    fn fans(&self, populations: &[Population]) -> (usize, usize) {
+        match self.geometry {
+            Geometry::Conv(g) => (g.patch_len(), g.output.0 * g.kernel * g.kernel),
+            _ => (populations[self.pre].size, populations[self.post].size),
+        }
+    }
 }
 
 /// A validated circuit: the graph plus the order in which to evaluate it.
@@ -200,18 +255,42 @@ impl CircuitConfig {
             if index_of.insert(p.name.clone(), graph.add_node(i)).is_some() {
                 return Err(CircuitError::DuplicatePopulation(p.name.clone()));
             }
-            if p.size == 0 {
+            let mut size = p.size;
+            if let Some((c, h, w)) = p.shape {
+                let product = c * h * w;
+                if product == 0 {
+                    return Err(CircuitError::EmptyPopulation(p.name.clone()));
+                }
+                if size == 0 {
+                    size = product;
+                } else if size != product {
+                    return Err(CircuitError::Parameter {
+                        what: format!("population `{}` size", p.name),
+                        problem: format!(
+                            "size {size} does not match shape ({c}, {h}, {w}) = {product} units: leave `size` out or set it to {product}"
+                        ),
+                    });
+                }
+            }
+            if size == 0 {
                 return Err(CircuitError::EmptyPopulation(p.name.clone()));
             }
             p.noise.check().map_err(|problem| CircuitError::Parameter {
                 what: format!("population `{}` noise", p.name),
                 problem,
             })?;
+            if p.activation == Activation::Softmax && p.shape.is_some() {
+                return Err(CircuitError::Parameter {
+                    what: format!("population `{}` activation", p.name),
+                    problem: "softmax normalises a whole population and cannot act on feature maps: use it on a flat output population".into(),
+                });
+            }
             populations.push(Population {
                 name: p.name.clone(),
-                size: p.size,
+                size,
                 activation: p.activation,
                 noise: p.noise,
+                shape: p.shape,
             });
         }
         let known = || {
@@ -247,6 +326,7 @@ impl CircuitConfig {
                     })?;
                 }
             }
+            let geometry = geometry(&name, q, &populations[from.index()], &populations[to.index()])?;
             graph.add_edge(from, to, j);
             projections.push(ProjectionSpec {
                 name,
@@ -254,7 +334,8 @@ impl CircuitConfig {
                 post: to.index(),
                 init: q.init,
                 bias: q.bias,
-                plastic: q.plastic,
+                plastic: q.plastic && !matches!(geometry, Geometry::Pool(_)),
+                geometry,
             });
         }
         let order: Vec<usize> = toposort(&graph, None)
@@ -303,6 +384,88 @@ impl CircuitConfig {
             input,
             output,
         })
+    }
+}
+
+/// Checks a projection's connectivity against its populations' shapes.
+fn geometry(
+    name: &str,
+    q: &ProjectionConfig,
+    pre: &Population,
+    post: &Population,
+) -> Result<Geometry, CircuitError> {
+    let problem = |problem: String| CircuitError::Parameter {
+        what: format!("projection `{name}` connectivity"),
+        problem,
+    };
+    let shapes = || match (pre.shape, post.shape) {
+        (Some(a), Some(b)) => Ok((a, b)),
+        _ => Err(problem(format!(
+            "convolution and pooling need feature maps: give populations `{}` and `{}` a `shape: (channels, height, width)`",
+            pre.name, post.name
+        ))),
+    };
+    let side = |input: usize, kernel: usize, stride: usize, padding: usize, axis: &str| {
+        output_side(input, kernel, stride, padding).ok_or_else(|| {
+            problem(format!(
+                "a window of {kernel} with stride {stride} and padding {padding} does not fit the {axis} {input} of `{}`: window and stride must be at least 1 and the window at most the padded {axis}",
+                pre.name
+            ))
+        })
+    };
+    let expect = |found: Shape, expected: Shape| {
+        if found == expected {
+            Ok(())
+        } else {
+            Err(problem(format!(
+                "population `{}` must have shape {expected:?} to receive it, but has {found:?}",
+                post.name
+            )))
+        }
+    };
+    match q.connectivity {
+        Connectivity::Dense => Ok(Geometry::Dense),
+        Connectivity::Conv2d {
+            kernel,
+            stride,
+            padding,
+        } => {
+            let ((c, h, w), out) = shapes()?;
+            let stride = stride.unwrap_or(1);
+            let expected = (
+                out.0,
+                side(h, kernel, stride, padding, "height")?,
+                side(w, kernel, stride, padding, "width")?,
+            );
+            expect(out, expected)?;
+            Ok(Geometry::Conv(ConvGeometry {
+                input: (c, h, w),
+                output: out,
+                kernel,
+                stride,
+                padding,
+            }))
+        }
+        Connectivity::MaxPool { window, stride } | Connectivity::AvgPool { window, stride } => {
+            let ((c, h, w), out) = shapes()?;
+            if q.bias.is_some() {
+                return Err(problem("pooling has no bias: remove `bias`".into()));
+            }
+            let stride = stride.unwrap_or(window);
+            let expected = (
+                c,
+                side(h, window, stride, 0, "height")?,
+                side(w, window, stride, 0, "width")?,
+            );
+            expect(out, expected)?;
+            Ok(Geometry::Pool(PoolGeometry {
+                input: (c, h, w),
+                output: out,
+                window,
+                stride,
+                max: matches!(q.connectivity, Connectivity::MaxPool { .. }),
+            }))
+        }
     }
 }
 
@@ -384,6 +547,7 @@ impl CircuitBlueprint {
             };
             let q = &self.projections[*next];
             if q.bias.is_some()
+                || q.geometry != Geometry::Dense
                 || self.incoming[q.post].len() != 1
                 || !self.populations[q.post].activation.is_linear()
             {
@@ -430,30 +594,45 @@ impl<T: Real> Projection<T> {
         }
     }
 
-    /// Schedules `W += scale · (U diag(c)) Vᵀ`, `c` = `column_scales` (all ones if `None`).
+    /// `W += scale · (U diag(c)) Vᵀ`, where `c` repeats each of `sample_scales` (all ones if
+    /// `None`) over `columns_per_sample` consecutive columns. Low-rank changes are deferred,
+    /// to be fused with the next product through `W`; others are applied at once.
     pub(crate) fn schedule(
         &mut self,
         scale: T,
         post: &DMatrix<T>,
-        column_scales: Option<&[T]>,
+        sample_scales: Option<&[T]>,
+        columns_per_sample: usize,
         pre: &DMatrix<T>,
     ) {
         self.flush();
         let p = &mut self.pending;
-        p.scale = scale;
-        if p.post_factors.shape() != post.shape() {
-            p.post_factors = DMatrix::zeros(post.nrows(), post.ncols());
-        }
-        match column_scales {
-            None => p.post_factors.copy_from(post),
+        let factors = match sample_scales {
+            None => post,
             Some(c) => {
-                for ((mut out, column), &cb) in
-                    p.post_factors.column_iter_mut().zip(post.column_iter()).zip(c)
+                if p.post_factors.shape() != post.shape() {
+                    p.post_factors = DMatrix::zeros(post.nrows(), post.ncols());
+                }
+                for (j, (mut out, column)) in p
+                    .post_factors
+                    .column_iter_mut()
+                    .zip(post.column_iter())
+                    .enumerate()
                 {
+                    let cb = c[j / columns_per_sample];
                     out.zip_apply(&column, |o, v| *o = v * cb);
                 }
+                &p.post_factors
             }
+        };
+        if post.ncols() > crate::kernels::FUSE_MAX_COLUMNS {
+            crate::kernels::apply_outer(&mut self.weights, scale, factors, pre);
+            return;
         }
+        if sample_scales.is_none() {
+            p.post_factors.clone_from(post);
+        }
+        p.scale = scale;
         p.pre_factors.clone_from(pre);
         self.pending_active = true;
     }
@@ -474,10 +653,10 @@ impl<T: Real> Circuit<T> {
             .projections
             .iter()
             .map(|spec| {
-                let rows = blueprint.populations[spec.post].size;
-                let cols = blueprint.populations[spec.pre].size;
+                let (rows, cols) = spec.weight_shape(&blueprint.populations);
+                let (fan_in, fan_out) = spec.fans(&blueprint.populations);
                 let mut rng = streams.stream(&format!("init/{}", spec.name));
-                let weights = spec.init.draw(rows, cols, &mut rng);
+                let weights = spec.init.draw_with_fans(rows, cols, fan_in, fan_out, &mut rng);
                 let bias = spec.bias.map(|init| {
                     let mut rng = streams.stream(&format!("init/{}/bias", spec.name));
                     // A bias of length L has fan_in = fan_out = L (TensorFlow's convention).
@@ -542,6 +721,11 @@ impl<T: Real> Circuit<T> {
         self.projections[index].bias.as_ref()
     }
 
+    /// The bias of projection `index`, to change in place, if it has one.
+    pub fn bias_mut(&mut self, index: usize) -> Option<&mut DVector<T>> {
+        self.projections[index].bias.as_mut()
+    }
+
     /// Whether any weight or bias is NaN or infinite (pending updates applied first).
     pub fn has_non_finite(&mut self) -> bool {
         self.flush();
@@ -560,6 +744,7 @@ mod tests {
         PopulationConfig {
             name: name.into(),
             size,
+            shape: None,
             activation: Activation::Linear,
             noise: Noise::None,
         }
@@ -572,6 +757,7 @@ mod tests {
             init: Initializer::default(),
             bias: None,
             plastic: true,
+            connectivity: Connectivity::Dense,
         }
     }
 

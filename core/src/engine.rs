@@ -13,7 +13,8 @@
 use nalgebra::DMatrix;
 
 use crate::Real;
-use crate::circuit::Circuit;
+use crate::circuit::{Circuit, Geometry};
+use crate::conv::unfold_channels;
 use crate::gemm::{Operand, gemm};
 use crate::kernels::update_then_multiply;
 use crate::noise::fill_gaussian;
@@ -33,6 +34,15 @@ struct Workspace<T: Real> {
     has_diff: Vec<bool>,
     error: Vec<DMatrix<T>>,
     weight_noise: Vec<DMatrix<T>>,
+    /// Per convolution: the clean presynaptic patches of the last forward pass.
+    patches: Vec<DMatrix<T>>,
+    /// Per convolution: patches of the presynaptic difference on the perturbed pass.
+    diff_patches: Vec<DMatrix<T>>,
+    /// Per convolution: postsynaptic activity, noise and error unfolded to one column per
+    /// position and sample, for rules.
+    unfolded_post: Vec<DMatrix<T>>,
+    unfolded_noise: Vec<DMatrix<T>>,
+    unfolded_error: Vec<DMatrix<T>>,
     signal: Vec<T>,
     loss: Vec<T>,
 }
@@ -65,6 +75,8 @@ impl<T: Real> Engine<T> {
             .map(|p| (p.noise.std() > 0.0).then(|| streams.stream(&format!("noise/{}", p.name))))
             .collect();
         let n_pop = circuit.blueprint.populations().len();
+        let n_proj = circuit.blueprint.projections().len();
+        let empty = || vec![DMatrix::zeros(0, 0); n_proj];
         let ws = Workspace {
             pre: vec![DMatrix::zeros(0, 0); n_pop],
             act: vec![DMatrix::zeros(0, 0); n_pop],
@@ -73,7 +85,12 @@ impl<T: Real> Engine<T> {
             diff_act: vec![DMatrix::zeros(0, 0); n_pop],
             has_diff: vec![false; n_pop],
             error: vec![DMatrix::zeros(0, 0); n_pop],
-            weight_noise: vec![DMatrix::zeros(0, 0); circuit.blueprint.projections().len()],
+            weight_noise: empty(),
+            patches: empty(),
+            diff_patches: empty(),
+            unfolded_post: empty(),
+            unfolded_noise: empty(),
+            unfolded_error: empty(),
             signal: Vec::new(),
             loss: Vec::new(),
         };
@@ -144,13 +161,32 @@ impl<T: Real> Engine<T> {
             for &q in bp.incoming(p) {
                 let spec = &bp.projections()[q];
                 let proj = &mut self.circuit.projections[q];
-                let pending = proj.pending_active.then_some(&proj.pending);
-                update_then_multiply(&mut proj.weights, pending, &self.ws.act[spec.pre], &mut pre);
-                proj.pending_active = false;
-                if let Some(bias) = &proj.bias {
-                    for mut column in pre.column_iter_mut() {
-                        column += bias;
+                let input = &self.ws.act[spec.pre];
+                match spec.geometry {
+                    Geometry::Dense => {
+                        let pending = proj.pending_active.then_some(&proj.pending);
+                        update_then_multiply(&mut proj.weights, pending, input, &mut pre);
+                        proj.pending_active = false;
+                        if let Some(bias) = &proj.bias {
+                            for mut column in pre.column_iter_mut() {
+                                column += bias;
+                            }
+                        }
                     }
+                    Geometry::Conv(g) => {
+                        proj.flush();
+                        g.patches(input, &mut self.ws.patches[q]);
+                        g.forward_from_patches(&proj.weights, &self.ws.patches[q], &mut pre);
+                        if let Some(bias) = &proj.bias {
+                            let positions = g.positions();
+                            for sample in pre.as_mut_slice().chunks_mut(bias.len() * positions) {
+                                for (channel, &b) in sample.chunks_mut(positions).zip(bias.iter()) {
+                                    channel.iter_mut().for_each(|u| *u += b);
+                                }
+                            }
+                        }
+                    }
+                    Geometry::Pool(g) => g.forward(input, &mut pre),
                 }
             }
             let act = &mut self.ws.act[p];
@@ -232,34 +268,56 @@ impl<T: Real> Engine<T> {
             reshape(&mut d_pre, pop.size, batch);
             for q in sources {
                 let spec = &bp.projections()[q];
-                gemm(
-                    &mut d_pre,
-                    true,
-                    T::one(),
-                    Operand::Plain(&self.circuit.projections[q].weights),
-                    Operand::Plain(&self.ws.diff_act[spec.pre]),
-                );
+                let weights = &self.circuit.projections[q].weights;
+                let diff = &self.ws.diff_act[spec.pre];
+                match spec.geometry {
+                    Geometry::Dense => gemm(
+                        &mut d_pre,
+                        true,
+                        T::one(),
+                        Operand::plain(weights),
+                        Operand::plain(diff),
+                    ),
+                    Geometry::Conv(g) => {
+                        g.patches(diff, &mut self.ws.diff_patches[q]);
+                        g.forward_from_patches(weights, &self.ws.diff_patches[q], &mut d_pre);
+                    }
+                    Geometry::Pool(g) => g.difference(&self.ws.act[spec.pre], diff, &mut d_pre),
+                }
             }
             if weight_noise {
                 // (W + Ψ)(a + d) − W a = W d + Ψ (a + d): the W d part is above.
                 for &q in bp.incoming(p).iter().filter(|&&q| bp.projections()[q].plastic) {
-                    let pre = bp.projections()[q].pre;
-                    let noise = Operand::Plain(&self.ws.weight_noise[q]);
-                    gemm(
-                        &mut d_pre,
-                        true,
-                        T::one(),
-                        noise,
-                        Operand::Plain(&self.ws.act[pre]),
-                    );
-                    if self.ws.has_diff[pre] {
-                        gemm(
-                            &mut d_pre,
-                            true,
-                            T::one(),
-                            noise,
-                            Operand::Plain(&self.ws.diff_act[pre]),
-                        );
+                    let spec = &bp.projections()[q];
+                    let pre = spec.pre;
+                    let psi = &self.ws.weight_noise[q];
+                    match spec.geometry {
+                        Geometry::Conv(g) => {
+                            g.forward_from_patches(psi, &self.ws.patches[q], &mut d_pre);
+                            if self.ws.has_diff[pre] {
+                                // The difference's patches were formed just above.
+                                g.forward_from_patches(psi, &self.ws.diff_patches[q], &mut d_pre);
+                            }
+                        }
+                        _ => {
+                            let noise = Operand::plain(psi);
+                            gemm(
+                                &mut d_pre,
+                                true,
+                                T::one(),
+                                noise,
+                                Operand::plain(&self.ws.act[pre]),
+                            );
+                            if self.ws.has_diff[pre] {
+                                gemm(
+                                    &mut d_pre,
+                                    true,
+                                    T::one(),
+                                    noise,
+                                    Operand::plain(&self.ws.diff_act[pre]),
+                                );
+                            }
+                        }
                     }
                 }
             }
@@ -341,13 +399,19 @@ impl<T: Real> Engine<T> {
             } else {
                 for &q in bp.outgoing(p) {
                     let spec = &bp.projections()[q];
-                    gemm(
-                        &mut e,
-                        true,
-                        T::one(),
-                        Operand::Transposed(&self.circuit.projections[q].weights),
-                        Operand::Plain(&self.ws.error[spec.post]),
-                    );
+                    let weights = &self.circuit.projections[q].weights;
+                    let post_error = &self.ws.error[spec.post];
+                    match spec.geometry {
+                        Geometry::Dense => gemm(
+                            &mut e,
+                            true,
+                            T::one(),
+                            Operand::transposed(weights),
+                            Operand::plain(post_error),
+                        ),
+                        Geometry::Conv(g) => g.backward_input(weights, post_error, &mut e),
+                        Geometry::Pool(g) => g.backward(&self.ws.act[p], post_error, &mut e),
+                    }
                 }
             }
             pop.activation.backprop_columns(
@@ -368,6 +432,26 @@ impl<T: Real> Engine<T> {
     ) -> Result<(), RuleError> {
         let requirements = rule.requirements();
         let bp = &self.circuit.blueprint;
+        let noisy = |spec: &crate::ProjectionSpec| {
+            let post_pop = &bp.populations()[spec.post];
+            requirements.perturbation
+                && requirements.weight_noise_std == 0.0
+                && post_pop.noise.std() > 0.0
+                && (!requirements.output_noise_only || spec.post == bp.output())
+        };
+        for (q, spec) in bp.projections().iter().enumerate().filter(|(_, s)| s.plastic) {
+            if let Geometry::Conv(g) = spec.geometry {
+                let channels = g.output.0;
+                let ws = &mut self.ws;
+                unfold_channels(&ws.act[spec.post], channels, &mut ws.unfolded_post[q]);
+                if noisy(spec) {
+                    unfold_channels(&ws.noise[spec.post], channels, &mut ws.unfolded_noise[q]);
+                }
+                if requirements.backprop {
+                    unfold_channels(&ws.error[spec.post], channels, &mut ws.unfolded_error[q]);
+                }
+            }
+        }
         let ws = &self.ws;
         let projections = bp
             .projections()
@@ -377,17 +461,30 @@ impl<T: Real> Engine<T> {
             .filter(|((_, spec), _)| spec.plastic)
             .map(|((q, spec), state)| {
                 let post_pop = &bp.populations()[spec.post];
-                let noisy = requirements.perturbation
-                    && requirements.weight_noise_std == 0.0
-                    && post_pop.noise.std() > 0.0
-                    && (!requirements.output_noise_only || spec.post == bp.output());
+                let conv = matches!(spec.geometry, Geometry::Conv(_));
+                let (pre, post, noise, error) = if conv {
+                    (
+                        &ws.patches[q],
+                        &ws.unfolded_post[q],
+                        &ws.unfolded_noise[q],
+                        &ws.unfolded_error[q],
+                    )
+                } else {
+                    (
+                        &ws.act[spec.pre],
+                        &ws.act[spec.post],
+                        &ws.noise[spec.post],
+                        &ws.error[spec.post],
+                    )
+                };
                 ProjectionContext {
                     name: &spec.name,
-                    pre: &ws.act[spec.pre],
-                    post: &ws.act[spec.post],
-                    post_noise: noisy.then_some(&ws.noise[spec.post]),
+                    pre,
+                    post,
+                    columns_per_sample: spec.geometry.columns_per_sample(),
+                    post_noise: noisy(spec).then_some(noise),
                     noise_std: T::of(post_pop.noise.std()),
-                    post_error: requirements.backprop.then_some(&ws.error[spec.post]),
+                    post_error: requirements.backprop.then_some(error),
                     weight_noise: (requirements.weight_noise_std > 0.0).then_some(&ws.weight_noise[q]),
                     state,
                 }

@@ -14,23 +14,52 @@ use nalgebra::DMatrix;
 
 use crate::Real;
 
-/// An operand of a product: a matrix or its transpose.
+/// An operand of a product: a column-major matrix, or its transpose (a view; nothing is
+/// copied).
 #[derive(Debug, Clone, Copy)]
-pub enum Operand<'a, T: Real> {
-    /// The matrix as stored.
-    Plain(&'a DMatrix<T>),
-    /// Its transpose (a view; nothing is copied).
-    Transposed(&'a DMatrix<T>),
+pub struct Operand<'a, T: Real> {
+    data: &'a [T],
+    rows: usize,
+    cols: usize,
+    transposed: bool,
 }
 
 impl<'a, T: Real> Operand<'a, T> {
-    fn view(self) -> MatRef<'a, T> {
-        match self {
-            Operand::Plain(m) => MatRef::from_column_major_slice(m.as_slice(), m.nrows(), m.ncols()),
-            Operand::Transposed(m) => {
-                MatRef::from_column_major_slice(m.as_slice(), m.nrows(), m.ncols()).transpose()
-            }
+    /// The matrix as stored.
+    pub fn plain(m: &'a DMatrix<T>) -> Self {
+        Self::slice(m.as_slice(), m.nrows(), m.ncols())
+    }
+    /// The matrix transposed.
+    pub fn transposed(m: &'a DMatrix<T>) -> Self {
+        Self::plain(m).t()
+    }
+    /// A column-major `rows × cols` matrix stored in `data`.
+    ///
+    /// # Panics
+    /// If `data` does not have `rows · cols` entries.
+    pub fn slice(data: &'a [T], rows: usize, cols: usize) -> Self {
+        assert_eq!(
+            data.len(),
+            rows * cols,
+            "operand storage does not match its shape"
+        );
+        Self {
+            data,
+            rows,
+            cols,
+            transposed: false,
         }
+    }
+    /// This operand transposed.
+    pub fn t(self) -> Self {
+        Self {
+            transposed: !self.transposed,
+            ..self
+        }
+    }
+    fn view(self) -> MatRef<'a, T> {
+        let m = MatRef::from_column_major_slice(self.data, self.rows, self.cols);
+        if self.transposed { m.transpose() } else { m }
     }
 }
 
@@ -48,7 +77,8 @@ fn parallelism(m: usize, n: usize, k: usize) -> Par {
     }
 }
 
-/// `dst = alpha · lhs · rhs + beta · dst` with `beta` either 0 (`accumulate = false`) or 1.
+/// `dst = alpha · lhs · rhs + beta · dst` with `beta` either 0 (`accumulate = false`) or 1,
+/// threaded when the shape is worth it.
 ///
 /// # Panics
 /// If the shapes do not agree.
@@ -60,9 +90,28 @@ pub fn gemm<T: Real>(
     rhs: Operand<'_, T>,
 ) {
     let (m, n) = dst.shape();
+    gemm_slices(dst.as_mut_slice(), m, n, accumulate, alpha, lhs, rhs, true);
+}
+
+/// [`gemm`] into column-major storage `dst` of shape `m × n`; on one thread unless
+/// `allow_threads` (callers that are already parallel pass `false`).
+///
+/// # Panics
+/// If the shapes do not agree.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_slices<T: Real>(
+    dst: &mut [T],
+    m: usize,
+    n: usize,
+    accumulate: bool,
+    alpha: T,
+    lhs: Operand<'_, T>,
+    rhs: Operand<'_, T>,
+    allow_threads: bool,
+) {
     let (lhs, rhs) = (lhs.view(), rhs.view());
     assert!(
-        lhs.nrows() == m && rhs.ncols() == n && lhs.ncols() == rhs.nrows(),
+        dst.len() == m * n && lhs.nrows() == m && rhs.ncols() == n && lhs.ncols() == rhs.nrows(),
         "gemm shapes: dst {m}×{n}, lhs {}×{}, rhs {}×{}",
         lhs.nrows(),
         lhs.ncols(),
@@ -70,15 +119,18 @@ pub fn gemm<T: Real>(
         rhs.ncols()
     );
     let k = lhs.ncols();
-    let par = parallelism(m, n, k);
-    let dst = MatMut::from_column_major_slice_mut(dst.as_mut_slice(), m, n);
     if k == 0 {
         if !accumulate {
-            let mut dst = dst;
             dst.fill(T::zero());
         }
         return;
     }
+    let par = if allow_threads {
+        parallelism(m, n, k)
+    } else {
+        Par::Seq
+    };
+    let dst = MatMut::from_column_major_slice_mut(dst, m, n);
     let beta = if accumulate { Accum::Add } else { Accum::Replace };
     faer::linalg::matmul::matmul(dst, beta, lhs, rhs, alpha, par);
 }
@@ -100,9 +152,9 @@ mod tests {
 
     fn operand<'a>(m: &'a DMatrix<f64>, transposed: bool) -> Operand<'a, f64> {
         if transposed {
-            Operand::Transposed(m)
+            Operand::transposed(m)
         } else {
-            Operand::Plain(m)
+            Operand::plain(m)
         }
     }
 
@@ -124,7 +176,7 @@ mod tests {
             let cast = |x: &DMatrix<f64>| x.map(|v| v as f32);
             let (a32, b32) = (cast(&a), cast(&b));
             let mut c32 = cast(&c0);
-            let op32 = |x, t| if t { Operand::Transposed(x) } else { Operand::Plain(x) };
+            let op32 = |x, t| if t { Operand::transposed(x) } else { Operand::plain(x) };
             gemm(&mut c32, accumulate, 0.75f32, op32(&a32, lt), op32(&b32, rt));
             prop_assert!((c32.map(f64::from) - &expected).amax() <= 2e-6 * (k as f64 + 1.0));
         }
@@ -141,13 +193,13 @@ mod tests {
                 .unwrap();
             pool.install(|| {
                 let mut c = matrix(700, 200, 3);
-                gemm(&mut c, true, -1.5, Operand::Plain(&a), Operand::Plain(&b));
+                gemm(&mut c, true, -1.5, Operand::plain(&a), Operand::plain(&b));
                 gemm(
                     &mut c,
                     true,
                     0.5,
-                    Operand::Transposed(&a_transposed),
-                    Operand::Plain(&b),
+                    Operand::transposed(&a_transposed),
+                    Operand::plain(&b),
                 );
                 c
             })

@@ -73,6 +73,19 @@ impl Initializer {
         }
     }
 
+    /// Draws a `rows × cols` matrix whose scale is set by the given fans (a convolution
+    /// kernel's fans count its taps: `fan_in = c_in·k·k`, `fan_out = c_out·k·k`).
+    pub fn draw_with_fans<T: Real>(
+        &self,
+        rows: usize,
+        cols: usize,
+        fan_in: usize,
+        fan_out: usize,
+        rng: &mut StreamRng,
+    ) -> DMatrix<T> {
+        self.draw_with_std(self.std(fan_out, fan_in), rows, cols, rng)
+    }
+
     /// Draws a `rows × cols` matrix, filling it column by column from `rng`.
     pub fn draw<T: Real>(&self, rows: usize, cols: usize, rng: &mut StreamRng) -> DMatrix<T> {
         self.draw_with_std(self.std(rows, cols), rows, cols, rng)

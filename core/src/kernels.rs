@@ -32,7 +32,7 @@ pub fn apply_outer<T: Real>(w: &mut DMatrix<T>, scale: T, u: &DMatrix<T>, v: &DM
             add_outer_column(column, j, scale, u, v);
         }
     } else {
-        gemm(w, true, scale, Operand::Plain(u), Operand::Transposed(v));
+        gemm(w, true, scale, Operand::plain(u), Operand::transposed(v));
     }
 }
 
@@ -136,7 +136,7 @@ pub fn update_then_multiply<T: Real>(
         if let Some(p) = pending {
             apply_outer(w, p.scale, &p.post_factors, &p.pre_factors);
         }
-        gemm(out, true, T::one(), Operand::Plain(w), Operand::Plain(x));
+        gemm(out, true, T::one(), Operand::plain(w), Operand::plain(x));
         return;
     }
     let blocks = if rows * cols >= SPLIT_MIN_ENTRIES {

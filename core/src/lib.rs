@@ -11,6 +11,7 @@
 pub mod activation;
 pub mod analysis;
 pub mod circuit;
+pub mod conv;
 pub mod engine;
 pub mod gemm;
 pub mod init;
@@ -22,9 +23,10 @@ pub mod seed;
 
 pub use activation::Activation;
 pub use circuit::{
-    Circuit, CircuitBlueprint, CircuitConfig, CircuitError, Population, PopulationConfig, ProjectionConfig,
-    ProjectionSpec,
+    Circuit, CircuitBlueprint, CircuitConfig, CircuitError, Geometry, Population, PopulationConfig,
+    ProjectionConfig, ProjectionSpec,
 };
+pub use conv::{Connectivity, Shape};
 pub use engine::{Engine, Loss, Perturbation};
 pub use init::Initializer;
 pub use noise::Noise;

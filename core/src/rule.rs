@@ -55,7 +55,11 @@ pub enum RuleError {
 
 /// What a rule may read and change about one plastic projection, for one step.
 ///
-/// Matrices have one column per sample of the batch.
+/// Matrices have [`ProjectionContext::columns_per_sample`] consecutive columns per sample of
+/// the batch: one for a dense projection; one per output position for a convolution, whose
+/// "presynaptic activity" is then the input patch each kernel application sees and whose
+/// weights are the kernel (`c_out × c_in·k·k`). Either way `ΔW = U Vᵀ` over these columns is
+/// the update a rule means, so rules need not know which kind they update.
 pub struct ProjectionContext<'a, T: Real> {
     /// The projection's name.
     pub name: &'a str,
@@ -63,6 +67,8 @@ pub struct ProjectionContext<'a, T: Real> {
     pub pre: &'a DMatrix<T>,
     /// Clean postsynaptic activity, `post_size × batch`.
     pub post: &'a DMatrix<T>,
+    /// Columns per sample in `pre`, `post`, `post_noise` and `post_error`.
+    pub columns_per_sample: usize,
     /// Noise added to each postsynaptic unit's pre-activation on the perturbed pass
     /// (`σ ξ`, `post_size × batch`); `None` if the population is noiseless or the rule did not
     /// ask for perturbation.
@@ -104,33 +110,50 @@ impl<T: Real> ProjectionContext<'_, T> {
     /// product through these weights. Reading the weights afterwards sees the change.
     pub fn add_outer(&mut self, scale: T, post_factors: &DMatrix<T>, pre_factors: &DMatrix<T>) {
         self.check_factors(post_factors, pre_factors);
-        self.state.schedule(scale, post_factors, None, pre_factors);
+        self.state.schedule(scale, post_factors, None, 1, pre_factors);
     }
 
-    /// Schedules `W += scale · Σ_b c_b U[:, b] V[:, b]ᵀ`: [`ProjectionContext::add_outer`]
-    /// with a weight `c_b` per column (for example the per-sample signal of NP).
+    /// Schedules `W += scale · Σ_j c_s(j) U[:, j] V[:, j]ᵀ`: [`ProjectionContext::add_outer`]
+    /// with a weight `c_s` per sample `s(j)` of column `j` (for example the per-sample signal
+    /// of NP).
+    ///
+    /// # Panics
+    /// If `sample_weights` does not have one entry per sample.
     pub fn add_weighted_outer(
         &mut self,
         scale: T,
         post_factors: &DMatrix<T>,
-        column_weights: &[T],
+        sample_weights: &[T],
         pre_factors: &DMatrix<T>,
     ) {
         self.check_factors(post_factors, pre_factors);
-        assert_eq!(
-            column_weights.len(),
-            post_factors.ncols(),
-            "one weight per column"
+        self.check_samples(post_factors, sample_weights);
+        self.state.schedule(
+            scale,
+            post_factors,
+            Some(sample_weights),
+            self.columns_per_sample,
+            pre_factors,
         );
-        self.state
-            .schedule(scale, post_factors, Some(column_weights), pre_factors);
     }
 
-    /// `b += scale · Σ_b c_b U[:, b]`; does nothing if the projection has no bias.
-    pub fn add_weighted_to_bias(&mut self, scale: T, post_factors: &DMatrix<T>, column_weights: &[T]) {
+    fn check_samples(&self, post_factors: &DMatrix<T>, sample_weights: &[T]) {
+        assert_eq!(
+            sample_weights.len() * self.columns_per_sample,
+            post_factors.ncols(),
+            "one weight per sample ({} columns each)",
+            self.columns_per_sample
+        );
+    }
+
+    /// `b += scale · Σ_j c_s(j) U[:, j]`, weights per sample as in
+    /// [`ProjectionContext::add_weighted_outer`]; does nothing if the projection has no bias.
+    pub fn add_weighted_to_bias(&mut self, scale: T, post_factors: &DMatrix<T>, sample_weights: &[T]) {
+        self.check_samples(post_factors, sample_weights);
+        let per_sample = self.columns_per_sample;
         if let Some(bias) = self.state.bias.as_mut() {
-            for (column, &c) in post_factors.column_iter().zip(column_weights) {
-                bias.axpy(scale * c, &column, T::one());
+            for (j, column) in post_factors.column_iter().enumerate() {
+                bias.axpy(scale * sample_weights[j / per_sample], &column, T::one());
             }
         }
     }

@@ -11,6 +11,7 @@ fn network(hidden: Activation, output: Activation) -> CircuitConfig {
     let pop = |name: &str, size, activation| PopulationConfig {
         name: name.into(),
         size,
+        shape: None,
         activation,
         noise: Noise::Gaussian { std: 1e-6 },
     };
@@ -21,12 +22,14 @@ fn network(hidden: Activation, output: Activation) -> CircuitConfig {
         init: Initializer::XavierNormal { variance_scale: 2.0 },
         bias: Some(Initializer::Normal { std: 0.3 }),
         plastic: true,
+        connectivity: Default::default(),
     };
     CircuitConfig {
         populations: vec![
             PopulationConfig {
                 name: "x".into(),
                 size: 5,
+                shape: None,
                 activation: Activation::Linear,
                 noise: Noise::None,
             },

@@ -65,6 +65,7 @@ impl DeepLinearConfig {
         let pop = |name: &str, size, noise| PopulationConfig {
             name: name.into(),
             size,
+            shape: None,
             activation: Activation::Linear,
             noise,
         };
@@ -75,6 +76,7 @@ impl DeepLinearConfig {
             init: Initializer::XavierNormal { variance_scale },
             bias: None,
             plastic: true,
+            connectivity: Default::default(),
         };
         CircuitConfig {
             populations: vec![

@@ -26,6 +26,7 @@ fn circuit(sizes: &[usize], hidden: Activation) -> CircuitConfig {
         .map(|(i, &size)| PopulationConfig {
             name: format!("p{i}"),
             size,
+            shape: None,
             activation: if i == 0 || i == sizes.len() - 1 {
                 Activation::Linear
             } else {
@@ -46,6 +47,7 @@ fn circuit(sizes: &[usize], hidden: Activation) -> CircuitConfig {
             init: Initializer::default(),
             bias: None,
             plastic: true,
+            connectivity: Default::default(),
         })
         .collect();
     CircuitConfig {

@@ -98,6 +98,7 @@ impl MlpConfig {
         let mut populations = vec![PopulationConfig {
             name: "x".into(),
             size: self.input,
+            shape: None,
             activation: Activation::Linear,
             noise: Noise::None,
         }];
@@ -105,6 +106,7 @@ impl MlpConfig {
             populations.push(PopulationConfig {
                 name: format!("h{}", k + 1),
                 size,
+                shape: None,
                 activation: self.activation,
                 noise,
             });
@@ -112,6 +114,7 @@ impl MlpConfig {
         populations.push(PopulationConfig {
             name: "y".into(),
             size: self.output,
+            shape: None,
             activation: self.output_activation,
             noise,
         });
@@ -125,6 +128,7 @@ impl MlpConfig {
                 init: self.init,
                 bias: Some(self.init),
                 plastic: true,
+                connectivity: Default::default(),
             })
             .collect();
         CircuitConfig {

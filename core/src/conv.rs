@@ -1,0 +1,539 @@
+//! Convolution and pooling between populations laid out as feature maps.
+//!
+//! A population with a `shape: (c, h, w)` holds, for each sample, `c` maps of `h × w` units,
+//! flattened channel first (`index = (channel · h + y) · w + x`, PyTorch's and CIFAR-10's
+//! order), so a dense projection from it is a "flatten".
+//!
+//! # Convolution as GEMM
+//! A kernel `K` is stored as a `c_out × (c_in · k · k)` matrix. For each sample the
+//! presynaptic maps are unfolded into *patches* `P_b` (`c_in·k·k × h_out·w_out`, one column
+//! per output position; im2col), and the pre-activation block of the sample, viewed as the
+//! `h_out·w_out × c_out` column-major matrix it is in memory, is `P_bᵀ Kᵀ` — one GEMM per
+//! sample, samples in parallel. Rules see the patches of the whole batch side by side
+//! (`c_in·k·k × batch·h_out·w_out`) as presynaptic activity and the postsynaptic quantities
+//! unfolded to `c_out × batch·h_out·w_out`, so that `ΔK = U Vᵀ` has the same form as for a
+//! dense projection, with `h_out·w_out` columns per sample.
+//!
+//! # Pooling
+//! Max and average pooling over `window × window` blocks (no padding) have no weights.
+//! The perturbed pass propagates differences without cancellation as everywhere else: for
+//! average pooling the difference is the average of the differences; for max pooling it is
+//! `d[j*]` if the winning unit `j*` of the perturbed window is the clean winner `i*`, and
+//! `(a[j*] − a[i*]) + d[j*]` otherwise.
+
+use nalgebra::DMatrix;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::Real;
+use crate::gemm::{Operand, gemm_slices};
+
+/// Channels, height and width of a population laid out as feature maps.
+pub type Shape = (usize, usize, usize);
+
+/// How a projection connects its populations.
+///
+/// | variant | weights | output shape from input `(c, h, w)` |
+/// |---------|---------|-------------------------------------|
+/// | `Dense` (default) | `post_size × pre_size` | any |
+/// | `Conv2d(kernel: k, stride: s, padding: p)` | `c_out × c·k·k` (+ bias per output channel) | `(c_out, (h + 2p − k)/s + 1, (w + 2p − k)/s + 1)` |
+/// | `MaxPool(window: k, stride: s)`, `AvgPool(..)` | none | `(c, (h − k)/s + 1, (w − k)/s + 1)` |
+///
+/// Both populations of a convolution or pooling projection need a `shape`; `stride`
+/// defaults to 1 for convolutions and to the window for pooling, `padding` (zeros) to 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub enum Connectivity {
+    /// Every presynaptic unit to every postsynaptic unit.
+    #[default]
+    Dense,
+    /// A 2-D convolution shared across positions.
+    Conv2d {
+        /// Kernel side `k` (units).
+        kernel: usize,
+        /// Step between positions (default 1).
+        #[serde(default)]
+        stride: Option<usize>,
+        /// Zeros added on each side (default 0).
+        #[serde(default)]
+        padding: usize,
+    },
+    /// The maximum of each window, per channel.
+    MaxPool {
+        /// Window side.
+        window: usize,
+        /// Step between windows (default: the window, non-overlapping).
+        #[serde(default)]
+        stride: Option<usize>,
+    },
+    /// The mean of each window, per channel.
+    AvgPool {
+        /// Window side.
+        window: usize,
+        /// Step between windows (default: the window).
+        #[serde(default)]
+        stride: Option<usize>,
+    },
+}
+
+/// Geometry of a validated convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeometry {
+    /// Presynaptic shape.
+    pub input: Shape,
+    /// Postsynaptic shape.
+    pub output: Shape,
+    /// Kernel side.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding.
+    pub padding: usize,
+}
+
+/// Geometry of a validated pooling projection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolGeometry {
+    /// Presynaptic shape.
+    pub input: Shape,
+    /// Postsynaptic shape (same channels).
+    pub output: Shape,
+    /// Window side.
+    pub window: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Max (`true`) or average pooling.
+    pub max: bool,
+}
+
+/// Output side of a sliding window, if the window fits.
+pub fn output_side(input: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
+    let padded = input + 2 * padding;
+    (kernel >= 1 && stride >= 1 && kernel <= padded).then(|| (padded - kernel) / stride + 1)
+}
+
+impl ConvGeometry {
+    /// Rows of a patch: `c_in · k · k`.
+    pub fn patch_len(&self) -> usize {
+        self.input.0 * self.kernel * self.kernel
+    }
+    /// Output positions per channel: `h_out · w_out`.
+    pub fn positions(&self) -> usize {
+        self.output.1 * self.output.2
+    }
+    fn input_len(&self) -> usize {
+        self.input.0 * self.input.1 * self.input.2
+    }
+    fn output_len(&self) -> usize {
+        self.output.0 * self.positions()
+    }
+
+    /// Unfolds one sample's input maps into its patches (`patch_len × positions`, column-major).
+    fn im2col<T: Real>(&self, input: &[T], patches: &mut [T]) {
+        let (channels, height, width) = self.input;
+        let (k, s, p) = (self.kernel, self.stride, self.padding as isize);
+        let rows = self.patch_len();
+        for oy in 0..self.output.1 {
+            for ox in 0..self.output.2 {
+                let column = &mut patches[(oy * self.output.2 + ox) * rows..][..rows];
+                for c in 0..channels {
+                    for ky in 0..k {
+                        let y = (oy * s + ky) as isize - p;
+                        let out = &mut column[(c * k + ky) * k..][..k];
+                        if y < 0 || y >= height as isize {
+                            out.fill(T::zero());
+                            continue;
+                        }
+                        let row = &input[(c * height + y as usize) * width..][..width];
+                        for (kx, o) in out.iter_mut().enumerate() {
+                            let x = (ox * s + kx) as isize - p;
+                            *o = if x < 0 || x >= width as isize {
+                                T::zero()
+                            } else {
+                                row[x as usize]
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds one sample's patch gradients (`patch_len × positions`) back onto its input maps
+    /// (col2im, the adjoint of [`ConvGeometry::im2col`]).
+    fn col2im<T: Real>(&self, patches: &[T], input: &mut [T]) {
+        let (channels, height, width) = self.input;
+        let (k, s, p) = (self.kernel, self.stride, self.padding as isize);
+        let rows = self.patch_len();
+        for oy in 0..self.output.1 {
+            for ox in 0..self.output.2 {
+                let column = &patches[(oy * self.output.2 + ox) * rows..][..rows];
+                for c in 0..channels {
+                    for ky in 0..k {
+                        let y = (oy * s + ky) as isize - p;
+                        if y < 0 || y >= height as isize {
+                            continue;
+                        }
+                        let row = &mut input[(c * height + y as usize) * width..][..width];
+                        for (kx, &g) in column[(c * k + ky) * k..][..k].iter().enumerate() {
+                            let x = (ox * s + kx) as isize - p;
+                            if x >= 0 && x < width as isize {
+                                row[x as usize] += g;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The patches of a batch (`input_len × batch`) side by side: `patch_len × batch·positions`.
+    pub fn patches<T: Real>(&self, input: &DMatrix<T>, patches: &mut DMatrix<T>) {
+        let (rows, cols) = (self.patch_len(), input.ncols() * self.positions());
+        if patches.shape() != (rows, cols) {
+            *patches = DMatrix::zeros(rows, cols);
+        }
+        let block = rows * self.positions();
+        patches
+            .as_mut_slice()
+            .par_chunks_mut(block)
+            .zip(input.as_slice().par_chunks(self.input_len()))
+            .for_each(|(out, sample)| self.im2col(sample, out));
+    }
+
+    /// `out += K ⋆ input` per sample, from the input's patches (see [`ConvGeometry::patches`]).
+    pub fn forward_from_patches<T: Real>(
+        &self,
+        kernel: &DMatrix<T>,
+        patches: &DMatrix<T>,
+        out: &mut DMatrix<T>,
+    ) {
+        let (positions, out_channels, rows) = (self.positions(), self.output.0, self.patch_len());
+        out.as_mut_slice()
+            .par_chunks_mut(self.output_len())
+            .zip(patches.as_slice().par_chunks(rows * positions))
+            .for_each(|(out, patches)| {
+                // The sample's block of `out`, column-major `positions × c_out`, is Pᵀ Kᵀ.
+                gemm_slices(
+                    out,
+                    positions,
+                    out_channels,
+                    true,
+                    T::one(),
+                    Operand::slice(patches, rows, positions).t(),
+                    Operand::transposed(kernel),
+                    false,
+                );
+            });
+    }
+
+    /// `grad_input += Kᵀ ⋆ error` per sample: the error of the presynaptic maps from that of
+    /// the postsynaptic pre-activations (`output_len × batch`).
+    pub fn backward_input<T: Real>(
+        &self,
+        kernel: &DMatrix<T>,
+        error: &DMatrix<T>,
+        grad_input: &mut DMatrix<T>,
+    ) {
+        let (positions, out_channels, rows) = (self.positions(), self.output.0, self.patch_len());
+        grad_input
+            .as_mut_slice()
+            .par_chunks_mut(self.input_len())
+            .zip(error.as_slice().par_chunks(self.output_len()))
+            .for_each(|(grad, error)| {
+                // Patch gradients Kᵀ E_b, with E_b = (the `positions × c_out` block)ᵀ.
+                let mut patch_grad = vec![T::zero(); rows * positions];
+                gemm_slices(
+                    &mut patch_grad,
+                    rows,
+                    positions,
+                    false,
+                    T::one(),
+                    Operand::transposed(kernel),
+                    Operand::slice(error, positions, out_channels).t(),
+                    false,
+                );
+                self.col2im(&patch_grad, grad);
+            });
+    }
+}
+
+/// `channels × batch·positions` from population layout (`channels·positions × batch`): each
+/// sample's block transposed, so that each column is one position of one sample.
+pub fn unfold_channels<T: Real>(maps: &DMatrix<T>, channels: usize, out: &mut DMatrix<T>) {
+    let positions = maps.nrows() / channels;
+    let cols = maps.ncols() * positions;
+    if out.shape() != (channels, cols) {
+        *out = DMatrix::zeros(channels, cols);
+    }
+    out.as_mut_slice()
+        .par_chunks_mut(channels * positions)
+        .zip(maps.as_slice().par_chunks(channels * positions))
+        .for_each(|(out, sample)| {
+            for c in 0..channels {
+                for (pos, &v) in sample[c * positions..][..positions].iter().enumerate() {
+                    out[pos * channels + c] = v;
+                }
+            }
+        });
+}
+
+impl PoolGeometry {
+    fn input_len(&self) -> usize {
+        self.input.0 * self.input.1 * self.input.2
+    }
+    fn output_len(&self) -> usize {
+        self.output.0 * self.output.1 * self.output.2
+    }
+
+    /// Calls `visit(output index, input indices of its window)` for one sample.
+    fn windows(&self, mut visit: impl FnMut(usize, &mut dyn Iterator<Item = usize>)) {
+        let (channels, height, width) = self.input;
+        let (k, s) = (self.window, self.stride);
+        let mut o = 0;
+        for c in 0..channels {
+            for oy in 0..self.output.1 {
+                for ox in 0..self.output.2 {
+                    let mut window = (0..k).flat_map(move |ky| {
+                        (0..k).map(move |kx| (c * height + oy * s + ky) * width + ox * s + kx)
+                    });
+                    visit(o, &mut window);
+                    o += 1;
+                }
+            }
+        }
+    }
+
+    fn argmax<T: Real>(values: &[T], window: &mut dyn Iterator<Item = usize>) -> usize {
+        let first = window.next().expect("windows are not empty");
+        window.fold(first, |best, i| if values[i] > values[best] { i } else { best })
+    }
+
+    /// `out += pool(input)` for a batch.
+    pub fn forward<T: Real>(&self, input: &DMatrix<T>, out: &mut DMatrix<T>) {
+        let area = T::of((self.window * self.window) as f64);
+        for (sample, out) in input
+            .as_slice()
+            .chunks(self.input_len())
+            .zip(out.as_mut_slice().chunks_mut(self.output_len()))
+        {
+            self.windows(|o, window| {
+                out[o] += if self.max {
+                    sample[Self::argmax(sample, window)]
+                } else {
+                    window.map(|i| sample[i]).sum::<T>() / area
+                };
+            });
+        }
+    }
+
+    /// `out += pool(a + d) − pool(a)` for a batch, without cancellation.
+    pub fn difference<T: Real>(&self, clean: &DMatrix<T>, diff: &DMatrix<T>, out: &mut DMatrix<T>) {
+        let area = T::of((self.window * self.window) as f64);
+        let len = self.input_len();
+        for ((a, d), out) in clean
+            .as_slice()
+            .chunks(len)
+            .zip(diff.as_slice().chunks(len))
+            .zip(out.as_mut_slice().chunks_mut(self.output_len()))
+        {
+            self.windows(|o, window| {
+                out[o] += if self.max {
+                    let indices: Vec<usize> = window.collect();
+                    let clean_best = Self::argmax(a, &mut indices.iter().copied());
+                    let noisy_best = indices
+                        .iter()
+                        .copied()
+                        .reduce(|best, i| if a[i] + d[i] > a[best] + d[best] { i } else { best })
+                        .expect("windows are not empty");
+                    if noisy_best == clean_best {
+                        d[clean_best]
+                    } else {
+                        (a[noisy_best] - a[clean_best]) + d[noisy_best]
+                    }
+                } else {
+                    window.map(|i| d[i]).sum::<T>() / area
+                };
+            });
+        }
+    }
+
+    /// `grad_input += poolᵀ(error)`: max pooling routes each error to its window's clean
+    /// winner, average pooling spreads it evenly.
+    pub fn backward<T: Real>(&self, clean: &DMatrix<T>, error: &DMatrix<T>, grad_input: &mut DMatrix<T>) {
+        let area = T::of((self.window * self.window) as f64);
+        let len = self.input_len();
+        for ((a, e), grad) in clean
+            .as_slice()
+            .chunks(len)
+            .zip(error.as_slice().chunks(self.output_len()))
+            .zip(grad_input.as_mut_slice().chunks_mut(len))
+        {
+            self.windows(|o, window| {
+                if self.max {
+                    grad[Self::argmax(a, window)] += e[o];
+                } else {
+                    window.for_each(|i| grad[i] += e[o] / area);
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize, seed: u64) -> Vec<f64> {
+        let mut state = seed;
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+            })
+            .collect()
+    }
+
+    /// Convolution by its definition, loop by loop.
+    fn direct_conv(g: &ConvGeometry, kernel: &DMatrix<f64>, input: &[f64]) -> Vec<f64> {
+        let (ci, h, w) = g.input;
+        let (co, ho, wo) = g.output;
+        let k = g.kernel;
+        let mut out = vec![0.0; co * ho * wo];
+        for o in 0..co {
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let mut sum = 0.0;
+                    for c in 0..ci {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let y = (oy * g.stride + ky) as isize - g.padding as isize;
+                                let x = (ox * g.stride + kx) as isize - g.padding as isize;
+                                if y >= 0 && x >= 0 && (y as usize) < h && (x as usize) < w {
+                                    sum += kernel[(o, (c * k + ky) * k + kx)]
+                                        * input[(c * h + y as usize) * w + x as usize];
+                                }
+                            }
+                        }
+                    }
+                    out[(o * ho + oy) * wo + ox] = sum;
+                }
+            }
+        }
+        out
+    }
+
+    fn geometry(ci: usize, h: usize, w: usize, co: usize, k: usize, s: usize, p: usize) -> ConvGeometry {
+        ConvGeometry {
+            input: (ci, h, w),
+            output: (
+                co,
+                output_side(h, k, s, p).unwrap(),
+                output_side(w, k, s, p).unwrap(),
+            ),
+            kernel: k,
+            stride: s,
+            padding: p,
+        }
+    }
+
+    #[test]
+    fn gemm_convolution_matches_the_definition() {
+        for (case, g) in [
+            geometry(3, 7, 6, 4, 3, 1, 1),
+            geometry(2, 8, 8, 5, 5, 2, 2),
+            geometry(1, 5, 9, 3, 2, 3, 0),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let batch = 3;
+            let kernel = DMatrix::from_vec(g.output.0, g.patch_len(), values(g.output.0 * g.patch_len(), 1));
+            let input = DMatrix::from_vec(g.input_len(), batch, values(g.input_len() * batch, 2));
+            let mut patches = DMatrix::zeros(0, 0);
+            g.patches(&input, &mut patches);
+            let mut out = DMatrix::from_element(g.output_len(), batch, 1.0);
+            g.forward_from_patches(&kernel, &patches, &mut out);
+            for b in 0..batch {
+                let expected = direct_conv(&g, &kernel, input.column(b).as_slice());
+                for (i, e) in expected.iter().enumerate() {
+                    assert!(
+                        (out[(i, b)] - 1.0 - e).abs() < 1e-12,
+                        "case {case} sample {b} unit {i}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn backward_input_is_the_adjoint_of_the_convolution() {
+        // ⟨E, conv(x)⟩ = ⟨convᵀ(E), x⟩ for random x and E, to 1e-12.
+        let g = geometry(3, 6, 7, 2, 3, 2, 1);
+        let batch = 2;
+        let kernel = DMatrix::from_vec(g.output.0, g.patch_len(), values(g.output.0 * g.patch_len(), 3));
+        let x = DMatrix::from_vec(g.input_len(), batch, values(g.input_len() * batch, 4));
+        let e = DMatrix::from_vec(g.output_len(), batch, values(g.output_len() * batch, 5));
+        let mut patches = DMatrix::zeros(0, 0);
+        g.patches(&x, &mut patches);
+        let mut y = DMatrix::zeros(g.output_len(), batch);
+        g.forward_from_patches(&kernel, &patches, &mut y);
+        let mut back = DMatrix::zeros(g.input_len(), batch);
+        g.backward_input(&kernel, &e, &mut back);
+        assert!((e.dot(&y) - back.dot(&x)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn unfolding_puts_one_position_of_one_sample_per_column() {
+        let maps = DMatrix::from_vec(6, 2, (0..12).map(f64::from).collect());
+        let mut out = DMatrix::zeros(0, 0);
+        unfold_channels(&maps, 2, &mut out);
+        // Sample 0: channel 0 = [0, 1, 2], channel 1 = [3, 4, 5].
+        assert_eq!(out.column(0).as_slice(), [0.0, 3.0]);
+        assert_eq!(out.column(2).as_slice(), [2.0, 5.0]);
+        assert_eq!(out.column(3).as_slice(), [6.0, 9.0]);
+    }
+
+    #[test]
+    fn pooling_forward_difference_and_backward() {
+        let g = PoolGeometry {
+            input: (2, 4, 4),
+            output: (2, 2, 2),
+            window: 2,
+            stride: 2,
+            max: true,
+        };
+        let a = DMatrix::from_vec(32, 1, values(32, 6));
+        let mut out = DMatrix::zeros(8, 1);
+        g.forward(&a, &mut out);
+        // Window (c=1, oy=1, ox=0) covers units 16 + {8, 9, 12, 13}.
+        let expected = [24, 25, 28, 29]
+            .map(|i| a[i])
+            .into_iter()
+            .fold(f64::MIN, f64::max);
+        assert_eq!(out[6], expected);
+        // Differences agree with pool(a + d) − pool(a) computed naively in f64.
+        for scale in [1e-3, 0.3] {
+            let d = DMatrix::from_vec(32, 1, values(32, 7)) * scale;
+            for max in [true, false] {
+                let g = PoolGeometry { max, ..g };
+                let (mut clean, mut noisy, mut diff) =
+                    (DMatrix::zeros(8, 1), DMatrix::zeros(8, 1), DMatrix::zeros(8, 1));
+                g.forward(&a, &mut clean);
+                g.forward(&(&a + &d), &mut noisy);
+                g.difference(&a, &d, &mut diff);
+                assert!((&noisy - &clean - &diff).amax() < 1e-15);
+                // Backward is the adjoint of the (locally linear) forward map.
+                let e = DMatrix::from_vec(8, 1, values(8, 8));
+                let mut back = DMatrix::zeros(32, 1);
+                g.backward(&a, &e, &mut back);
+                let mut shifted = DMatrix::zeros(8, 1);
+                let tiny = &d * 1e-6;
+                g.difference(&a, &tiny, &mut shifted);
+                assert!((e.dot(&shifted) - back.dot(&tiny)).abs() < 1e-15);
+            }
+        }
+    }
+}
