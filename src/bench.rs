@@ -128,11 +128,7 @@ pub struct MlpBench {
 /// error, σ = 1e-4, the paper's MNIST setting) on synthetic MNIST-shaped data, through the
 /// engine scenarios use.
 pub fn mlp<T: Real>(settings: MlpBench) -> f64 {
-    use npsim_core::{
-        Activation, CircuitConfig, Initializer, LearningRule, Noise, PopulationConfig, ProjectionConfig,
-    };
-    use npsim_rules::{Reinforce, Sgd, WeightPerturbation};
-    use rand::Rng;
+    use npsim_core::{Activation, CircuitConfig, Initializer, Noise, PopulationConfig, ProjectionConfig};
     let noise = Noise::Gaussian { std: 1e-4 };
     let pop = |name: &str, size, activation, noise| PopulationConfig {
         name: name.into(),
@@ -158,10 +154,59 @@ pub fn mlp<T: Real>(settings: MlpBench) -> f64 {
         ],
         projections: vec![proj("W1", "x", "h"), proj("W2", "h", "y")],
     };
+    training_steps::<T>(
+        &config,
+        settings.rule,
+        settings.batch,
+        settings.reps,
+        settings.seconds,
+    )
+}
+
+/// The CIFAR-10 convnet of `scenarios/cifar10_conv.ron`: 3×32×32 → conv 5×5 (16, padding 2)
+/// → max-pool 2 → conv 5×5 (32, padding 2) → max-pool 2 → 128 → 10, ReLU and softmax.
+pub fn cifar10_convnet() -> npsim_core::CircuitConfig {
+    use crate::scenario::{ConvNetConfig, ConvStageConfig, Pooling};
+    let stage = |channels| ConvStageConfig {
+        channels,
+        kernel: 5,
+        stride: None,
+        padding: 2,
+        pool: Pooling::Max(2),
+    };
+    ConvNetConfig {
+        input: (3, 32, 32),
+        conv: vec![stage(16), stage(32)],
+        hidden: vec![128],
+        output: 10,
+        activation: npsim_core::Activation::Relu,
+        output_activation: npsim_core::Activation::Softmax,
+        perturbation_std: 1e-4,
+        init: npsim_core::Initializer::GlorotTruncated,
+    }
+    .expand()
+}
+
+/// Median samples per second of training steps of `rule` on `config` (noisy populations as
+/// configured), on synthetic inputs in [0, 1) with one-hot targets.
+pub fn training_steps<T: Real>(
+    config: &npsim_core::CircuitConfig,
+    rule: MlpRule,
+    batch: usize,
+    reps: usize,
+    seconds: f64,
+) -> f64 {
+    use npsim_core::LearningRule;
+    use npsim_rules::{Reinforce, Sgd, WeightPerturbation};
+    use rand::Rng;
     let blueprint = config.build().expect("valid circuit");
+    let (inputs_size, outputs_size) = (
+        blueprint.populations()[blueprint.input()].size,
+        blueprint.populations()[blueprint.output()].size,
+    );
     let streams = SeedStreams::new(1);
     let mut engine = Engine::new(Circuit::<T>::instantiate(&blueprint, &streams), &streams);
-    let mut rule: Box<dyn LearningRule<T>> = match settings.rule {
+    let mut rule: Box<dyn LearningRule<T>> = match rule {
         MlpRule::Np => Box::new(NodePerturbation::new(1e-3)),
         MlpRule::Sgd => Box::new(Sgd::new(1e-2)),
         MlpRule::Wp => Box::new(WeightPerturbation::new(1e-5, 1e-4)),
@@ -172,16 +217,16 @@ pub fn mlp<T: Real>(settings: MlpBench) -> f64 {
     let pool = 20;
     let inputs: Vec<DMatrix<T>> = (0..pool)
         .map(|_| {
-            DMatrix::from_fn(784, settings.batch, |_, _| {
+            DMatrix::from_fn(inputs_size, batch, |_, _| {
                 T::of((data_rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
             })
         })
         .collect();
     let targets: Vec<DMatrix<T>> = (0..pool)
         .map(|_| {
-            let mut t = DMatrix::zeros(10, settings.batch);
-            for c in 0..settings.batch {
-                t[((data_rng.next_u64() % 10) as usize, c)] = T::one();
+            let mut t = DMatrix::zeros(outputs_size, batch);
+            for c in 0..batch {
+                t[((data_rng.next_u64() % outputs_size as u64) as usize, c)] = T::one();
             }
             t
         })
@@ -195,5 +240,5 @@ pub fn mlp<T: Real>(settings: MlpBench) -> f64 {
             at = (at + 1) % pool;
         }
     };
-    median_rate(&mut step, settings.batch, settings.seconds, settings.reps)
+    median_rate(&mut step, batch, seconds, reps)
 }

@@ -178,6 +178,25 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         reps: usize,
     },
+    /// Mini-batch training steps on the CIFAR-10 convnet of `scenarios/cifar10_conv.ron`
+    /// (3×32×32, two 5×5 convolution stages of 16 and 32 maps with 2×2 max pooling, 128, 10).
+    Conv {
+        /// The rule.
+        #[arg(long, value_enum, default_value = "np")]
+        rule: MlpRuleArg,
+        /// Samples per step.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Precision.
+        #[arg(long, value_enum, default_value = "f32")]
+        precision: PrecisionArg,
+        /// Timed repetitions (median reported).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+    },
     /// The matrix product behind every batched pass, `C (m×n) += A (m×k) B (k×n)`; the
     /// defaults are the first layer of the MLP benchmark at H = 1000.
     Gemm {
@@ -472,12 +491,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads.max(1))
                 .build()?;
-            let rule = match rule {
-                MlpRuleArg::Np => npsim::bench::MlpRule::Np,
-                MlpRuleArg::Sgd => npsim::bench::MlpRule::Sgd,
-                MlpRuleArg::Wp => npsim::bench::MlpRule::Wp,
-                MlpRuleArg::Reinforce => npsim::bench::MlpRule::Reinforce,
-            };
+            let rule = bench_rule(rule);
             let settings = npsim::bench::MlpBench {
                 rule,
                 hidden,
@@ -491,6 +505,32 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             });
             println!(
                 "bench: mlp 784-{hidden}-10, rule {rule:?}, batch {batch}, threads {threads}, reps {reps}"
+            );
+            println!("samples_per_second: {rate:.1}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what:
+                BenchCommand::Conv {
+                    rule,
+                    batch,
+                    threads,
+                    precision,
+                    reps,
+                },
+        } => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads.max(1))
+                .build()?;
+            let rule = bench_rule(rule);
+            let config = npsim::bench::cifar10_convnet();
+            let batch = batch.max(1);
+            let rate = pool.install(|| match precision {
+                PrecisionArg::F32 => npsim::bench::training_steps::<f32>(&config, rule, batch, reps, 1.0),
+                PrecisionArg::F64 => npsim::bench::training_steps::<f64>(&config, rule, batch, reps, 1.0),
+            });
+            println!(
+                "bench: conv cifar10 convnet, rule {rule:?}, batch {batch}, threads {threads}, reps {reps}"
             );
             println!("samples_per_second: {rate:.1}");
             Ok(ExitCode::SUCCESS)
@@ -549,6 +589,15 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             println!("iterations_per_second: {rate:.1}");
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+fn bench_rule(rule: MlpRuleArg) -> npsim::bench::MlpRule {
+    match rule {
+        MlpRuleArg::Np => npsim::bench::MlpRule::Np,
+        MlpRuleArg::Sgd => npsim::bench::MlpRule::Sgd,
+        MlpRuleArg::Wp => npsim::bench::MlpRule::Wp,
+        MlpRuleArg::Reinforce => npsim::bench::MlpRule::Reinforce,
     }
 }
 

@@ -123,7 +123,8 @@ fn hidden_populations(plan: &RunPlan) -> Vec<(usize, String)> {
     let bp = &plan.blueprint;
     bp.order()
         .iter()
-        .filter(|&&p| p != bp.input() && p != bp.output())
+        // Feature maps are left out: their covariance would be (channels·height·width)².
+        .filter(|&&p| p != bp.input() && p != bp.output() && bp.populations()[p].shape.is_none())
         .map(|&p| (p, bp.populations()[p].name.clone()))
         .collect()
 }
@@ -146,10 +147,9 @@ fn diagnostic_step<T: Real>(
     // `Engine::step`.
     engine.backprop(targets);
     let widen = |m: &DMatrix<T>| m.map(|v| v.f64());
-    let specs = engine.circuit().blueprint().projections().to_vec();
     let sgd: Vec<DMatrix<f64>> = plastic
         .iter()
-        .map(|&q| -(widen(engine.error(specs[q].post)) * widen(engine.activity(specs[q].pre)).transpose()))
+        .map(|&q| -widen(&engine.weight_gradient(q)))
         .collect();
     let before: Vec<DMatrix<f64>> = plastic
         .iter()

@@ -128,31 +128,37 @@ impl ConvGeometry {
         self.output.0 * self.positions()
     }
 
+    /// Kernel columns `kx` whose input column `ox·s + kx − p` lies inside the map.
+    fn valid_columns(&self, ox: usize) -> std::ops::Range<usize> {
+        let (k, start, width) = (self.kernel, ox * self.stride, self.input.2);
+        let first = self.padding.saturating_sub(start).min(k);
+        let last = (width + self.padding).saturating_sub(start).min(k);
+        first..last.max(first)
+    }
+
     /// Unfolds one sample's input maps into its patches (`patch_len × positions`, column-major).
     fn im2col<T: Real>(&self, input: &[T], patches: &mut [T]) {
         let (channels, height, width) = self.input;
-        let (k, s, p) = (self.kernel, self.stride, self.padding as isize);
+        let (k, s, p) = (self.kernel, self.stride, self.padding);
         let rows = self.patch_len();
         for oy in 0..self.output.1 {
             for ox in 0..self.output.2 {
                 let column = &mut patches[(oy * self.output.2 + ox) * rows..][..rows];
+                let valid = self.valid_columns(ox);
+                // Input column of kernel column `valid.start`.
+                let x0 = (ox * s + valid.start).wrapping_sub(p);
                 for c in 0..channels {
                     for ky in 0..k {
-                        let y = (oy * s + ky) as isize - p;
                         let out = &mut column[(c * k + ky) * k..][..k];
-                        if y < 0 || y >= height as isize {
+                        let y = (oy * s + ky).wrapping_sub(p);
+                        if y >= height {
                             out.fill(T::zero());
                             continue;
                         }
-                        let row = &input[(c * height + y as usize) * width..][..width];
-                        for (kx, o) in out.iter_mut().enumerate() {
-                            let x = (ox * s + kx) as isize - p;
-                            *o = if x < 0 || x >= width as isize {
-                                T::zero()
-                            } else {
-                                row[x as usize]
-                            };
-                        }
+                        let row = &input[(c * height + y) * width..][..width];
+                        out[..valid.start].fill(T::zero());
+                        out[valid.clone()].copy_from_slice(&row[x0..x0 + valid.len()]);
+                        out[valid.end..].fill(T::zero());
                     }
                 }
             }
@@ -163,24 +169,22 @@ impl ConvGeometry {
     /// (col2im, the adjoint of [`ConvGeometry::im2col`]).
     fn col2im<T: Real>(&self, patches: &[T], input: &mut [T]) {
         let (channels, height, width) = self.input;
-        let (k, s, p) = (self.kernel, self.stride, self.padding as isize);
+        let (k, s, p) = (self.kernel, self.stride, self.padding);
         let rows = self.patch_len();
         for oy in 0..self.output.1 {
             for ox in 0..self.output.2 {
                 let column = &patches[(oy * self.output.2 + ox) * rows..][..rows];
+                let valid = self.valid_columns(ox);
+                let x0 = (ox * s + valid.start).wrapping_sub(p);
                 for c in 0..channels {
                     for ky in 0..k {
-                        let y = (oy * s + ky) as isize - p;
-                        if y < 0 || y >= height as isize {
+                        let y = (oy * s + ky).wrapping_sub(p);
+                        if y >= height {
                             continue;
                         }
-                        let row = &mut input[(c * height + y as usize) * width..][..width];
-                        for (kx, &g) in column[(c * k + ky) * k..][..k].iter().enumerate() {
-                            let x = (ox * s + kx) as isize - p;
-                            if x >= 0 && x < width as isize {
-                                row[x as usize] += g;
-                            }
-                        }
+                        let row = &mut input[(c * height + y) * width..][x0..x0 + valid.len()];
+                        let gradients = &column[(c * k + ky) * k..][valid.clone()];
+                        row.iter_mut().zip(gradients).for_each(|(r, &g)| *r += g);
                     }
                 }
             }
@@ -286,97 +290,112 @@ impl PoolGeometry {
         self.output.0 * self.output.1 * self.output.2
     }
 
-    /// Calls `visit(output index, input indices of its window)` for one sample.
-    fn windows(&self, mut visit: impl FnMut(usize, &mut dyn Iterator<Item = usize>)) {
+    /// Calls `visit(output index, window offsets)` for one sample; the window of an output
+    /// unit is its `window × window` block of input units, listed row by row.
+    fn for_each_window(&self, offsets: &mut Vec<usize>, mut visit: impl FnMut(usize, &[usize])) {
         let (channels, height, width) = self.input;
         let (k, s) = (self.window, self.stride);
         let mut o = 0;
         for c in 0..channels {
             for oy in 0..self.output.1 {
                 for ox in 0..self.output.2 {
-                    let mut window = (0..k).flat_map(move |ky| {
-                        (0..k).map(move |kx| (c * height + oy * s + ky) * width + ox * s + kx)
-                    });
-                    visit(o, &mut window);
+                    offsets.clear();
+                    for ky in 0..k {
+                        let start = (c * height + oy * s + ky) * width + ox * s;
+                        offsets.extend(start..start + k);
+                    }
+                    visit(o, offsets);
                     o += 1;
                 }
             }
         }
     }
 
-    fn argmax<T: Real>(values: &[T], window: &mut dyn Iterator<Item = usize>) -> usize {
-        let first = window.next().expect("windows are not empty");
-        window.fold(first, |best, i| if values[i] > values[best] { i } else { best })
+    /// The first unit of `window` with the largest value.
+    fn argmax<T: Real>(values: &[T], window: &[usize]) -> usize {
+        window[1..].iter().fold(
+            window[0],
+            |best, &i| if values[i] > values[best] { i } else { best },
+        )
+    }
+
+    /// Runs `per_sample(input sample(s), output sample)` over the batch, samples in parallel.
+    fn per_sample<T: Real>(
+        &self,
+        inputs: &[&DMatrix<T>],
+        out: &mut DMatrix<T>,
+        per_sample: impl Fn(&[&[T]], &mut [T], &mut Vec<usize>) + Sync,
+    ) {
+        let (in_len, out_len) = (self.input_len(), self.output_len());
+        out.as_mut_slice()
+            .par_chunks_mut(out_len)
+            .enumerate()
+            .for_each_init(Vec::new, |offsets, (b, out)| {
+                let samples: Vec<&[T]> = inputs
+                    .iter()
+                    .map(|m| &m.as_slice()[b * in_len..][..in_len])
+                    .collect();
+                per_sample(&samples, out, offsets);
+            });
     }
 
     /// `out += pool(input)` for a batch.
     pub fn forward<T: Real>(&self, input: &DMatrix<T>, out: &mut DMatrix<T>) {
         let area = T::of((self.window * self.window) as f64);
-        for (sample, out) in input
-            .as_slice()
-            .chunks(self.input_len())
-            .zip(out.as_mut_slice().chunks_mut(self.output_len()))
-        {
-            self.windows(|o, window| {
+        self.per_sample(&[input], out, |x, out, offsets| {
+            let a = x[0];
+            self.for_each_window(offsets, |o, window| {
                 out[o] += if self.max {
-                    sample[Self::argmax(sample, window)]
+                    a[Self::argmax(a, window)]
                 } else {
-                    window.map(|i| sample[i]).sum::<T>() / area
+                    window.iter().map(|&i| a[i]).sum::<T>() / area
                 };
             });
-        }
+        });
     }
 
     /// `out += pool(a + d) − pool(a)` for a batch, without cancellation.
     pub fn difference<T: Real>(&self, clean: &DMatrix<T>, diff: &DMatrix<T>, out: &mut DMatrix<T>) {
         let area = T::of((self.window * self.window) as f64);
-        let len = self.input_len();
-        for ((a, d), out) in clean
-            .as_slice()
-            .chunks(len)
-            .zip(diff.as_slice().chunks(len))
-            .zip(out.as_mut_slice().chunks_mut(self.output_len()))
-        {
-            self.windows(|o, window| {
+        self.per_sample(&[clean, diff], out, |x, out, offsets| {
+            let (a, d) = (x[0], x[1]);
+            self.for_each_window(offsets, |o, window| {
                 out[o] += if self.max {
-                    let indices: Vec<usize> = window.collect();
-                    let clean_best = Self::argmax(a, &mut indices.iter().copied());
-                    let noisy_best = indices
-                        .iter()
-                        .copied()
-                        .reduce(|best, i| if a[i] + d[i] > a[best] + d[best] { i } else { best })
-                        .expect("windows are not empty");
+                    let clean_best = Self::argmax(a, window);
+                    let noisy_best = window[1..].iter().fold(window[0], |best, &i| {
+                        if a[i] + d[i] > a[best] + d[best] { i } else { best }
+                    });
                     if noisy_best == clean_best {
                         d[clean_best]
                     } else {
                         (a[noisy_best] - a[clean_best]) + d[noisy_best]
                     }
                 } else {
-                    window.map(|i| d[i]).sum::<T>() / area
+                    window.iter().map(|&i| d[i]).sum::<T>() / area
                 };
             });
-        }
+        });
     }
 
     /// `grad_input += poolᵀ(error)`: max pooling routes each error to its window's clean
     /// winner, average pooling spreads it evenly.
     pub fn backward<T: Real>(&self, clean: &DMatrix<T>, error: &DMatrix<T>, grad_input: &mut DMatrix<T>) {
         let area = T::of((self.window * self.window) as f64);
-        let len = self.input_len();
-        for ((a, e), grad) in clean
-            .as_slice()
-            .chunks(len)
-            .zip(error.as_slice().chunks(self.output_len()))
-            .zip(grad_input.as_mut_slice().chunks_mut(len))
-        {
-            self.windows(|o, window| {
-                if self.max {
-                    grad[Self::argmax(a, window)] += e[o];
-                } else {
-                    window.for_each(|i| grad[i] += e[o] / area);
-                }
+        let (in_len, out_len) = (self.input_len(), self.output_len());
+        grad_input
+            .as_mut_slice()
+            .par_chunks_mut(in_len)
+            .zip(clean.as_slice().par_chunks(in_len))
+            .zip(error.as_slice().par_chunks(out_len))
+            .for_each_init(Vec::new, |offsets, ((grad, a), e)| {
+                self.for_each_window(offsets, |o, window| {
+                    if self.max {
+                        grad[Self::argmax(a, window)] += e[o];
+                    } else {
+                        window.iter().for_each(|&i| grad[i] += e[o] / area);
+                    }
+                });
             });
-        }
     }
 }
 

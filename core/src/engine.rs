@@ -424,6 +424,38 @@ impl<T: Real> Engine<T> {
         }
     }
 
+    /// `∂ℓ/∂W` of projection `q`, summed over the batch, after [`Engine::backprop`]: the
+    /// error times the presynaptic activity (for a convolution, times its input patches,
+    /// summed over positions); `0 × 0` for pooling.
+    pub fn weight_gradient(&self, q: usize) -> DMatrix<T> {
+        let spec = &self.circuit.blueprint.projections()[q];
+        let error = &self.ws.error[spec.post];
+        let (rows, cols) = self.circuit.projections[q].weights.shape();
+        let mut gradient = DMatrix::zeros(rows, cols);
+        match spec.geometry {
+            Geometry::Dense => gemm(
+                &mut gradient,
+                false,
+                T::one(),
+                Operand::plain(error),
+                Operand::transposed(&self.ws.act[spec.pre]),
+            ),
+            Geometry::Conv(g) => {
+                let mut unfolded = DMatrix::zeros(0, 0);
+                unfold_channels(error, g.output.0, &mut unfolded);
+                gemm(
+                    &mut gradient,
+                    false,
+                    T::one(),
+                    Operand::plain(&unfolded),
+                    Operand::transposed(&self.ws.patches[q]),
+                );
+            }
+            Geometry::Pool(_) => {}
+        }
+        gradient
+    }
+
     /// Hands the step to `rule`, then runs `post_updates` in order.
     pub fn apply_rule(
         &mut self,

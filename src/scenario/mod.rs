@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use npsim_core::{
     Activation, CircuitBlueprint, CircuitConfig, CircuitError, Initializer, Loss, Noise, PopulationConfig,
-    ProjectionConfig, Requirements,
+    ProjectionConfig, Requirements, Shape,
 };
 use npsim_models::mnist::{DataError, MnistSets};
 use npsim_models::sarcos::SarcosSets;
@@ -47,6 +47,8 @@ pub enum CircuitSpec {
     DeepLinear(DeepLinearConfig),
     /// A fully connected network `x → h1 → … → y` (projections `W1`, `W2`, …, with biases).
     Mlp(MlpConfig),
+    /// A convolutional network: convolution (and pooling) stages, then a dense readout.
+    ConvNet(ConvNetConfig),
     /// Populations and projections written out.
     Explicit(CircuitConfig),
 }
@@ -131,6 +133,185 @@ impl MlpConfig {
                 connectivity: Default::default(),
             })
             .collect();
+        CircuitConfig {
+            populations,
+            projections,
+        }
+    }
+}
+
+/// Pooling after a convolution stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Pooling {
+    /// No pooling (default).
+    #[default]
+    None,
+    /// Max pooling over non-overlapping windows of this side.
+    Max(usize),
+    /// Average pooling over non-overlapping windows of this side.
+    Avg(usize),
+}
+
+/// One convolution stage of a [`ConvNetConfig`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvStageConfig {
+    /// Output channels (feature maps).
+    pub channels: usize,
+    /// Kernel side.
+    pub kernel: usize,
+    /// Stride (default 1).
+    #[serde(default)]
+    pub stride: Option<usize>,
+    /// Zero padding on each side (default 0; `kernel / 2` keeps the size at stride 1).
+    #[serde(default)]
+    pub padding: usize,
+    /// Pooling after the stage's activation (default `None`).
+    #[serde(default)]
+    pub pool: Pooling,
+}
+
+/// Template for a convolutional network (Fig. S5): `x → c1 (→ p1) → c2 (→ p2) … → h1 → … → y`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvNetConfig {
+    /// Input shape `(channels, height, width)`; CIFAR-10 is `(3, 32, 32)`.
+    pub input: (usize, usize, usize),
+    /// Convolution stages, input side first.
+    pub conv: Vec<ConvStageConfig>,
+    /// Dense hidden layer sizes after the last stage (default none).
+    #[serde(default)]
+    pub hidden: Vec<usize>,
+    /// Output size.
+    pub output: usize,
+    /// Activation of convolution and dense hidden units (default `Relu`).
+    #[serde(default = "default_relu")]
+    pub activation: Activation,
+    /// Output activation (default `Softmax`).
+    #[serde(default = "default_softmax")]
+    pub output_activation: Activation,
+    /// Intrinsic noise std σ of every convolution, hidden and output unit (default 1e-4);
+    /// pooling units are noiseless (they have no weights of their own to learn).
+    #[serde(default = "default_mlp_noise")]
+    pub perturbation_std: f64,
+    /// Initialiser of weights and biases (default `GlorotTruncated`).
+    #[serde(default = "default_glorot_truncated")]
+    pub init: Initializer,
+}
+
+impl ConvNetConfig {
+    /// The explicit circuit: populations `x`, `c1`, `p1`, …, `h1`, …, `y`; convolutions `K1`,
+    /// …, pooling `P1`, …, dense projections `W1`, …; every convolution and dense projection
+    /// with a bias.
+    pub fn expand(&self) -> CircuitConfig {
+        use npsim_core::Connectivity;
+        use npsim_core::conv::output_side;
+        let noise = Noise::Gaussian {
+            std: self.perturbation_std,
+        };
+        let population =
+            |name: String, shape: Option<Shape>, size: usize, activation, noise| PopulationConfig {
+                name,
+                size,
+                shape,
+                activation,
+                noise,
+            };
+        let projection = |name: String, from: &str, to: &str, connectivity, bias| ProjectionConfig {
+            name: Some(name),
+            from: from.into(),
+            to: to.into(),
+            init: self.init,
+            bias,
+            plastic: true,
+            connectivity,
+        };
+        let mut populations = vec![population(
+            "x".into(),
+            Some(self.input),
+            0,
+            Activation::Linear,
+            Noise::None,
+        )];
+        let mut projections = Vec::new();
+        let (mut shape, mut last) = (self.input, "x".to_string());
+        // A window that does not fit leaves a 1 × 1 map, so that validation names the stage.
+        let side = |input, kernel, stride, padding| output_side(input, kernel, stride, padding).unwrap_or(1);
+        for (k, stage) in self.conv.iter().enumerate() {
+            let stride = stage.stride.unwrap_or(1);
+            let conv_shape = (
+                stage.channels,
+                side(shape.1, stage.kernel, stride, stage.padding),
+                side(shape.2, stage.kernel, stride, stage.padding),
+            );
+            let name = format!("c{}", k + 1);
+            populations.push(population(
+                name.clone(),
+                Some(conv_shape),
+                0,
+                self.activation,
+                noise,
+            ));
+            projections.push(projection(
+                format!("K{}", k + 1),
+                &last,
+                &name,
+                Connectivity::Conv2d {
+                    kernel: stage.kernel,
+                    stride: stage.stride,
+                    padding: stage.padding,
+                },
+                Some(self.init),
+            ));
+            (shape, last) = (conv_shape, name);
+            let (window, connectivity) = match stage.pool {
+                Pooling::None => continue,
+                Pooling::Max(window) => (window, Connectivity::MaxPool { window, stride: None }),
+                Pooling::Avg(window) => (window, Connectivity::AvgPool { window, stride: None }),
+            };
+            let pooled = (
+                shape.0,
+                side(shape.1, window, window, 0),
+                side(shape.2, window, window, 0),
+            );
+            let name = format!("p{}", k + 1);
+            populations.push(population(
+                name.clone(),
+                Some(pooled),
+                0,
+                Activation::Linear,
+                Noise::None,
+            ));
+            projections.push(projection(
+                format!("P{}", k + 1),
+                &last,
+                &name,
+                connectivity,
+                None,
+            ));
+            (shape, last) = (pooled, name);
+        }
+        let dense_sizes = self
+            .hidden
+            .iter()
+            .map(|&h| (h, self.activation))
+            .chain([(self.output, self.output_activation)]);
+        for (k, (size, activation)) in dense_sizes.enumerate() {
+            let name = if k == self.hidden.len() {
+                "y".to_string()
+            } else {
+                format!("h{}", k + 1)
+            };
+            populations.push(population(name.clone(), None, size, activation, noise));
+            projections.push(projection(
+                format!("W{}", k + 1),
+                &last,
+                &name,
+                Connectivity::Dense,
+                Some(self.init),
+            ));
+            last = name;
+        }
         CircuitConfig {
             populations,
             projections,
@@ -713,6 +894,7 @@ impl RunConfig {
         match &self.config.circuit {
             CircuitSpec::DeepLinear(t) => t.expand(),
             CircuitSpec::Mlp(t) => t.expand(),
+            CircuitSpec::ConvNet(t) => t.expand(),
             CircuitSpec::Explicit(c) => c.clone(),
         }
     }
