@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod catalog;
+pub mod fetch;
 pub mod plugin;
 pub mod recorder;
 pub mod runner;

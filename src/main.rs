@@ -84,6 +84,30 @@ enum Command {
         #[command(subcommand)]
         what: BenchCommand,
     },
+    /// Datasets.
+    Data {
+        #[command(subcommand)]
+        what: DataCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Download a dataset (mnist, cifar10 or sarcos) into the data directory and verify it;
+    /// an interrupted download resumes when run again.
+    Fetch {
+        /// mnist, cifar10 or sarcos.
+        dataset: String,
+        /// Folder of datasets (default: $NPSIM_DATA, else `data`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Base address to download from instead of the canonical sources (repeatable).
+        #[arg(long)]
+        mirror: Vec<String>,
+        /// Only these files of the dataset (comma-separated names).
+        #[arg(long, value_delimiter = ',')]
+        files: Vec<String>,
+    },
 }
 
 #[derive(clap::Args, Clone, Copy)]
@@ -475,6 +499,39 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     a("label")
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Data {
+            what:
+                DataCommand::Fetch {
+                    dataset,
+                    data_dir,
+                    mirror,
+                    files,
+                },
+        } => {
+            use npsim::fetch::{FetchOptions, Outcome, dataset as known_dataset, fetch};
+            let dir = data_dir.unwrap_or_else(|| {
+                std::env::var_os("NPSIM_DATA").map_or_else(|| PathBuf::from("data"), PathBuf::from)
+            });
+            let dataset = known_dataset(&dataset)?;
+            let options = FetchOptions {
+                mirrors: mirror,
+                only: files,
+                progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            };
+            for (file, outcome) in fetch(&dataset, &dir, &options)? {
+                match outcome {
+                    Outcome::Present => println!("{file}: already in {}, verified", dir.display()),
+                    Outcome::Downloaded { resumed_from: 0, url } => {
+                        println!("{file}: downloaded from {url}, verified")
+                    }
+                    Outcome::Downloaded { resumed_from, url } => {
+                        println!("{file}: resumed at byte {resumed_from} from {url}, verified")
+                    }
+                }
+            }
+            println!("{}: ready in {}", dataset.name, dir.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {

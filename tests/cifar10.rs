@@ -124,7 +124,9 @@ fn convnet_template_equals_the_explicit_circuit_and_learns() {
     for name in ["test_accuracy", "test_loss", "norm_K1", "cosine_K1"] {
         let (x, y) = (metric(&template.runs[0], name), metric(&explicit.runs[0], name));
         assert!(
-            x.iter().zip(y.iter()).all(|(p, q)| p == q || (p.is_nan() && q.is_nan())),
+            x.iter()
+                .zip(y.iter())
+                .all(|(p, q)| p == q || (p.is_nan() && q.is_nan())),
             "{name}: {x:?} vs {y:?}"
         );
     }

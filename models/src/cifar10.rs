@@ -24,7 +24,7 @@ const RECORD: usize = 1 + VALUES;
 pub fn read_batch(path: &Path) -> Result<Digits, DataError> {
     let bytes = read_data_file(
         path,
-        "put the CIFAR-10 binary files in the data directory (scenario `data_dir`, --data-dir or NPSIM_DATA)",
+        "run `npsim data fetch cifar10`, or put the CIFAR-10 binary files in the data directory (scenario `data_dir`, --data-dir or NPSIM_DATA)",
     )?;
     let corrupt = |problem: String| DataError::Corrupt {
         path: path.to_path_buf(),

@@ -110,7 +110,7 @@ fn read_file(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>), DataError> {
     } else {
         return Err(DataError::Missing {
             path: raw,
-            hint: "put the MNIST IDX files (raw or .gz) in the data directory (scenario `data_dir`, --data-dir or NPSIM_DATA)".into(),
+            hint: "run `npsim data fetch mnist`, or put the MNIST IDX files (raw or .gz) in the data directory (scenario `data_dir`, --data-dir or NPSIM_DATA)".into(),
         });
     };
     let io = |e: std::io::Error| DataError::Io {

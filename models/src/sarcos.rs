@@ -47,7 +47,7 @@ pub struct MatMatrix {
 pub fn read_mat_v5(path: &Path) -> Result<Vec<MatMatrix>, DataError> {
     let bytes = read_data_file(
         path,
-        "put sarcos_inv.mat and sarcos_inv_test.mat in the data directory (scenario `data_dir`, --data-dir or NPSIM_DATA)",
+        "run `npsim data fetch sarcos`, or put sarcos_inv.mat and sarcos_inv_test.mat in the data directory (scenario `data_dir`, --data-dir or NPSIM_DATA)",
     )?;
     let corrupt = |problem: String| DataError::Corrupt {
         path: path.to_path_buf(),
