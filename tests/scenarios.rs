@@ -1,6 +1,6 @@
 //! Every scenario shipped in `scenarios/` is valid: it parses and every run of its sweep builds.
-//! Dataset scenarios are checked against small files in the real formats (SARCOS) or the real
-//! MNIST test set when present.
+//! Dataset scenarios are checked against small files in the real formats (SARCOS, CIFAR-10)
+//! or the real MNIST test set when present.
 
 use std::path::{Path, PathBuf};
 
@@ -35,13 +35,18 @@ fn shipped_scenarios_are_valid() {
         true,
     )
     .unwrap();
+    let cifar = tempfile::tempdir().unwrap();
+    let records: Vec<u8> = (0..5 * 3073).map(|i| (i % 251) as u8 % 10).collect();
+    for name in (1..=5).map(|k| format!("data_batch_{k}.bin")).chain(["test_batch.bin".into()]) {
+        std::fs::write(cifar.path().join(name), &records).unwrap();
+    }
     let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("scenarios"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "ron"))
         .collect();
     files.sort();
-    assert!(files.len() >= 9);
+    assert!(files.len() >= 12);
     for file in files {
         let mut scenario = Scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
         let name = file.file_name().unwrap().to_string_lossy().to_string();
@@ -59,6 +64,8 @@ fn shipped_scenarios_are_valid() {
                 .unwrap();
         } else if name.starts_with("sarcos") {
             scenario.data_dir = sarcos.path().to_path_buf();
+        } else if name.starts_with("cifar10") {
+            scenario.data_dir = cifar.path().to_path_buf();
         }
         let plans = scenario.plans().unwrap_or_else(|e| panic!("{e}"));
         assert!(!plans.is_empty(), "{name}");
