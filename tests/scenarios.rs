@@ -37,7 +37,10 @@ fn shipped_scenarios_are_valid() {
     .unwrap();
     let cifar = tempfile::tempdir().unwrap();
     let records: Vec<u8> = (0..5 * 3073).map(|i| (i % 251) as u8 % 10).collect();
-    for name in (1..=5).map(|k| format!("data_batch_{k}.bin")).chain(["test_batch.bin".into()]) {
+    for name in (1..=5)
+        .map(|k| format!("data_batch_{k}.bin"))
+        .chain(["test_batch.bin".into()])
+    {
         std::fs::write(cifar.path().join(name), &records).unwrap();
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("scenarios"))
