@@ -286,6 +286,13 @@ fn main() -> ExitCode {
                         e.downcast_ref::<RunError>(),
                         Some(RunError::Recorder(recorder::RecorderError::Exists(_)))
                     )
+                    || matches!(
+                        e.downcast_ref::<npsim::fetch::FetchError>(),
+                        Some(
+                            npsim::fetch::FetchError::UnknownDataset(_)
+                                | npsim::fetch::FetchError::UnknownFile { .. }
+                        )
+                    )
             });
             ExitCode::from(if bad_input { BAD_INPUT } else { 1 })
         }

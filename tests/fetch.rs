@@ -398,3 +398,33 @@ fn sarcos_files_are_checked_for_their_variable_and_shape() {
         good
     );
 }
+
+#[test]
+fn unknown_datasets_and_files_are_named_with_the_choices() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_npsim"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let output = run(&["data", "fetch", "imagenet"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "error: unknown dataset `imagenet`: choose mnist, cifar10 or sarcos\n"
+    );
+    let output = run(&["data", "fetch", "mnist", "--files", "t10k-images.gz"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "error: dataset `mnist` has no file `t10k-images.gz`; its files are `train-images-idx3-ubyte.gz`, \
+         `train-labels-idx1-ubyte.gz`, `t10k-images-idx3-ubyte.gz`, `t10k-labels-idx1-ubyte.gz`\n"
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing was created"
+    );
+}

@@ -8,7 +8,7 @@ use npsim_core::{
     Activation, Circuit, CircuitConfig, Connectivity, Engine, Initializer, LearningRule, Noise,
     PopulationConfig, ProjectionConfig, SeedStreams, Shape,
 };
-use npsim_rules::{NodePerturbation, Sgd};
+use npsim_rules::{NodePerturbation, Reinforce, Sgd, WeightPerturbation};
 
 const SIGMA: f64 = 1e-6;
 
@@ -234,4 +234,47 @@ fn mean_node_perturbation_update_converges_to_the_backprop_update() {
         measured / predicted
     );
     assert!(cosine > 0.8, "cosine {cosine}");
+}
+
+#[test]
+fn weight_perturbation_and_reinforce_follow_the_gradient_on_a_convnet() {
+    // Both are unbiased estimates of the SGD update (WP of the weights only: it does not
+    // perturb, and so does not learn, biases). With 3,000 draws the mean's expected squared
+    // miss is at most ~4 % of |g|² for WP's 114 perturbed weights (cosine ≳ 0.98) and far
+    // less for REINFORCE's 6 perturbed outputs; we require cosine > 0.9. Measured: WP 0.981,
+    // REINFORCE 1.000 (to four digits).
+    let draws = 3000;
+    let mut s = setup(5, 2);
+    let g = s.update(&mut Sgd::new(1.0));
+    let is_weight: Vec<bool> = {
+        let circuit = s.engine.circuit_mut();
+        PLASTIC
+            .iter()
+            .flat_map(|&q| {
+                let weights = circuit.weights_current(q).len();
+                let biases = circuit.bias(q).unwrap().len();
+                std::iter::repeat_n(true, weights).chain(std::iter::repeat_n(false, biases))
+            })
+            .collect()
+    };
+    let weights_only = |v: &DVector<f64>| {
+        DVector::from_iterator(
+            v.len(),
+            v.iter().zip(&is_weight).map(|(&x, &w)| if w { x } else { 0.0 }),
+        )
+    };
+    let cosine = |a: &DVector<f64>, b: &DVector<f64>| a.dot(b) / (a.norm() * b.norm());
+    let mut mean_of = |rule: &mut dyn LearningRule<f64>| {
+        (0..draws).fold(DVector::zeros(g.len()), |acc, _| acc + s.update(rule)) / draws as f64
+    };
+    let wp = mean_of(&mut WeightPerturbation::new(1.0, SIGMA));
+    assert!(
+        wp.iter().zip(&is_weight).all(|(&x, &w)| w || x == 0.0),
+        "WP leaves biases alone"
+    );
+    let wp_cosine = cosine(&wp, &weights_only(&g));
+    let reinforce_cosine = cosine(&mean_of(&mut Reinforce::new(1.0, false)), &g);
+    eprintln!("cosine with SGD: WP {wp_cosine:.4}, REINFORCE {reinforce_cosine:.4}");
+    assert!(wp_cosine > 0.9, "WP {wp_cosine}");
+    assert!(reinforce_cosine > 0.9, "REINFORCE {reinforce_cosine}");
 }
