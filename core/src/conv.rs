@@ -523,6 +523,48 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        // Pooling with any window and stride (overlapping or not) against a naive evaluation:
+        // forward exactly, the perturbed difference to 1e-15, the average pool's backward as
+        // the exact adjoint.
+        #[test]
+        fn pooling_matches_a_naive_evaluation(
+            c in 1usize..3, h in 1usize..8, w in 1usize..8, k in 1usize..4, s in 1usize..4,
+            max: bool, seed in 0u64..1000,
+        ) {
+            let (Some(ho), Some(wo)) = (output_side(h, k, s, 0), output_side(w, k, s, 0)) else {
+                return Ok(());
+            };
+            let g = PoolGeometry { input: (c, h, w), output: (c, ho, wo), window: k, stride: s, max };
+            let a = DMatrix::from_vec(g.input_len(), 2, values(g.input_len() * 2, seed));
+            let d = DMatrix::from_vec(g.input_len(), 2, values(g.input_len() * 2, seed + 1)) * 0.1;
+            let naive = |x: &DMatrix<f64>| {
+                DMatrix::from_fn(g.output_len(), 2, |o, b| {
+                    let (ch, oy, ox) = (o / (ho * wo), (o / wo) % ho, o % wo);
+                    let window = (0..k).flat_map(|ky| (0..k).map(move |kx| (ky, kx)));
+                    let values = window.map(|(ky, kx)| x[((ch * h + oy * s + ky) * w + ox * s + kx, b)]);
+                    if max {
+                        values.fold(f64::MIN, f64::max)
+                    } else {
+                        values.sum::<f64>() / (k * k) as f64
+                    }
+                })
+            };
+            let mut out = DMatrix::zeros(g.output_len(), 2);
+            g.forward(&a, &mut out);
+            proptest::prop_assert_eq!(&out, &naive(&a));
+            let mut diff = DMatrix::zeros(g.output_len(), 2);
+            g.difference(&a, &d, &mut diff);
+            proptest::prop_assert!((&diff - (naive(&(&a + &d)) - naive(&a))).amax() < 1e-15);
+            if !max {
+                let e = DMatrix::from_vec(g.output_len(), 2, values(g.output_len() * 2, seed + 2));
+                let mut back = DMatrix::zeros(g.input_len(), 2);
+                g.backward(&a, &e, &mut back);
+                proptest::prop_assert!((e.dot(&out) - back.dot(&a)).abs() < 1e-12);
+            }
+        }
+    }
+
     #[test]
     fn backward_input_is_the_adjoint_of_the_convolution() {
         // ⟨E, conv(x)⟩ = ⟨convᵀ(E), x⟩ for random x and E, to 1e-12.
