@@ -45,16 +45,7 @@ pub fn participation_ratio(activity: &DMatrix<f64>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn noise(rows: usize, cols: usize, seed: u64) -> DMatrix<f64> {
-        let mut state = seed;
-        DMatrix::from_fn(rows, cols, |_, _| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-        })
-    }
+    use crate::test_support::uniform_matrix as noise;
 
     #[test]
     fn participation_ratio_matches_the_eigenvalues() {

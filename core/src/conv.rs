@@ -402,18 +402,7 @@ impl PoolGeometry {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(len: usize, seed: u64) -> Vec<f64> {
-        let mut state = seed;
-        (0..len)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-            })
-            .collect()
-    }
+    use crate::test_support::uniform_values as values;
 
     /// Convolution by its definition, loop by loop.
     fn direct_conv(g: &ConvGeometry, kernel: &DMatrix<f64>, input: &[f64]) -> Vec<f64> {

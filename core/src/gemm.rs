@@ -138,17 +138,8 @@ pub fn gemm_slices<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{on_threads, uniform_matrix as matrix};
     use proptest::prelude::*;
-
-    fn matrix(rows: usize, cols: usize, seed: u64) -> DMatrix<f64> {
-        let mut state = seed;
-        DMatrix::from_fn(rows, cols, |_, _| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-        })
-    }
 
     fn operand<'a>(m: &'a DMatrix<f64>, transposed: bool) -> Operand<'a, f64> {
         if transposed {
@@ -187,11 +178,7 @@ mod tests {
         let (a, b) = (matrix(700, 300, 1), matrix(300, 200, 2));
         let a_transposed = a.transpose();
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            on_threads(threads, || {
                 let mut c = matrix(700, 200, 3);
                 gemm(&mut c, true, -1.5, Operand::plain(&a), Operand::plain(&b));
                 gemm(

@@ -240,17 +240,8 @@ pub fn update_then_multiply<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{on_threads, uniform_matrix as matrix};
     use proptest::prelude::*;
-
-    fn matrix(rows: usize, cols: usize, seed: u64) -> DMatrix<f64> {
-        let mut state = seed;
-        DMatrix::from_fn(rows, cols, |_, _| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-        })
-    }
 
     fn reference(
         w: &DMatrix<f64>,
@@ -300,11 +291,7 @@ mod tests {
         let u = matrix(rows, 1, 3);
         let v = matrix(cols, 1, 4);
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            on_threads(threads, || {
                 let mut w = w.clone();
                 let mut y = DMatrix::zeros(rows, 1);
                 let pending = PendingUpdate {

@@ -20,6 +20,8 @@ pub mod noise;
 mod real;
 pub mod rule;
 pub mod seed;
+#[cfg(test)]
+mod test_support;
 
 pub use activation::Activation;
 pub use circuit::{

@@ -82,15 +82,12 @@ pub fn fill_gaussian<T: Real>(out: &mut DMatrix<T>, std: f64, rng: &mut StreamRn
 mod tests {
     use super::*;
     use crate::SeedStreams;
+    use crate::test_support::on_threads;
 
     #[test]
     fn same_numbers_on_any_thread_count_with_unit_variance() {
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            on_threads(threads, || {
                 let mut rng = SeedStreams::new(4).stream("noise/h");
                 let mut out = DMatrix::<f64>::zeros(1000, 100);
                 fill_gaussian(&mut out, 2.0, &mut rng);
