@@ -179,6 +179,17 @@ enum MlpRuleArg {
     Reinforce,
 }
 
+/// Threads and repetitions of a benchmark.
+#[derive(clap::Args, Clone, Copy)]
+struct BenchRunArgs {
+    /// Threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Timed repetitions (median reported).
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+}
+
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Mini-batch training steps on a 784-H-10 ReLU/softmax MLP (the paper's MNIST setting).
@@ -192,15 +203,11 @@ enum BenchCommand {
         /// Samples per step.
         #[arg(long, default_value_t = 100)]
         batch: usize,
-        /// Threads.
-        #[arg(long, default_value_t = 1)]
-        threads: usize,
         /// Precision.
         #[arg(long, value_enum, default_value = "f32")]
         precision: PrecisionArg,
-        /// Timed repetitions (median reported).
-        #[arg(long, default_value_t = 5)]
-        reps: usize,
+        #[command(flatten)]
+        run: BenchRunArgs,
     },
     /// Mini-batch training steps on the CIFAR-10 convnet of `scenarios/cifar10_conv.ron`
     /// (3×32×32, two 5×5 convolution stages of 16 and 32 maps with 2×2 max pooling, 128, 10).
@@ -211,15 +218,11 @@ enum BenchCommand {
         /// Samples per step.
         #[arg(long, default_value_t = 100)]
         batch: usize,
-        /// Threads.
-        #[arg(long, default_value_t = 1)]
-        threads: usize,
         /// Precision.
         #[arg(long, value_enum, default_value = "f32")]
         precision: PrecisionArg,
-        /// Timed repetitions (median reported).
-        #[arg(long, default_value_t = 5)]
-        reps: usize,
+        #[command(flatten)]
+        run: BenchRunArgs,
     },
     /// The matrix product behind every batched pass, `C (m×n) += A (m×k) B (k×n)`; the
     /// defaults are the first layer of the MLP benchmark at H = 1000.
@@ -233,15 +236,11 @@ enum BenchCommand {
         /// The summed dimension.
         #[arg(long, default_value_t = 784)]
         k: usize,
-        /// Threads.
-        #[arg(long, default_value_t = 1)]
-        threads: usize,
         /// Precision.
         #[arg(long, value_enum, default_value = "f32")]
         precision: PrecisionArg,
-        /// Timed repetitions (median reported).
-        #[arg(long, default_value_t = 5)]
-        reps: usize,
+        #[command(flatten)]
+        run: BenchRunArgs,
     },
     /// Per-sample NP on the deep linear network (the paper's setting is 100-10000-10, f64).
     LinearNp {
@@ -254,15 +253,11 @@ enum BenchCommand {
         /// Output size.
         #[arg(long, default_value_t = 10)]
         ly: usize,
-        /// Threads.
-        #[arg(long, default_value_t = 1)]
-        threads: usize,
         /// Precision.
         #[arg(long, value_enum, default_value = "f64")]
         precision: PrecisionArg,
-        /// Timed repetitions (median reported).
-        #[arg(long, default_value_t = 5)]
-        reps: usize,
+        #[command(flatten)]
+        run: BenchRunArgs,
     },
 }
 
@@ -541,119 +536,119 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             println!("{}: ready in {}", dataset.name, dir.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench {
-            what:
-                BenchCommand::Mlp {
-                    rule,
-                    hidden,
-                    batch,
-                    threads,
-                    precision,
-                    reps,
-                },
+        Command::Bench { what } => run_bench(what),
+    }
+}
+
+fn run_bench(what: BenchCommand) -> Result<ExitCode> {
+    match what {
+        BenchCommand::Mlp {
+            rule,
+            hidden,
+            batch,
+            precision,
+            run,
         } => {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads.max(1))
-                .build()?;
             let rule = bench_rule(rule);
             let settings = npsim::bench::MlpBench {
                 rule,
                 hidden,
                 batch: batch.max(1),
-                reps,
+                reps: run.reps,
                 seconds: 1.0,
             };
-            let rate = pool.install(|| match precision {
-                PrecisionArg::F32 => npsim::bench::mlp::<f32>(settings),
-                PrecisionArg::F64 => npsim::bench::mlp::<f64>(settings),
-            });
-            println!(
-                "bench: mlp 784-{hidden}-10, rule {rule:?}, batch {batch}, threads {threads}, reps {reps}"
-            );
-            println!("samples_per_second: {rate:.1}");
-            Ok(ExitCode::SUCCESS)
+            timed(
+                run,
+                precision,
+                format!("mlp 784-{hidden}-10, rule {rule:?}, batch {batch}"),
+                "samples_per_second",
+                || npsim::bench::mlp::<f32>(settings),
+                || npsim::bench::mlp::<f64>(settings),
+            )
         }
-        Command::Bench {
-            what:
-                BenchCommand::Conv {
-                    rule,
-                    batch,
-                    threads,
-                    precision,
-                    reps,
-                },
+        BenchCommand::Conv {
+            rule,
+            batch,
+            precision,
+            run,
         } => {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads.max(1))
-                .build()?;
             let rule = bench_rule(rule);
             let config = npsim::bench::cifar10_convnet();
             let batch = batch.max(1);
-            let rate = pool.install(|| match precision {
-                PrecisionArg::F32 => npsim::bench::training_steps::<f32>(&config, rule, batch, reps, 1.0),
-                PrecisionArg::F64 => npsim::bench::training_steps::<f64>(&config, rule, batch, reps, 1.0),
-            });
-            println!(
-                "bench: conv cifar10 convnet, rule {rule:?}, batch {batch}, threads {threads}, reps {reps}"
-            );
-            println!("samples_per_second: {rate:.1}");
-            Ok(ExitCode::SUCCESS)
+            timed(
+                run,
+                precision,
+                format!("conv cifar10 convnet, rule {rule:?}, batch {batch}"),
+                "samples_per_second",
+                || npsim::bench::training_steps::<f32>(&config, rule, batch, run.reps, 1.0),
+                || npsim::bench::training_steps::<f64>(&config, rule, batch, run.reps, 1.0),
+            )
         }
-        Command::Bench {
-            what:
-                BenchCommand::Gemm {
-                    m,
-                    n,
-                    k,
-                    threads,
-                    precision,
-                    reps,
-                },
+        BenchCommand::Gemm {
+            m,
+            n,
+            k,
+            precision,
+            run,
         } => {
             if m == 0 || n == 0 || k == 0 {
                 bail!("--m, --n and --k must be at least 1");
             }
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads.max(1))
-                .build()?;
-            let rate = pool.install(|| match precision {
-                PrecisionArg::F32 => npsim::bench::gemm::<f32>(m, n, k, reps, 1.0),
-                PrecisionArg::F64 => npsim::bench::gemm::<f64>(m, n, k, reps, 1.0),
-            });
-            println!("bench: gemm {m}x{k} times {k}x{n}, threads {threads}, reps {reps}");
-            println!("gflops: {rate:.1}");
-            Ok(ExitCode::SUCCESS)
+            timed(
+                run,
+                precision,
+                format!("gemm {m}x{k} times {k}x{n}"),
+                "gflops",
+                || npsim::bench::gemm::<f32>(m, n, k, run.reps, 1.0),
+                || npsim::bench::gemm::<f64>(m, n, k, run.reps, 1.0),
+            )
         }
-        Command::Bench {
-            what:
-                BenchCommand::LinearNp {
-                    lx,
-                    lh,
-                    ly,
-                    threads,
-                    precision,
-                    reps,
-                },
+        BenchCommand::LinearNp {
+            lx,
+            lh,
+            ly,
+            precision,
+            run,
         } => {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads.max(1))
-                .build()?;
             let settings = npsim::bench::LinearNpBench {
                 lx,
                 lh,
                 ly,
-                reps,
+                reps: run.reps,
                 seconds: 1.0,
             };
-            let rate = pool.install(|| match precision {
-                PrecisionArg::F32 => npsim::bench::linear_np::<f32>(settings),
-                PrecisionArg::F64 => npsim::bench::linear_np::<f64>(settings),
-            });
-            println!("bench: linear-np {lx}-{lh}-{ly}, threads {threads}, reps {reps}");
-            println!("iterations_per_second: {rate:.1}");
-            Ok(ExitCode::SUCCESS)
+            timed(
+                run,
+                precision,
+                format!("linear-np {lx}-{lh}-{ly}"),
+                "iterations_per_second",
+                || npsim::bench::linear_np::<f32>(settings),
+                || npsim::bench::linear_np::<f64>(settings),
+            )
         }
     }
+}
+
+/// Runs a benchmark on its own pool in the chosen precision; prints what ran, then
+/// `<unit>: <rate>` as the last line.
+fn timed(
+    run: BenchRunArgs,
+    precision: PrecisionArg,
+    description: String,
+    unit: &str,
+    in_f32: impl FnOnce() -> f64 + Send,
+    in_f64: impl FnOnce() -> f64 + Send,
+) -> Result<ExitCode> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(run.threads.max(1))
+        .build()?;
+    let rate = pool.install(|| match precision {
+        PrecisionArg::F32 => in_f32(),
+        PrecisionArg::F64 => in_f64(),
+    });
+    println!("bench: {description}, threads {}, reps {}", run.threads, run.reps);
+    println!("{unit}: {rate:.1}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn bench_rule(rule: MlpRuleArg) -> npsim::bench::MlpRule {
