@@ -96,17 +96,44 @@ pub struct RunOutcome {
     pub weights: Vec<WeightMatrix>,
 }
 
-/// Metric names of a plan, `step` first, then the task's, then `train_loss`.
+/// Metric names of a plan, `step` first, then the task's, then `train_loss` (and
+/// `train_accuracy` for classification), then the cosines.
 pub fn metric_names(plan: &RunPlan) -> Vec<String> {
     let mut names = vec!["step".to_string()];
     names.extend(task_metric_names(plan));
     names.push("train_loss".into());
+    if is_classification(plan) {
+        names.push("train_accuracy".into());
+    }
     names.extend(
         plastic(plan)
             .iter()
             .map(|&q| format!("cosine_{}", plan.blueprint.projections()[q].name)),
     );
     names
+}
+
+fn is_classification(plan: &RunPlan) -> bool {
+    matches!(
+        plan.run.config.task,
+        TaskConfig::Mnist(_) | TaskConfig::Cifar10(_)
+    )
+}
+
+/// Samples of a batch whose largest output is their target class (one-hot targets).
+fn correct_predictions<T: Real>(outputs: &DMatrix<T>, targets: &DMatrix<T>) -> usize {
+    outputs
+        .column_iter()
+        .zip(targets.column_iter())
+        .filter(|(y, t)| {
+            let predicted = y
+                .iter()
+                .enumerate()
+                .fold((0, y[0]), |best, (k, &v)| if v > best.1 { (k, v) } else { best })
+                .0;
+            t[predicted] == T::one()
+        })
+        .count()
 }
 
 fn plastic(plan: &RunPlan) -> Vec<usize> {
@@ -381,21 +408,26 @@ pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut
     let mut inputs = DMatrix::<T>::zeros(task.input_size(), batch);
     let mut targets = DMatrix::<T>::zeros(task.output_size(), batch);
     let error_index = task.error_metric();
-    let record = |engine: &mut Engine<T>, task: &mut dyn Task<T>, step: u64, train_loss: f64| {
+    let classification = is_classification(plan);
+    let output = plan.blueprint.output();
+    let record = |engine: &mut Engine<T>, task: &mut dyn Task<T>, step: u64, train: (f64, f64)| {
         let mut row = vec![step as f64];
         row.extend(task.metrics(engine));
-        row.push(train_loss);
+        row.push(train.0);
+        if classification {
+            row.push(train.1);
+        }
         row
     };
     let plastic = plastic(plan);
-    let mut row = record(&mut engine, task.as_mut(), 0, f64::NAN);
+    let mut row = record(&mut engine, task.as_mut(), 0, (f64::NAN, f64::NAN));
     row.extend(vec![f64::NAN; plastic.len()]);
     let initial_error = row[1 + error_index];
     emit(Event::Row {
         run,
         row: row.clone(),
     });
-    let (mut loss_sum, mut loss_count) = (0.0, 0u64);
+    let (mut loss_sum, mut loss_count, mut correct) = (0.0, 0u64, 0usize);
     let mut reported = 0;
     for step in 1..=plan.steps {
         task.next_batch(&mut inputs, &mut targets);
@@ -413,14 +445,19 @@ pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut
         };
         loss_sum += loss;
         loss_count += 1;
+        if classification {
+            correct += correct_predictions(engine.activity(output), &targets);
+        }
         if !loss.is_finite() || at_record {
-            row = record(&mut engine, task.as_mut(), step, loss_sum / loss_count as f64);
+            let samples = (loss_count * batch as u64) as f64;
+            let train = (loss_sum / loss_count as f64, correct as f64 / samples);
+            row = record(&mut engine, task.as_mut(), step, train);
             row.extend(if cosines.is_empty() {
                 vec![f64::NAN; plastic.len()]
             } else {
                 cosines
             });
-            (loss_sum, loss_count) = (0.0, 0);
+            (loss_sum, loss_count, correct) = (0.0, 0, 0);
             emit(Event::Row {
                 run,
                 row: row.clone(),

@@ -135,6 +135,15 @@ fn convnet_template_equals_the_explicit_circuit_and_learns() {
     assert!(cosine[1..].iter().all(|c| (c - 1.0).abs() < 1e-4), "{cosine:?}");
     let accuracy = metric(&template.runs[0], "test_accuracy");
     assert!(*accuracy.last().unwrap() > 0.9, "SGD: {accuracy:?}");
+    // Training accuracy: the fraction of the epoch's training images the clean pass of their
+    // own step classified correctly; it rises with the test accuracy.
+    let train = metric(&template.runs[0], "train_accuracy");
+    assert!(train[0].is_nan(), "no training before the first record");
+    assert!(train[1..].iter().all(|a| (0.0..=1.0).contains(a)), "{train:?}");
+    assert!(
+        train[1] < *train.last().unwrap() && *train.last().unwrap() > 0.9,
+        "{train:?}"
+    );
 }
 
 #[test]
