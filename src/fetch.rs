@@ -489,17 +489,23 @@ fn download(
     Ok(resumed_from)
 }
 
-fn hash_reader(mut reader: impl Read, path: &Path) -> Result<String, FetchError> {
+/// SHA-256 of everything `reader` yields, as lower-case hex (the form checksums are
+/// published in, and the one npsim records).
+pub fn sha256_hex(mut reader: impl Read) -> io::Result<String> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 16];
     loop {
-        let n = reader.read(&mut buffer).map_err(io_error("read", path))?;
+        let n = reader.read(&mut buffer)?;
         if n == 0 {
             break;
         }
         hasher.update(&buffer[..n]);
     }
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn hash_reader(reader: impl Read, path: &Path) -> Result<String, FetchError> {
+    sha256_hex(reader).map_err(io_error("read", path))
 }
 
 fn hash_file(path: &Path) -> Result<String, FetchError> {

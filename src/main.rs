@@ -513,9 +513,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 },
         } => {
             use npsim::fetch::{FetchOptions, Outcome, dataset as known_dataset, fetch};
-            let dir = data_dir.unwrap_or_else(|| {
-                std::env::var_os("NPSIM_DATA").map_or_else(|| PathBuf::from("data"), PathBuf::from)
-            });
+            let dir = data_dir.unwrap_or_else(npsim::scenario::default_data_dir);
             let dataset = known_dataset(&dataset)?;
             let options = FetchOptions {
                 mirrors: mirror,

@@ -24,7 +24,6 @@ use npsim_plugin::abi::{
     RuleDescriptor, StrRef,
 };
 use npsim_plugin::{ENTRY_SYMBOL, INTERFACE_VERSION, build_info};
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 /// A plugin that cannot be used.
@@ -133,10 +132,7 @@ pub fn load_entry(path: &Path, symbol: &str) -> Result<Arc<PluginLibrary>, Plugi
         return Ok(Arc::clone(library));
     }
     let bytes = std::fs::read(&canonical).map_err(|e| open_error(e.to_string()))?;
-    let sha256 = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = crate::fetch::sha256_hex(&bytes[..]).map_err(|e| open_error(e.to_string()))?;
     // SAFETY: loading a library runs its initialisers. The user named this file as an npsim
     // plugin; its entry point and descriptor are checked below before anything else is used.
     let library = unsafe { Library::new(&canonical) }.map_err(|e| open_error(e.to_string()))?;

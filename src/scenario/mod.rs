@@ -319,6 +319,11 @@ impl ConvNetConfig {
     }
 }
 
+/// The data directory when none is given: `$NPSIM_DATA`, else `data`.
+pub fn default_data_dir() -> PathBuf {
+    std::env::var_os("NPSIM_DATA").map_or_else(|| PathBuf::from("data"), PathBuf::from)
+}
+
 /// The task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TaskConfig {
@@ -661,7 +666,7 @@ impl Scenario {
             }
             .in_file(path));
         }
-        let data_dir = std::env::var_os("NPSIM_DATA").map_or_else(|| PathBuf::from("data"), PathBuf::from);
+        let data_dir = default_data_dir();
         let scenario = Self {
             path: path.to_path_buf(),
             text,
