@@ -244,21 +244,24 @@ impl ConvGeometry {
             .as_mut_slice()
             .par_chunks_mut(self.input_len())
             .zip(error.as_slice().par_chunks(self.output_len()))
-            .for_each(|(grad, error)| {
-                // Patch gradients Kᵀ E_b, with E_b = (the `positions × c_out` block)ᵀ.
-                let mut patch_grad = vec![T::zero(); rows * positions];
-                gemm_slices(
-                    &mut patch_grad,
-                    rows,
-                    positions,
-                    false,
-                    T::one(),
-                    Operand::transposed(kernel),
-                    Operand::slice(error, positions, out_channels).t(),
-                    false,
-                );
-                self.col2im(&patch_grad, grad);
-            });
+            .for_each_init(
+                || vec![T::zero(); rows * positions],
+                |patch_grad, (grad, error)| {
+                    // Patch gradients Kᵀ E_b, with E_b = (the `positions × c_out` block)ᵀ; the buffer
+                    // is one per thread and overwritten (`accumulate = false`).
+                    gemm_slices(
+                        patch_grad,
+                        rows,
+                        positions,
+                        false,
+                        T::one(),
+                        Operand::transposed(kernel),
+                        Operand::slice(error, positions, out_channels).t(),
+                        false,
+                    );
+                    self.col2im(patch_grad, grad);
+                },
+            );
     }
 }
 
