@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use nalgebra::DMatrix;
 use npsim_core::analysis::cosine;
 use npsim_core::{Circuit, Engine, LearningRule, PostUpdate, Real, SeedStreams};
+use npsim_models::task::names;
 use npsim_models::{MnistTask, SarcosTask, Task, TheorySettings};
 use npsim_rules::{
     Baseline, NodePerturbation, Reinforce, Sgd, WeightDecay, WeightNormalisation, WeightPerturbation,
@@ -198,22 +199,25 @@ fn task_metric_names(plan: &RunPlan) -> Vec<String> {
             .iter()
             .map(|s| s.to_string())
             .collect(),
-        TaskConfig::Mnist(_) | TaskConfig::Cifar10(_) => {
-            let hidden: Vec<String> = hidden_populations(plan).into_iter().map(|(_, n)| n).collect();
-            npsim_models::mnist::metric_names(&projection_names(plan), &hidden)
-        }
-        TaskConfig::Sarcos(_) => {
-            let hidden: Vec<String> = hidden_populations(plan).into_iter().map(|(_, n)| n).collect();
-            npsim_models::sarcos::metric_names(&projection_names(plan), &hidden)
-        }
+        TaskConfig::Mnist(_) | TaskConfig::Cifar10(_) => npsim_models::mnist::metric_names(
+            &names(&weighted_projections(plan)),
+            &names(&hidden_populations(plan)),
+        ),
+        TaskConfig::Sarcos(_) => npsim_models::sarcos::metric_names(
+            &names(&weighted_projections(plan)),
+            &names(&hidden_populations(plan)),
+        ),
     }
 }
 
-fn projection_names(plan: &RunPlan) -> Vec<String> {
+/// Projections that have weights (index, name): all but pooling.
+fn weighted_projections(plan: &RunPlan) -> Vec<(usize, String)> {
     plan.blueprint
         .projections()
         .iter()
-        .map(|p| p.name.clone())
+        .enumerate()
+        .filter(|(_, p)| !matches!(p.geometry, npsim_core::Geometry::Pool(_)))
+        .map(|(q, p)| (q, p.name.clone()))
         .collect()
 }
 
@@ -238,7 +242,7 @@ fn build_task<T: Real>(plan: &RunPlan, streams: &SeedStreams) -> Result<Box<dyn 
             Box::new(MnistTask::<T>::new(
                 sets,
                 streams,
-                projection_names(plan),
+                weighted_projections(plan),
                 hidden_populations(plan),
                 plan.run.config.loss,
             ))
@@ -248,7 +252,7 @@ fn build_task<T: Real>(plan: &RunPlan, streams: &SeedStreams) -> Result<Box<dyn 
             Box::new(SarcosTask::<T>::new(
                 (**sets).clone(),
                 streams,
-                projection_names(plan),
+                weighted_projections(plan),
                 hidden_populations(plan),
             ))
         }

@@ -30,7 +30,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::task::{Task, participation_ratios, structure_metric_names, weight_norms};
+use crate::task::{Task, names, participation_ratios, structure_metric_names, weight_norms};
 
 /// A data file that cannot be used.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -330,7 +330,7 @@ pub struct MnistTask<T: Real> {
     shuffle: StreamRng,
     test_inputs: DMatrix<T>,
     test_targets: DMatrix<T>,
-    projection_names: Vec<String>,
+    projections: Vec<(usize, String)>,
     hidden: Vec<(usize, String)>,
     loss: Loss,
 }
@@ -356,13 +356,13 @@ fn one_hot<T: Real>(label: u8, out: &mut [T]) {
 }
 
 impl<T: Real> MnistTask<T> {
-    /// The task over `sets`, shuffling with stream `task/shuffle`; `projection_names` are the
-    /// circuit's projections (for the norm metrics).
+    /// The task over `sets`, shuffling with stream `task/shuffle`; `projections` are the
+    /// circuit's projections with weights (index, name), for the norm metrics.
     /// `hidden` are the hidden populations (index, name), for the participation ratios.
     pub fn new(
         sets: MnistSets,
         streams: &SeedStreams,
-        projection_names: Vec<String>,
+        projections: Vec<(usize, String)>,
         hidden: Vec<(usize, String)>,
         loss: Loss,
     ) -> Self {
@@ -380,7 +380,7 @@ impl<T: Real> MnistTask<T> {
             sets,
             test_inputs,
             test_targets,
-            projection_names,
+            projections,
             hidden,
             loss,
         }
@@ -432,8 +432,7 @@ impl<T: Real> Task<T> for MnistTask<T> {
     }
 
     fn metric_names(&self) -> Vec<String> {
-        let hidden: Vec<String> = self.hidden.iter().map(|(_, n)| n.clone()).collect();
-        metric_names(&self.projection_names, &hidden)
+        metric_names(&names(&self.projections), &names(&self.hidden))
     }
 
     fn error_metric(&self) -> usize {
@@ -473,7 +472,7 @@ impl<T: Real> Task<T> for MnistTask<T> {
             }
         }
         let mut row = vec![correct as f64 / n as f64, loss / n as f64];
-        row.extend(weight_norms(engine, self.projection_names.len()));
+        row.extend(weight_norms(engine, &self.projections));
         row.extend(participation);
         row
     }

@@ -23,7 +23,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::mnist::{DataError, read_data_file};
-use crate::task::{Task, participation_ratios, structure_metric_names, weight_norms};
+use crate::task::{Task, names, participation_ratios, structure_metric_names, weight_norms};
 
 /// Inputs per sample.
 pub const INPUTS: usize = 21;
@@ -262,7 +262,7 @@ pub struct SarcosTask<T: Real> {
     order: Vec<usize>,
     next: usize,
     test_x: DMatrix<T>,
-    projection_names: Vec<String>,
+    projections: Vec<(usize, String)>,
     hidden: Vec<(usize, String)>,
 }
 
@@ -271,7 +271,7 @@ impl<T: Real> SarcosTask<T> {
     pub fn new(
         sets: SarcosSets,
         streams: &SeedStreams,
-        projection_names: Vec<String>,
+        projections: Vec<(usize, String)>,
         hidden: Vec<(usize, String)>,
     ) -> Self {
         let mut rng = streams.stream("task/shuffle");
@@ -285,7 +285,7 @@ impl<T: Real> SarcosTask<T> {
             order,
             next: 0,
             test_x,
-            projection_names,
+            projections,
             hidden,
         }
     }
@@ -325,8 +325,7 @@ impl<T: Real> Task<T> for SarcosTask<T> {
     }
 
     fn metric_names(&self) -> Vec<String> {
-        let hidden: Vec<String> = self.hidden.iter().map(|(_, n)| n.clone()).collect();
-        metric_names(&self.projection_names, &hidden)
+        metric_names(&names(&self.projections), &names(&self.hidden))
     }
 
     fn error_metric(&self) -> usize {
@@ -350,7 +349,7 @@ impl<T: Real> Task<T> for SarcosTask<T> {
             }
         }
         let mut row = vec![squared / (n * OUTPUTS) as f64];
-        row.extend(weight_norms(engine, self.projection_names.len()));
+        row.extend(weight_norms(engine, &self.projections));
         row.extend(participation);
         row
     }

@@ -44,10 +44,16 @@ pub fn participation_ratios<T: Real>(engine: &Engine<T>, hidden: &[(usize, Strin
         .collect()
 }
 
-/// Squared Frobenius norm of each of the first `count` projections' weights.
-pub fn weight_norms<T: Real>(engine: &mut Engine<T>, count: usize) -> Vec<f64> {
+/// Squared Frobenius norm of the weights of each of `projections` (index, name).
+pub fn weight_norms<T: Real>(engine: &mut Engine<T>, projections: &[(usize, String)]) -> Vec<f64> {
     let circuit = engine.circuit_mut();
-    (0..count)
-        .map(|q| circuit.weights_current(q).iter().map(|w| w.f64() * w.f64()).sum())
+    projections
+        .iter()
+        .map(|&(q, _)| circuit.weights_current(q).iter().map(|w| w.f64() * w.f64()).sum())
         .collect()
+}
+
+/// The names of (index, name) pairs.
+pub fn names(items: &[(usize, String)]) -> Vec<String> {
+    items.iter().map(|(_, n)| n.clone()).collect()
 }
