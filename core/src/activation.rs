@@ -11,7 +11,9 @@
 //! Softmax acts on a whole population (one column per sample), so it is applied through the
 //! column functions ([`Activation::apply_columns`] and friends); it is meant for an output
 //! population. Its perturbed difference uses
-//! `s_i(u + d) − s_i(u) = s_i (m_i − S) / (1 + S)` with `m_j = expm1(d_j)`, `S = Σ_j s_j m_j`.
+//! `s_i(u + d) − s_i(u) = s_i (m_i − S) / (1 + S)` with `m_j = expm1(d_j)`, `S = Σ_j s_j m_j`,
+//! and, for the most active unit `k`, `m_k − S = Σ_{j≠k} s_j (m_k − m_j)`, which does not
+//! cancel when `s_k` is close to 1 (a confident output).
 //!
 //! Node perturbation compares a noisy pass with a clean one; with perturbations of `1e-6`
 //! the difference `f(u + d) − f(u)` computed naively loses most of its digits in `f32`.
@@ -22,6 +24,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Real;
+use crate::kernels::by_column_blocks;
 
 /// The transfer function of a rate population.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -108,6 +111,10 @@ impl Activation {
 
     /// `out = f(u)` for column-major data with `rows` units per column (sample).
     pub fn apply_columns<T: Real>(self, rows: usize, u: &[T], out: &mut [T]) {
+        by_column_blocks(rows, out, [u], |out, [u]| self.apply_columns_serial(rows, u, out));
+    }
+
+    fn apply_columns_serial<T: Real>(self, rows: usize, u: &[T], out: &mut [T]) {
         match self {
             Activation::Linear => out.copy_from_slice(u),
             Activation::Softmax => {
@@ -131,6 +138,12 @@ impl Activation {
 
     /// `out = f(u + d) − f(u)`, accurately (see the module documentation). `act` is `f(u)`.
     pub fn difference_columns<T: Real>(self, rows: usize, u: &[T], act: &[T], d: &[T], out: &mut [T]) {
+        by_column_blocks(rows, out, [u, act, d], |out, [u, act, d]| {
+            self.difference_columns_serial(rows, u, act, d, out)
+        });
+    }
+
+    fn difference_columns_serial<T: Real>(self, rows: usize, u: &[T], act: &[T], d: &[T], out: &mut [T]) {
         match self {
             Activation::Linear => out.copy_from_slice(d),
             Activation::Softmax => {
@@ -144,9 +157,24 @@ impl Activation {
                         *o = dv.exp_m1();
                         total += s * *o;
                     }
+                    // For the most active unit k, `m_k − S` cancels as `s_k → 1`; the same
+                    // quantity as `Σ_{j≠k} s_j (m_k − m_j)` (because `Σ s_j = 1`) does not.
+                    let dominant = sc
+                        .iter()
+                        .enumerate()
+                        .fold(0, |best, (j, &s)| if s > sc[best] { j } else { best });
+                    let m_dominant = oc[dominant];
+                    let dominant_gap: T = sc
+                        .iter()
+                        .zip(oc.iter())
+                        .enumerate()
+                        .filter(|&(j, _)| j != dominant)
+                        .map(|(_, (&s, &m))| s * (m_dominant - m))
+                        .sum();
                     let denominator = T::one() + total;
-                    for (o, &s) in oc.iter_mut().zip(sc) {
-                        *o = s * (*o - total) / denominator;
+                    for (j, (o, &s)) in oc.iter_mut().zip(sc).enumerate() {
+                        let gap = if j == dominant { dominant_gap } else { *o - total };
+                        *o = s * gap / denominator;
                     }
                 }
             }
@@ -159,6 +187,12 @@ impl Activation {
 
     /// Turns `∂ℓ/∂a` into `∂ℓ/∂u` in place (`e ← Jᵀ e`). `act` is `f(u)`.
     pub fn backprop_columns<T: Real>(self, rows: usize, u: &[T], act: &[T], e: &mut [T]) {
+        by_column_blocks(rows, e, [u, act], |e, [u, act]| {
+            self.backprop_columns_serial(rows, u, act, e)
+        });
+    }
+
+    fn backprop_columns_serial<T: Real>(self, rows: usize, u: &[T], act: &[T], e: &mut [T]) {
         match self {
             Activation::Linear => {}
             Activation::Softmax => {
@@ -190,6 +224,41 @@ mod tests {
         Activation::Tanh,
         Activation::Sigmoid,
     ];
+
+    #[test]
+    fn column_passes_give_the_same_numbers_on_any_thread_count() {
+        use crate::test_support::{on_threads, uniform_values};
+        // 1000 units × 100 samples: above the threshold for sharing among threads.
+        let (rows, cols) = (1000, 100);
+        let u: Vec<f64> = uniform_values(rows * cols, 1)
+            .iter()
+            .map(|v| 4.0 * v - 2.0)
+            .collect();
+        let d: Vec<f64> = uniform_values(rows * cols, 2)
+            .iter()
+            .map(|v| 1e-3 * (v - 0.5))
+            .collect();
+        for act in ALL.into_iter().chain([Activation::Softmax]) {
+            let run = |threads| {
+                on_threads(threads, || {
+                    let mut a = vec![0.0; rows * cols];
+                    act.apply_columns(rows, &u, &mut a);
+                    let mut diff = vec![0.0; rows * cols];
+                    act.difference_columns(rows, &u, &a, &d, &mut diff);
+                    let mut e = d.clone();
+                    act.backprop_columns(rows, &u, &a, &mut e);
+                    (a, diff, e)
+                })
+            };
+            let one = run(1);
+            assert_eq!(run(2), one, "{act:?}");
+            if act != Activation::Softmax {
+                // And the same as unit by unit.
+                let serial: Vec<f64> = u.iter().map(|&v| act.apply(v)).collect();
+                assert_eq!(one.0, serial, "{act:?}");
+            }
+        }
+    }
 
     proptest! {
         // In f64 the naive difference is exact enough when d is not tiny: the identities must

@@ -607,33 +607,34 @@ impl<T: Real> Projection<T> {
     ) {
         self.flush();
         let p = &mut self.pending;
-        let factors = match sample_scales {
-            None => post,
+        // For a GEMM the per-sample scales go on the smaller factor (`U diag(c) Vᵀ =
+        // U (V diag(c))ᵀ`). Fused updates keep them on `U`, so that they round exactly as a
+        // rule that adds `c_s u_s` column by column (plugins in the per-sample setting).
+        let smaller_pre = post.ncols() > crate::kernels::FUSE_MAX_COLUMNS && pre.nrows() < post.nrows();
+        let (scaled_post, scaled_pre) = match sample_scales {
+            None => (false, false),
+            Some(c) if smaller_pre => {
+                crate::kernels::scale_columns(pre, c, columns_per_sample, &mut p.pre_factors);
+                (false, true)
+            }
             Some(c) => {
-                if p.post_factors.shape() != post.shape() {
-                    p.post_factors = DMatrix::zeros(post.nrows(), post.ncols());
-                }
-                for (j, (mut out, column)) in p
-                    .post_factors
-                    .column_iter_mut()
-                    .zip(post.column_iter())
-                    .enumerate()
-                {
-                    let cb = c[j / columns_per_sample];
-                    out.zip_apply(&column, |o, v| *o = v * cb);
-                }
-                &p.post_factors
+                crate::kernels::scale_columns(post, c, columns_per_sample, &mut p.post_factors);
+                (true, false)
             }
         };
+        let post_factors = if scaled_post { &p.post_factors } else { post };
+        let pre_factors = if scaled_pre { &p.pre_factors } else { pre };
         if post.ncols() > crate::kernels::FUSE_MAX_COLUMNS {
-            crate::kernels::apply_outer(&mut self.weights, scale, factors, pre);
+            crate::kernels::apply_outer(&mut self.weights, scale, post_factors, pre_factors);
             return;
         }
-        if sample_scales.is_none() {
+        if !scaled_post {
             p.post_factors.clone_from(post);
         }
+        if !scaled_pre {
+            p.pre_factors.clone_from(pre);
+        }
         p.scale = scale;
-        p.pre_factors.clone_from(pre);
         self.pending_active = true;
     }
 }
@@ -835,5 +836,39 @@ mod tests {
         let var = w.iter().map(|v| v * v).sum::<f64>() / w.len() as f64;
         // 60,000 draws: the sample variance is within 2 % of 2/(300+200) with overwhelming probability.
         assert!((var / (2.0 / 500.0) - 1.0).abs() < 0.02, "variance {var}");
+    }
+
+    #[test]
+    fn scheduled_updates_scale_either_factor_to_the_same_result() {
+        use crate::test_support::uniform_matrix;
+        // Post larger than pre and the reverse (the scales go on the smaller factor); few
+        // columns (deferred, fused later) and many (applied at once); two columns per sample.
+        for (post_rows, pre_rows) in [(50, 20), (20, 50)] {
+            for columns in [4, 12] {
+                let w = uniform_matrix(post_rows, pre_rows, 1);
+                let post = uniform_matrix(post_rows, columns, 2);
+                let pre = uniform_matrix(pre_rows, columns, 3);
+                let scales: Vec<f64> = (0..columns / 2).map(|s| 1.0 - 0.3 * s as f64).collect();
+                let mut scaled_post = post.clone();
+                for (j, mut column) in scaled_post.column_iter_mut().enumerate() {
+                    column *= scales[j / 2];
+                }
+                let expected = &w + &scaled_post * pre.transpose() * -0.5;
+                let mut projection = Projection {
+                    weights: w.clone(),
+                    bias: None,
+                    pending: PendingUpdate {
+                        scale: 0.0,
+                        post_factors: DMatrix::zeros(0, 0),
+                        pre_factors: DMatrix::zeros(0, 0),
+                    },
+                    pending_active: false,
+                };
+                projection.schedule(-0.5, &post, Some(&scales), 2, &pre);
+                projection.flush();
+                let miss = (&projection.weights - &expected).amax();
+                assert!(miss < 1e-12, "{post_rows}×{pre_rows}, {columns} columns: {miss}");
+            }
+        }
     }
 }

@@ -16,7 +16,7 @@ use crate::Real;
 use crate::circuit::{Circuit, Geometry};
 use crate::conv::unfold_channels;
 use crate::gemm::{Operand, gemm};
-use crate::kernels::update_then_multiply;
+use crate::kernels::{by_column_blocks, update_then_multiply};
 use crate::noise::fill_gaussian;
 use crate::rule::{
     LearningRule, PlasticWeights, PostUpdate, ProjectionContext, Requirements, RuleContext, RuleError,
@@ -51,7 +51,7 @@ fn reshape<T: Real>(m: &mut DMatrix<T>, rows: usize, cols: usize) {
     if m.shape() != (rows, cols) {
         *m = DMatrix::zeros(rows, cols);
     } else {
-        m.fill(T::zero());
+        m.as_mut_slice().fill(T::zero());
     }
 }
 
@@ -168,9 +168,12 @@ impl<T: Real> Engine<T> {
                         update_then_multiply(&mut proj.weights, pending, input, &mut pre);
                         proj.pending_active = false;
                         if let Some(bias) = &proj.bias {
-                            for mut column in pre.column_iter_mut() {
-                                column += bias;
-                            }
+                            let bias = bias.as_slice();
+                            by_column_blocks(bias.len(), pre.as_mut_slice(), [], |part, []| {
+                                for column in part.chunks_exact_mut(bias.len()) {
+                                    column.iter_mut().zip(bias).for_each(|(u, &b)| *u += b);
+                                }
+                            });
                         }
                     }
                     Geometry::Conv(g) => {
@@ -327,7 +330,14 @@ impl<T: Real> Engine<T> {
                     *noise = DMatrix::zeros(pop.size, batch);
                 }
                 fill_gaussian(noise, pop.noise.std(), rng);
-                d_pre += &*noise;
+                by_column_blocks(
+                    pop.size,
+                    d_pre.as_mut_slice(),
+                    [noise.as_slice()],
+                    |d, [noise]| {
+                        d.iter_mut().zip(noise).for_each(|(d, &n)| *d += n);
+                    },
+                );
             }
             let d_act = &mut self.ws.diff_act[p];
             if d_act.shape() != d_pre.shape() {

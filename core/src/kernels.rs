@@ -23,6 +23,71 @@ pub const MIN_BLOCK_ROWS: usize = 512;
 /// Matrices with at least this many entries are split into row blocks, one per thread.
 pub const SPLIT_MIN_ENTRIES: usize = 1 << 15;
 
+/// Elementwise and per-column passes with at least this many entries are shared among threads.
+const PARALLEL_MIN_ENTRIES: usize = 1 << 15;
+
+/// Runs `pass(out, inputs)` over blocks of whole columns (`rows` entries each) of `out` and
+/// the equally long `inputs`, in parallel when the data is large enough to be worth it.
+///
+/// Each column is processed by exactly one call, so a pass that is elementwise or acts on
+/// whole columns gives the same numbers on any number of threads.
+pub fn by_column_blocks<T: Real, const N: usize>(
+    rows: usize,
+    out: &mut [T],
+    inputs: [&[T]; N],
+    pass: impl Fn(&mut [T], [&[T]; N]) + Sync,
+) {
+    by_indexed_column_blocks(rows, out, inputs, |_, out, inputs| pass(out, inputs));
+}
+
+/// [`by_column_blocks`], also telling `pass` the index of its block's first column.
+pub fn by_indexed_column_blocks<T: Real, const N: usize>(
+    rows: usize,
+    out: &mut [T],
+    inputs: [&[T]; N],
+    pass: impl Fn(usize, &mut [T], [&[T]; N]) + Sync,
+) {
+    debug_assert!(inputs.iter().all(|input| input.len() == out.len()));
+    let threads = rayon::current_num_threads();
+    if threads == 1 || out.len() < PARALLEL_MIN_ENTRIES || rows == 0 {
+        pass(0, out, inputs);
+        return;
+    }
+    let columns = out.len() / rows;
+    // A few blocks per thread, so that a thread slowed by the rest of the machine does not
+    // hold the others back.
+    let block_columns = columns.div_ceil(4 * threads).max(1);
+    let block = rows * block_columns;
+    out.par_chunks_mut(block).enumerate().for_each(|(i, part)| {
+        let start = i * block;
+        pass(
+            i * block_columns,
+            part,
+            inputs.map(|input| &input[start..start + part.len()]),
+        );
+    });
+}
+
+/// `out = m diag(c)`, where `c` repeats each of `sample_scales` over `columns_per_sample`
+/// consecutive columns.
+pub fn scale_columns<T: Real>(
+    m: &DMatrix<T>,
+    sample_scales: &[T],
+    columns_per_sample: usize,
+    out: &mut DMatrix<T>,
+) {
+    if out.shape() != m.shape() {
+        *out = DMatrix::zeros(m.nrows(), m.ncols());
+    }
+    let rows = m.nrows();
+    by_indexed_column_blocks(rows, out.as_mut_slice(), [m.as_slice()], |first, out, [m]| {
+        for (j, (o, v)) in out.chunks_exact_mut(rows).zip(m.chunks_exact(rows)).enumerate() {
+            let c = sample_scales[(first + j) / columns_per_sample];
+            o.iter_mut().zip(v).for_each(|(o, &v)| *o = v * c);
+        }
+    });
+}
+
 /// `w += scale · u vᵀ`, where `u` is `rows × b` and `v` is `cols × b`.
 pub fn apply_outer<T: Real>(w: &mut DMatrix<T>, scale: T, u: &DMatrix<T>, v: &DMatrix<T>) {
     debug_assert_eq!(u.ncols(), v.ncols());
@@ -307,5 +372,24 @@ mod tests {
         let (w2, y2) = run(2);
         assert_eq!(w1, w2);
         assert_eq!(y1, y2);
+    }
+
+    #[test]
+    fn column_scaling_matches_its_definition_on_any_thread_count() {
+        // 300 × 400 entries: above the parallel threshold; 3 columns per sample.
+        let m = matrix(300, 400, 7);
+        let scales: Vec<f64> = (0..400 / 3 + 1).map(|s| 0.5 - s as f64 * 0.01).collect();
+        let naive = DMatrix::from_fn(300, 400, |i, j| m[(i, j)] * scales[j / 3]);
+        let run = |threads| {
+            on_threads(threads, || {
+                let mut out = DMatrix::zeros(0, 0);
+                scale_columns(&m, &scales, 3, &mut out);
+                out
+            })
+        };
+        let one = run(1);
+        assert_eq!(one, naive);
+        assert_eq!(run(2), one);
+        assert_eq!(run(3), one);
     }
 }
