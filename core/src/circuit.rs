@@ -595,8 +595,9 @@ impl<T: Real> Projection<T> {
     }
 
     /// `W += scale · (U diag(c)) Vᵀ`, where `c` repeats each of `sample_scales` (all ones if
-    /// `None`) over `columns_per_sample` consecutive columns. Low-rank changes are deferred,
-    /// to be fused with the next product through `W`; others are applied at once.
+    /// `None`) over `columns_per_sample` consecutive columns. Changes to dense weights are
+    /// deferred, to be applied together with the next product through `W` (or by
+    /// [`Projection::flush`]); a convolution's are applied at once.
     pub(crate) fn schedule(
         &mut self,
         scale: T,
@@ -624,7 +625,9 @@ impl<T: Real> Projection<T> {
         };
         let post_factors = if scaled_post { &p.post_factors } else { post };
         let pre_factors = if scaled_pre { &p.pre_factors } else { pre };
-        if post.ncols() > crate::kernels::FUSE_MAX_COLUMNS {
+        if columns_per_sample > 1 {
+            // A convolution's factors have a column per position and sample: applied now
+            // rather than copied.
             crate::kernels::apply_outer(&mut self.weights, scale, post_factors, pre_factors);
             return;
         }
@@ -842,16 +845,20 @@ mod tests {
     fn scheduled_updates_scale_either_factor_to_the_same_result() {
         use crate::test_support::uniform_matrix;
         // Post larger than pre and the reverse (the scales go on the smaller factor); few
-        // columns (deferred, fused later) and many (applied at once); two columns per sample.
-        for (post_rows, pre_rows) in [(50, 20), (20, 50)] {
+        // columns and many; dense (deferred) and with two columns per sample (convolution,
+        // applied at once).
+        for (post_rows, pre_rows, columns_per_sample) in [(50, 20, 1), (20, 50, 1), (50, 20, 2), (20, 50, 2)]
+        {
             for columns in [4, 12] {
                 let w = uniform_matrix(post_rows, pre_rows, 1);
                 let post = uniform_matrix(post_rows, columns, 2);
                 let pre = uniform_matrix(pre_rows, columns, 3);
-                let scales: Vec<f64> = (0..columns / 2).map(|s| 1.0 - 0.3 * s as f64).collect();
+                let scales: Vec<f64> = (0..columns / columns_per_sample)
+                    .map(|s| 1.0 - 0.3 * s as f64)
+                    .collect();
                 let mut scaled_post = post.clone();
                 for (j, mut column) in scaled_post.column_iter_mut().enumerate() {
-                    column *= scales[j / 2];
+                    column *= scales[j / columns_per_sample];
                 }
                 let expected = &w + &scaled_post * pre.transpose() * -0.5;
                 let mut projection = Projection {
@@ -864,7 +871,7 @@ mod tests {
                     },
                     pending_active: false,
                 };
-                projection.schedule(-0.5, &post, Some(&scales), 2, &pre);
+                projection.schedule(-0.5, &post, Some(&scales), columns_per_sample, &pre);
                 projection.flush();
                 let miss = (&projection.weights - &expected).amax();
                 assert!(miss < 1e-12, "{post_rows}×{pre_rows}, {columns} columns: {miss}");

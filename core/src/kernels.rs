@@ -3,7 +3,9 @@
 //! Per-sample node perturbation on a wide layer is bound by memory traffic: each step reads
 //! the weights for the forward product and reads and writes them again for the rank-one
 //! update. The fused kernel applies the update of step `t` while computing the product of step
-//! `t + 1`, streaming the weights once per step.
+//! `t + 1`, streaming the weights once per step. Mini-batch updates are deferred the same way
+//! and applied block of rows by block of rows together with the next product
+//! ([`update_then_multiply_by_row_blocks`]), each block while it is in cache.
 //!
 //! Results do not depend on the number of threads: large matrices are split into blocks of
 //! rows, and every output row is summed over columns in the same order in any block.
@@ -13,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::Real;
 use crate::circuit::PendingUpdate;
-use crate::gemm::{Operand, gemm};
+use crate::gemm::update_then_multiply_by_row_blocks;
 
 /// Fused path is taken when both the pending update and the product have at most this many
 /// columns; beyond it a GEMM is cheaper than repeated column sweeps.
@@ -97,7 +99,7 @@ pub fn apply_outer<T: Real>(w: &mut DMatrix<T>, scale: T, u: &DMatrix<T>, v: &DM
             add_outer_column(column, j, scale, u, v);
         }
     } else {
-        gemm(w, true, scale, Operand::plain(u), Operand::transposed(v));
+        update_then_multiply_by_row_blocks(w, Some((scale, u, v)), None);
     }
 }
 
@@ -198,10 +200,8 @@ pub fn update_then_multiply<T: Real>(
     let n = x.ncols();
     let fusable = n <= FUSE_MAX_COLUMNS && pending.is_none_or(|p| p.post_factors.ncols() <= FUSE_MAX_COLUMNS);
     if !fusable || rows == 0 {
-        if let Some(p) = pending {
-            apply_outer(w, p.scale, &p.post_factors, &p.pre_factors);
-        }
-        gemm(out, true, T::one(), Operand::plain(w), Operand::plain(x));
+        let update = pending.map(|p| (p.scale, &p.post_factors, &p.pre_factors));
+        update_then_multiply_by_row_blocks(w, update, Some((x, out)));
         return;
     }
     let blocks = if rows * cols >= SPLIT_MIN_ENTRIES {
