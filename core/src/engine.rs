@@ -15,7 +15,7 @@ use nalgebra::DMatrix;
 use crate::Real;
 use crate::circuit::{Circuit, Geometry};
 use crate::conv::unfold_channels;
-use crate::gemm::{Operand, gemm};
+use crate::gemm::{Operand, gemm, multiply_by_blocks};
 use crate::kernels::{by_column_blocks, update_then_multiply};
 use crate::noise::fill_gaussian;
 use crate::rule::{
@@ -274,13 +274,7 @@ impl<T: Real> Engine<T> {
                 let weights = &self.circuit.projections[q].weights;
                 let diff = &self.ws.diff_act[spec.pre];
                 match spec.geometry {
-                    Geometry::Dense => gemm(
-                        &mut d_pre,
-                        true,
-                        T::one(),
-                        Operand::plain(weights),
-                        Operand::plain(diff),
-                    ),
+                    Geometry::Dense => multiply_by_blocks(weights, diff, &mut d_pre),
                     Geometry::Conv(g) => {
                         g.patches(diff, &mut self.ws.diff_patches[q]);
                         g.forward_from_patches(weights, &self.ws.diff_patches[q], &mut d_pre);

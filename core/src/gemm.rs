@@ -213,7 +213,28 @@ pub fn update_then_multiply_by_row_blocks<T: Real>(
         }
         None => (None, None),
     };
+    let work_size = rows * cols * (x.map_or(0, |x| x.ncols()) + update.map_or(0, |(_, u, _)| u.ncols()));
+    // The partition depends on the shape only; whether the blocks then run in parallel does
+    // not change the numbers.
+    let large = work_size >= PARALLEL_MIN_WORK;
     let mut w = MatMut::from_column_major_slice_mut(w.as_mut_slice(), rows, cols);
+    if block >= rows && large {
+        // Too few rows to share (an output layer): the update is shared by blocks of columns
+        // of `w`, then the product by blocks of columns of `out`.
+        use rayon::prelude::*;
+        if let Some((alpha, u, v_t)) = update {
+            column_blocks(w.rb_mut())
+                .into_par_iter()
+                .zip(column_blocks_ref(v_t))
+                .for_each(|(w_block, v_t_block)| {
+                    faer::linalg::matmul::matmul(w_block, Accum::Add, u, v_t_block, alpha, Par::Seq);
+                });
+        }
+        if let (Some(x), Some(out)) = (x, out) {
+            multiply_by_column_blocks(w.rb(), x, out);
+        }
+        return;
+    }
     let mut u = update.map(|(_, u, _)| u);
     let mut blocks = Vec::with_capacity(rows.div_ceil(block));
     while w.nrows() > 0 {
@@ -241,13 +262,97 @@ pub fn update_then_multiply_by_row_blocks<T: Real>(
                 faer::linalg::matmul::matmul(out_block, Accum::Add, w_block.rb(), x, T::one(), Par::Seq);
             }
         };
-    let work_size = rows * cols * (x.map_or(0, |x| x.ncols()) + update.map_or(0, |(_, u, _)| u.ncols()));
-    if blocks.len() > 1 && work_size >= PARALLEL_MIN_WORK && rayon::current_num_threads() > 1 {
+    if blocks.len() > 1 && large && rayon::current_num_threads() > 1 {
         use rayon::prelude::*;
         blocks.into_par_iter().for_each(work);
     } else {
         blocks.into_iter().for_each(work);
     }
+}
+
+/// `out += w x` on all threads, by the same blocks as the product of
+/// [`update_then_multiply_by_row_blocks`] (so with the same numbers on any number of threads).
+///
+/// # Panics
+/// If the shapes do not agree.
+pub fn multiply_by_blocks<T: Real>(w: &DMatrix<T>, x: &DMatrix<T>, out: &mut DMatrix<T>) {
+    let (rows, cols) = w.shape();
+    let n = x.ncols();
+    assert!(
+        x.nrows() == cols && out.nrows() == rows && out.ncols() == n,
+        "product shapes: w {rows}×{cols}, x {}×{n}, out {}×{}",
+        x.nrows(),
+        out.nrows(),
+        out.ncols()
+    );
+    if rows == 0 {
+        return;
+    }
+    let w = MatRef::from_column_major_slice(w.as_slice(), rows, cols);
+    let x = MatRef::from_column_major_slice(x.as_slice(), cols, n);
+    let mut out = MatMut::from_column_major_slice_mut(out.as_mut_slice(), rows, n);
+    let block = row_block_len::<T>(rows, cols);
+    let large = rows * cols * n >= PARALLEL_MIN_WORK;
+    if block >= rows && large {
+        multiply_by_column_blocks(w, x, out);
+        return;
+    }
+    let mut blocks = Vec::with_capacity(rows.div_ceil(block));
+    let mut w = w;
+    while w.nrows() > 0 {
+        let len = block.min(w.nrows());
+        let (w_block, w_rest) = w.split_at_row(len);
+        let (out_block, out_rest) = out.split_at_row_mut(len);
+        blocks.push((w_block, out_block));
+        (w, out) = (w_rest, out_rest);
+    }
+    let work = |(w_block, out_block): (MatRef<'_, T>, MatMut<'_, T>)| {
+        faer::linalg::matmul::matmul(out_block, Accum::Add, w_block, x, T::one(), Par::Seq);
+    };
+    if blocks.len() > 1 && large && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        blocks.into_par_iter().for_each(work);
+    } else {
+        blocks.into_iter().for_each(work);
+    }
+}
+
+/// `out += w x` by blocks of columns of `out`, in parallel (for `w` with few rows).
+fn multiply_by_column_blocks<T: Real>(w: MatRef<'_, T>, x: MatRef<'_, T>, out: MatMut<'_, T>) {
+    use rayon::prelude::*;
+    column_blocks(out)
+        .into_par_iter()
+        .zip(column_blocks_ref(x))
+        .for_each(|(out_block, x_block)| {
+            faer::linalg::matmul::matmul(out_block, Accum::Add, w, x_block, T::one(), Par::Seq);
+        });
+}
+
+/// Column blocks of short matrices in [`update_then_multiply_by_row_blocks`]: a fixed count,
+/// so that the partition does not depend on the number of threads.
+const COLUMN_BLOCKS: usize = 4;
+
+fn column_blocks<T: Real>(mut m: MatMut<'_, T>) -> Vec<MatMut<'_, T>> {
+    let width = m.ncols().div_ceil(COLUMN_BLOCKS).max(1);
+    let mut blocks = Vec::with_capacity(COLUMN_BLOCKS);
+    while m.ncols() > 0 {
+        let len = width.min(m.ncols());
+        let (head, rest) = m.split_at_col_mut(len);
+        blocks.push(head);
+        m = rest;
+    }
+    blocks
+}
+
+fn column_blocks_ref<T: Real>(mut m: MatRef<'_, T>) -> Vec<MatRef<'_, T>> {
+    let width = m.ncols().div_ceil(COLUMN_BLOCKS).max(1);
+    let mut blocks = Vec::with_capacity(COLUMN_BLOCKS);
+    while m.ncols() > 0 {
+        let (head, rest) = m.split_at_col(width.min(m.ncols()));
+        blocks.push(head);
+        m = rest;
+    }
+    blocks
 }
 
 #[cfg(test)]
@@ -359,5 +464,51 @@ mod tests {
             (w, out)
         });
         assert_eq!(separate, one);
+    }
+
+    #[test]
+    fn short_weights_are_shared_by_columns_with_the_same_numbers_on_any_thread_count() {
+        // An output layer: 10 × 3000 weights, rank-100 update, 100 samples (above the size
+        // for sharing, with fewer rows than one row block).
+        let (rows, cols) = (10, 3000);
+        let (w0, u, v, x) = (
+            matrix(rows, cols, 5),
+            matrix(rows, 100, 6),
+            matrix(cols, 100, 7),
+            matrix(cols, 100, 8),
+        );
+        let expected_w = &w0 + &u * v.transpose() * 0.5;
+        let expected_out = &expected_w * &x;
+        let run = |threads: usize| {
+            on_threads(threads, || {
+                let mut w = w0.clone();
+                let mut out = DMatrix::zeros(rows, 100);
+                update_then_multiply_by_row_blocks(&mut w, Some((0.5, &u, &v)), Some((&x, &mut out)));
+                let mut product = DMatrix::zeros(rows, 100);
+                multiply_by_blocks(&w, &x, &mut product);
+                (w, out, product)
+            })
+        };
+        let one = run(1);
+        assert!((&one.0 - &expected_w).amax() < 1e-12);
+        assert!((&one.1 - &expected_out).amax() < 1e-11);
+        assert_eq!(one.1, one.2, "the product alone has the fused product's numbers");
+        assert_eq!(run(2), one);
+        assert_eq!(run(3), one);
+    }
+
+    proptest! {
+        // The product alone against nalgebra (1e-13 per unit of the inner dimension, f64) and
+        // against the product of the fused kernel, bit for bit.
+        #[test]
+        fn blocked_product_matches_nalgebra_and_the_fused_product(rows in 1usize..400, cols in 1usize..300, n in 1usize..60, seed in 0u64..1000) {
+            let (w, x) = (matrix(rows, cols, seed), matrix(cols, n, seed + 1));
+            let mut out = DMatrix::zeros(rows, n);
+            multiply_by_blocks(&w, &x, &mut out);
+            prop_assert!((&out - &w * &x).amax() <= 1e-13 * (cols as f64 + 1.0));
+            let mut fused = DMatrix::zeros(rows, n);
+            update_then_multiply_by_row_blocks(&mut w.clone(), None, Some((&x, &mut fused)));
+            prop_assert_eq!(out, fused);
+        }
     }
 }
