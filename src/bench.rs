@@ -81,13 +81,25 @@ fn median_rate(step: &mut dyn FnMut(usize), per_call: usize, seconds: f64, reps:
 }
 
 /// Median GFLOP/s of `C += A B` with `A` `m × k` and `B` `k × n`, through the product the
-/// engine uses for every batched pass (faer on nalgebra storage).
-pub fn gemm<T: Real>(m: usize, n: usize, k: usize, reps: usize, seconds: f64) -> f64 {
-    use npsim_core::gemm::{Operand, gemm};
+/// engine uses for batched passes (faer on nalgebra storage); with `fused`, of the pair a
+/// training step runs through a weight matrix `A`: the rank-`n` update `A += U Vᵀ`, then
+/// `C += A B`, block of rows by block of rows.
+pub fn gemm<T: Real>(m: usize, n: usize, k: usize, fused: bool, reps: usize, seconds: f64) -> f64 {
+    use npsim_core::gemm::{Operand, gemm, update_then_multiply_by_row_blocks};
     let entry = |i: usize, j: usize| T::of(((i * 7 + j * 3) % 11) as f64 * 0.01 - 0.05);
-    let a = DMatrix::from_fn(m, k, entry);
+    let mut a = DMatrix::from_fn(m, k, entry);
     let b = DMatrix::from_fn(k, n, entry);
     let mut c = DMatrix::zeros(m, n);
+    if fused {
+        // The update's factors are tiny, so `A` stays bounded over any number of calls.
+        let u = DMatrix::from_fn(m, n, |i, j| entry(i, j) * T::of(1e-6));
+        let mut step = |calls: usize| {
+            for _ in 0..calls {
+                update_then_multiply_by_row_blocks(&mut a, Some((-T::one(), &u, &b)), Some((&b, &mut c)));
+            }
+        };
+        return median_rate(&mut step, 4 * m * n * k, seconds, reps) / 1e9;
+    }
     let mut step = |calls: usize| {
         for _ in 0..calls {
             gemm(&mut c, true, T::one(), Operand::plain(&a), Operand::plain(&b));

@@ -236,6 +236,11 @@ enum BenchCommand {
         /// The summed dimension.
         #[arg(long, default_value_t = 784)]
         k: usize,
+        /// Time a training step's pair instead: the rank-n update `A += U Vᵀ` (`U` m×n, `V`
+        /// k×n), then `C += A B`, block of rows by block of rows (the GEMM-bound part of an
+        /// MLP step; 4mnk flop).
+        #[arg(long)]
+        fused: bool,
         /// Precision.
         #[arg(long, value_enum, default_value = "f32")]
         precision: PrecisionArg,
@@ -586,19 +591,25 @@ fn run_bench(what: BenchCommand) -> Result<ExitCode> {
             m,
             n,
             k,
+            fused,
             precision,
             run,
         } => {
             if m == 0 || n == 0 || k == 0 {
                 bail!("--m, --n and --k must be at least 1");
             }
+            let description = if fused {
+                format!("fused rank-{n} update of {m}x{k} then product with {k}x{n}")
+            } else {
+                format!("gemm {m}x{k} times {k}x{n}")
+            };
             timed(
                 run,
                 precision,
-                format!("gemm {m}x{k} times {k}x{n}"),
+                description,
                 "gflops",
-                || npsim::bench::gemm::<f32>(m, n, k, run.reps, 1.0),
-                || npsim::bench::gemm::<f64>(m, n, k, run.reps, 1.0),
+                || npsim::bench::gemm::<f32>(m, n, k, fused, run.reps, 1.0),
+                || npsim::bench::gemm::<f64>(m, n, k, fused, run.reps, 1.0),
             )
         }
         BenchCommand::LinearNp {

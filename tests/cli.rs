@@ -230,3 +230,38 @@ fn a_killed_run_leaves_a_readable_prefix() {
         assert_eq!(values.len(), steps.len(), "metric {name} is a complete prefix");
     }
 }
+
+#[test]
+fn bench_gemm_prints_its_rate_last_plain_and_fused() {
+    let dir = tempfile::tempdir().unwrap();
+    for fused in [false, true] {
+        let mut args = vec![
+            "bench",
+            "gemm",
+            "--m",
+            "60",
+            "--n",
+            "7",
+            "--k",
+            "30",
+            "--precision",
+            "f64",
+            "--reps",
+            "1",
+        ];
+        if fused {
+            args.push("--fused");
+        }
+        let out = npsim(&args, dir.path());
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        let last = text.lines().last().unwrap_or_default();
+        let rate: f64 = last
+            .strip_prefix("gflops: ")
+            .unwrap_or_else(|| panic!("last line {last:?}"))
+            .parse()
+            .unwrap();
+        assert!(rate > 0.0 && rate.is_finite(), "{last}");
+        assert_eq!(text.contains("fused rank-7 update of 60x30"), fused, "{text}");
+    }
+}
