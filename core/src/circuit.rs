@@ -626,16 +626,18 @@ impl<T: Real> Projection<T> {
         let post_factors = if scaled_post { &p.post_factors } else { post };
         let pre_factors = if scaled_pre { &p.pre_factors } else { pre };
         if columns_per_sample > 1 {
-            // A convolution's factors have a column per position and sample: applied now
-            // rather than copied.
-            crate::kernels::apply_outer(&mut self.weights, scale, post_factors, pre_factors);
+            // A convolution's factors have a column per position and sample (tens of MB of
+            // patches): applied now, in one product over all of them, rather than copied.
+            use crate::gemm::{Operand, gemm};
+            let (u, v) = (Operand::plain(post_factors), Operand::transposed(pre_factors));
+            gemm(&mut self.weights, true, scale, u, v);
             return;
         }
         if !scaled_post {
-            p.post_factors.clone_from(post);
+            crate::kernels::copy_into(&mut p.post_factors, post);
         }
         if !scaled_pre {
-            p.pre_factors.clone_from(pre);
+            crate::kernels::copy_into(&mut p.pre_factors, pre);
         }
         p.scale = scale;
         self.pending_active = true;

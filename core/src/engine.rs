@@ -150,7 +150,7 @@ impl<T: Real> Engine<T> {
         let batch = inputs.ncols();
         let bp = &self.circuit.blueprint;
         let input = bp.input();
-        self.ws.act[input].clone_from(inputs);
+        crate::kernels::copy_into(&mut self.ws.act[input], inputs);
         for &p in bp.order() {
             if p == input {
                 continue;

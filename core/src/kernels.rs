@@ -70,6 +70,16 @@ pub fn by_indexed_column_blocks<T: Real, const N: usize>(
     });
 }
 
+/// `dst = src`, reusing `dst`'s storage when the shapes agree (nalgebra's `clone_from`
+/// allocates anew every time).
+pub fn copy_into<T: Real>(dst: &mut DMatrix<T>, src: &DMatrix<T>) {
+    if dst.shape() == src.shape() {
+        dst.copy_from(src);
+    } else {
+        *dst = src.clone();
+    }
+}
+
 /// `out = m diag(c)`, where `c` repeats each of `sample_scales` over `columns_per_sample`
 /// consecutive columns.
 pub fn scale_columns<T: Real>(

@@ -110,7 +110,8 @@ impl<T: Real> ProjectionContext<'_, T> {
     /// product through these weights. Reading the weights afterwards sees the change.
     pub fn add_outer(&mut self, scale: T, post_factors: &DMatrix<T>, pre_factors: &DMatrix<T>) {
         self.check_factors(post_factors, pre_factors);
-        self.state.schedule(scale, post_factors, None, 1, pre_factors);
+        self.state
+            .schedule(scale, post_factors, None, self.columns_per_sample, pre_factors);
     }
 
     /// Schedules `W += scale · Σ_j c_s(j) U[:, j] V[:, j]ᵀ`: [`ProjectionContext::add_outer`]
@@ -244,4 +245,50 @@ pub trait PostUpdate<T: Real>: Send {
     }
     /// Called after every update.
     fn apply(&mut self, projections: &mut [PlasticWeights<'_, T>]) -> Result<(), RuleError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::circuit::PendingUpdate;
+    use crate::test_support::uniform_matrix;
+
+    fn projection(rows: usize, cols: usize) -> Projection<f64> {
+        Projection {
+            weights: uniform_matrix(rows, cols, 1),
+            bias: None,
+            pending: PendingUpdate {
+                scale: 0.0,
+                post_factors: DMatrix::zeros(0, 0),
+                pre_factors: DMatrix::zeros(0, 0),
+            },
+            pending_active: false,
+        }
+    }
+
+    #[test]
+    fn dense_updates_are_deferred_and_convolution_updates_applied_at_once() {
+        // A convolution's factors (a column per position and sample) are too large to copy
+        // for later; a dense projection's are deferred to the next product. Either way the
+        // weights read afterwards include the change.
+        let (post, pre) = (uniform_matrix(3, 8, 2), uniform_matrix(5, 8, 3));
+        let expected = uniform_matrix(3, 5, 1) + &post * pre.transpose() * 0.5;
+        for columns_per_sample in [1, 4] {
+            let mut state = projection(3, 5);
+            let mut context = ProjectionContext {
+                name: "p",
+                pre: &pre,
+                post: &post,
+                columns_per_sample,
+                post_noise: None,
+                noise_std: 0.0,
+                post_error: None,
+                weight_noise: None,
+                state: &mut state,
+            };
+            context.add_outer(0.5, &post, &pre);
+            assert_eq!(context.state.pending_active, columns_per_sample == 1);
+            assert!((context.weights() - &expected).amax() < 1e-14);
+        }
+    }
 }
