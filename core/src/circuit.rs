@@ -585,6 +585,21 @@ pub struct Projection<T: Real> {
 }
 
 impl<T: Real> Projection<T> {
+    /// A projection with these weights and bias and no pending update.
+    pub(crate) fn new(weights: DMatrix<T>, bias: Option<DVector<T>>) -> Self {
+        let pending = PendingUpdate {
+            scale: T::zero(),
+            post_factors: DMatrix::zeros(0, 0),
+            pre_factors: DMatrix::zeros(0, 0),
+        };
+        Self {
+            weights,
+            bias,
+            pending,
+            pending_active: false,
+        }
+    }
+
     /// Applies any pending update now.
     pub(crate) fn flush(&mut self) {
         if self.pending_active {
@@ -669,17 +684,7 @@ impl<T: Real> Circuit<T> {
                     let drawn: DMatrix<T> = init.draw_bias(rows, &mut rng);
                     DVector::from_column_slice(drawn.as_slice())
                 });
-                let pending = PendingUpdate {
-                    scale: T::zero(),
-                    post_factors: DMatrix::zeros(0, 0),
-                    pre_factors: DMatrix::zeros(0, 0),
-                };
-                Projection {
-                    weights,
-                    bias,
-                    pending,
-                    pending_active: false,
-                }
+                Projection::new(weights, bias)
             })
             .collect();
         Self {
@@ -863,16 +868,7 @@ mod tests {
                     column *= scales[j / columns_per_sample];
                 }
                 let expected = &w + &scaled_post * pre.transpose() * -0.5;
-                let mut projection = Projection {
-                    weights: w.clone(),
-                    bias: None,
-                    pending: PendingUpdate {
-                        scale: 0.0,
-                        post_factors: DMatrix::zeros(0, 0),
-                        pre_factors: DMatrix::zeros(0, 0),
-                    },
-                    pending_active: false,
-                };
+                let mut projection = Projection::new(w.clone(), None);
                 projection.schedule(-0.5, &post, Some(&scales), columns_per_sample, &pre);
                 projection.flush();
                 let miss = (&projection.weights - &expected).amax();

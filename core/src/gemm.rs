@@ -185,14 +185,7 @@ pub fn update_then_multiply_by_row_blocks<T: Real>(
         );
     }
     if let Some((x, out)) = &product {
-        assert!(
-            x.nrows() == cols && out.nrows() == rows && out.ncols() == x.ncols(),
-            "product shapes: w {rows}×{cols}, x {}×{}, out {}×{}",
-            x.nrows(),
-            x.ncols(),
-            out.nrows(),
-            out.ncols()
-        );
+        assert_product_shapes(rows, cols, x, out);
     }
     if rows == 0 {
         return;
@@ -278,13 +271,7 @@ pub fn update_then_multiply_by_row_blocks<T: Real>(
 pub fn multiply_by_blocks<T: Real>(w: &DMatrix<T>, x: &DMatrix<T>, out: &mut DMatrix<T>) {
     let (rows, cols) = w.shape();
     let n = x.ncols();
-    assert!(
-        x.nrows() == cols && out.nrows() == rows && out.ncols() == n,
-        "product shapes: w {rows}×{cols}, x {}×{n}, out {}×{}",
-        x.nrows(),
-        out.nrows(),
-        out.ncols()
-    );
+    assert_product_shapes(rows, cols, x, out);
     if rows == 0 {
         return;
     }
@@ -315,6 +302,17 @@ pub fn multiply_by_blocks<T: Real>(w: &DMatrix<T>, x: &DMatrix<T>, out: &mut DMa
     } else {
         blocks.into_iter().for_each(work);
     }
+}
+
+fn assert_product_shapes<T: Real>(rows: usize, cols: usize, x: &DMatrix<T>, out: &DMatrix<T>) {
+    assert!(
+        x.nrows() == cols && out.nrows() == rows && out.ncols() == x.ncols(),
+        "product shapes: w {rows}×{cols}, x {}×{}, out {}×{}",
+        x.nrows(),
+        x.ncols(),
+        out.nrows(),
+        out.ncols()
+    );
 }
 
 /// `out += w x` by blocks of columns of `out`, in parallel (for `w` with few rows).

@@ -250,21 +250,7 @@ pub trait PostUpdate<T: Real>: Send {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::circuit::PendingUpdate;
     use crate::test_support::uniform_matrix;
-
-    fn projection(rows: usize, cols: usize) -> Projection<f64> {
-        Projection {
-            weights: uniform_matrix(rows, cols, 1),
-            bias: None,
-            pending: PendingUpdate {
-                scale: 0.0,
-                post_factors: DMatrix::zeros(0, 0),
-                pre_factors: DMatrix::zeros(0, 0),
-            },
-            pending_active: false,
-        }
-    }
 
     #[test]
     fn dense_updates_are_deferred_and_convolution_updates_applied_at_once() {
@@ -274,7 +260,7 @@ mod tests {
         let (post, pre) = (uniform_matrix(3, 8, 2), uniform_matrix(5, 8, 3));
         let expected = uniform_matrix(3, 5, 1) + &post * pre.transpose() * 0.5;
         for columns_per_sample in [1, 4] {
-            let mut state = projection(3, 5);
+            let mut state = Projection::new(uniform_matrix(3, 5, 1), None);
             let mut context = ProjectionContext {
                 name: "p",
                 pre: &pre,
