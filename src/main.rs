@@ -190,19 +190,26 @@ struct BenchRunArgs {
     reps: usize,
 }
 
+/// The rule and batch of a training-step benchmark.
+#[derive(clap::Args, Clone, Copy)]
+struct TrainingBenchArgs {
+    /// The rule.
+    #[arg(long, value_enum, default_value = "np")]
+    rule: MlpRuleArg,
+    /// Samples per step.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+}
+
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Mini-batch training steps on a 784-H-10 ReLU/softmax MLP (the paper's MNIST setting).
     Mlp {
-        /// The rule.
-        #[arg(long, value_enum, default_value = "np")]
-        rule: MlpRuleArg,
+        #[command(flatten)]
+        training: TrainingBenchArgs,
         /// Hidden width H.
         #[arg(long, default_value_t = 1000)]
         hidden: usize,
-        /// Samples per step.
-        #[arg(long, default_value_t = 100)]
-        batch: usize,
         /// Precision.
         #[arg(long, value_enum, default_value = "f32")]
         precision: PrecisionArg,
@@ -212,12 +219,8 @@ enum BenchCommand {
     /// Mini-batch training steps on the CIFAR-10 convnet of `scenarios/cifar10_conv.ron`
     /// (3×32×32, two 5×5 convolution stages of 16 and 32 maps with 2×2 max pooling, 128, 10).
     Conv {
-        /// The rule.
-        #[arg(long, value_enum, default_value = "np")]
-        rule: MlpRuleArg,
-        /// Samples per step.
-        #[arg(long, default_value_t = 100)]
-        batch: usize,
+        #[command(flatten)]
+        training: TrainingBenchArgs,
         /// Precision.
         #[arg(long, value_enum, default_value = "f32")]
         precision: PrecisionArg,
@@ -546,9 +549,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
 fn run_bench(what: BenchCommand) -> Result<ExitCode> {
     match what {
         BenchCommand::Mlp {
-            rule,
+            training: TrainingBenchArgs { rule, batch },
             hidden,
-            batch,
             precision,
             run,
         } => {
@@ -570,8 +572,7 @@ fn run_bench(what: BenchCommand) -> Result<ExitCode> {
             )
         }
         BenchCommand::Conv {
-            rule,
-            batch,
+            training: TrainingBenchArgs { rule, batch },
             precision,
             run,
         } => {

@@ -196,7 +196,7 @@ pub fn update_then_multiply_by_row_blocks<T: Real>(
         let v = MatRef::from_column_major_slice(v.as_slice(), cols, v.ncols());
         (alpha, u, v.transpose())
     });
-    let (x, mut out) = match product {
+    let (x, out) = match product {
         Some((x, out)) => {
             let n = x.ncols();
             (
@@ -228,24 +228,22 @@ pub fn update_then_multiply_by_row_blocks<T: Real>(
         }
         return;
     }
-    let mut u = update.map(|(_, u, _)| u);
-    let mut blocks = Vec::with_capacity(rows.div_ceil(block));
-    while w.nrows() > 0 {
-        let len = block.min(w.nrows());
-        let (w_block, w_rest) = w.split_at_row_mut(len);
-        w = w_rest;
-        let out_block = out.take().map(|o| {
-            let (head, rest) = o.split_at_row_mut(len);
-            out = Some(rest);
-            head
-        });
-        let u_block = u.map(|m| {
-            let (head, rest) = m.split_at_row(len);
-            u = Some(rest);
-            head
-        });
-        blocks.push((w_block, out_block, u_block));
-    }
+    let w_blocks = split_blocks(w, rows, block, |m, len| m.split_at_row_mut(len));
+    let count = w_blocks.len();
+    let out_blocks = optional_blocks(
+        out.map(|o| split_blocks(o, rows, block, |m, len| m.split_at_row_mut(len))),
+        count,
+    );
+    let u_blocks = optional_blocks(
+        update.map(|(_, u, _)| split_blocks(u, rows, block, |m, len| m.split_at_row(len))),
+        count,
+    );
+    let blocks: Vec<_> = w_blocks
+        .into_iter()
+        .zip(out_blocks)
+        .zip(u_blocks)
+        .map(|((w, out), u)| (w, out, u))
+        .collect();
     let work =
         |(mut w_block, out_block, u_block): (MatMut<'_, T>, Option<MatMut<'_, T>>, Option<MatRef<'_, T>>)| {
             if let (Some((alpha, _, v_t)), Some(u_block)) = (update, u_block) {
@@ -255,12 +253,7 @@ pub fn update_then_multiply_by_row_blocks<T: Real>(
                 faer::linalg::matmul::matmul(out_block, Accum::Add, w_block.rb(), x, T::one(), Par::Seq);
             }
         };
-    if blocks.len() > 1 && large && rayon::current_num_threads() > 1 {
-        use rayon::prelude::*;
-        blocks.into_par_iter().for_each(work);
-    } else {
-        blocks.into_iter().for_each(work);
-    }
+    for_each_block(blocks, large, work);
 }
 
 /// `out += w x` on all threads, by the same blocks as the product of
@@ -277,31 +270,21 @@ pub fn multiply_by_blocks<T: Real>(w: &DMatrix<T>, x: &DMatrix<T>, out: &mut DMa
     }
     let w = MatRef::from_column_major_slice(w.as_slice(), rows, cols);
     let x = MatRef::from_column_major_slice(x.as_slice(), cols, n);
-    let mut out = MatMut::from_column_major_slice_mut(out.as_mut_slice(), rows, n);
+    let out = MatMut::from_column_major_slice_mut(out.as_mut_slice(), rows, n);
     let block = row_block_len::<T>(rows, cols);
     let large = rows * cols * n >= PARALLEL_MIN_WORK;
     if block >= rows && large {
         multiply_by_column_blocks(w, x, out);
         return;
     }
-    let mut blocks = Vec::with_capacity(rows.div_ceil(block));
-    let mut w = w;
-    while w.nrows() > 0 {
-        let len = block.min(w.nrows());
-        let (w_block, w_rest) = w.split_at_row(len);
-        let (out_block, out_rest) = out.split_at_row_mut(len);
-        blocks.push((w_block, out_block));
-        (w, out) = (w_rest, out_rest);
-    }
+    let blocks: Vec<_> = split_blocks(w, rows, block, |m, len| m.split_at_row(len))
+        .into_iter()
+        .zip(split_blocks(out, rows, block, |m, len| m.split_at_row_mut(len)))
+        .collect();
     let work = |(w_block, out_block): (MatRef<'_, T>, MatMut<'_, T>)| {
         faer::linalg::matmul::matmul(out_block, Accum::Add, w_block, x, T::one(), Par::Seq);
     };
-    if blocks.len() > 1 && large && rayon::current_num_threads() > 1 {
-        use rayon::prelude::*;
-        blocks.into_par_iter().for_each(work);
-    } else {
-        blocks.into_iter().for_each(work);
-    }
+    for_each_block(blocks, large, work);
 }
 
 fn assert_product_shapes<T: Real>(rows: usize, cols: usize, x: &DMatrix<T>, out: &DMatrix<T>) {
@@ -330,27 +313,49 @@ fn multiply_by_column_blocks<T: Real>(w: MatRef<'_, T>, x: MatRef<'_, T>, out: M
 /// so that the partition does not depend on the number of threads.
 const COLUMN_BLOCKS: usize = 4;
 
-fn column_blocks<T: Real>(mut m: MatMut<'_, T>) -> Vec<MatMut<'_, T>> {
-    let width = m.ncols().div_ceil(COLUMN_BLOCKS).max(1);
-    let mut blocks = Vec::with_capacity(COLUMN_BLOCKS);
-    while m.ncols() > 0 {
-        let len = width.min(m.ncols());
-        let (head, rest) = m.split_at_col_mut(len);
+fn column_blocks<T: Real>(m: MatMut<'_, T>) -> Vec<MatMut<'_, T>> {
+    let (total, width) = (m.ncols(), m.ncols().div_ceil(COLUMN_BLOCKS));
+    split_blocks(m, total, width, |m, len| m.split_at_col_mut(len))
+}
+
+fn column_blocks_ref<T: Real>(m: MatRef<'_, T>) -> Vec<MatRef<'_, T>> {
+    let (total, width) = (m.ncols(), m.ncols().div_ceil(COLUMN_BLOCKS));
+    split_blocks(m, total, width, |m, len| m.split_at_col(len))
+}
+
+/// `m` cut by `split` into consecutive blocks of `width` (the last shorter) along a side of
+/// length `total`.
+fn split_blocks<M>(mut m: M, total: usize, width: usize, split: impl Fn(M, usize) -> (M, M)) -> Vec<M> {
+    let width = width.max(1);
+    let mut blocks = Vec::with_capacity(total.div_ceil(width));
+    let mut left = total;
+    while left > 0 {
+        let len = width.min(left);
+        let (head, rest) = split(m, len);
         blocks.push(head);
         m = rest;
+        left -= len;
     }
     blocks
 }
 
-fn column_blocks_ref<T: Real>(mut m: MatRef<'_, T>) -> Vec<MatRef<'_, T>> {
-    let width = m.ncols().div_ceil(COLUMN_BLOCKS).max(1);
-    let mut blocks = Vec::with_capacity(COLUMN_BLOCKS);
-    while m.ncols() > 0 {
-        let (head, rest) = m.split_at_col(width.min(m.ncols()));
-        blocks.push(head);
-        m = rest;
+/// One `Some` block per block, or `count` times `None`.
+fn optional_blocks<M>(blocks: Option<Vec<M>>, count: usize) -> Vec<Option<M>> {
+    match blocks {
+        Some(blocks) => blocks.into_iter().map(Some).collect(),
+        None => (0..count).map(|_| None).collect(),
     }
-    blocks
+}
+
+/// Runs `work` on every block: in parallel when `large` and there are threads to share,
+/// otherwise in order (the same numbers either way: each block is computed alone).
+fn for_each_block<B: Send>(blocks: Vec<B>, large: bool, work: impl Fn(B) + Send + Sync) {
+    if blocks.len() > 1 && large && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        blocks.into_par_iter().for_each(work);
+    } else {
+        blocks.into_iter().for_each(work);
+    }
 }
 
 #[cfg(test)]
