@@ -5,52 +5,16 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use common::{metric, run_text, text};
 use npsim::plugin::{self, PluginError};
 
-/// Builds the example and test plugins once (in their own target folder, so as not to wait
-/// on the lock of the build that is running these tests) and returns their paths.
-fn plugins() -> &'static (PathBuf, PathBuf) {
-    static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let target = root.join("target/plugin-tests");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(root)
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "-p",
-                "npsim-example-rule",
-                "-p",
-                "npsim-handshake-test",
-                "--target-dir",
-            ])
-            .arg(&target)
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the plugins failed");
-        let file = |name: &str| {
-            target.join("release").join(format!(
-                "{}{name}{}",
-                std::env::consts::DLL_PREFIX,
-                std::env::consts::DLL_SUFFIX
-            ))
-        };
-        (file("npsim_example_rule"), file("npsim_handshake_test"))
-    })
-}
-
 fn example() -> String {
-    plugins().0.display().to_string()
+    common::example_plugin().display().to_string()
 }
 
 fn handshake_test() -> &'static Path {
-    &plugins().1
+    common::handshake_test_plugin()
 }
 
 #[test]

@@ -69,9 +69,17 @@ mod tests {
 
     #[test]
     fn streams_are_portable() {
-        // Pinned value: if this changes, every recorded run changes. Only update it on purpose.
-        let first = SeedStreams::new(1).stream("init/W1").next_u64();
-        assert_eq!(first, SeedStreams::new(1).stream("init/W1").next_u64());
-        assert_ne!(first, 0);
+        // Pinned values: the first draws of named streams for seed 1, computed once and written
+        // here. If this fails, the derivation of streams or the generator changed, and with it
+        // every recorded run (initial weights, noise, data order). Only update these on
+        // purpose, as a documented change of the random streams. The numbers were checked against
+        // an independent Python implementation of the SplitMix64 derivation and Xoshiro256++.
+        let first = |seed: u64, name: &str| {
+            let mut rng = SeedStreams::new(seed).stream(name);
+            [rng.next_u64(), rng.next_u64()]
+        };
+        assert_eq!(first(1, "init/W1"), [602726509303751124, 9827051525517799270]);
+        assert_eq!(first(1, "noise/h"), [3671437178441962165, 14488138002375724764]);
+        assert_eq!(first(42, "task/shuffle"), [13005257957954869202, 383035806908134611]);
     }
 }

@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
 use std::sync::atomic::AtomicBool;
 
 use npsim::recorder::{self, FileSummary, RunSummary};
@@ -42,4 +44,97 @@ pub fn text(run: &RunSummary, name: &str) -> String {
         .get(name)
         .unwrap_or_else(|| panic!("no attribute {name}"))
         .to_string()
+}
+
+/// Builds the example and test plugins once (in their own target folder, so as not to wait
+/// on the lock of the build that is running these tests) and returns their paths.
+pub fn plugins() -> &'static (PathBuf, PathBuf) {
+    static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let target = root.join("target/plugin-tests");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(root)
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "-p",
+                "npsim-example-rule",
+                "-p",
+                "npsim-handshake-test",
+                "--target-dir",
+            ])
+            .arg(&target)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the plugins failed");
+        let file = |name: &str| {
+            target.join("release").join(format!(
+                "{}{name}{}",
+                std::env::consts::DLL_PREFIX,
+                std::env::consts::DLL_SUFFIX
+            ))
+        };
+        (file("npsim_example_rule"), file("npsim_handshake_test"))
+    })
+}
+
+/// The example plugin library (`plugins/example-rule`), built on first use.
+pub fn example_plugin() -> &'static Path {
+    &plugins().0
+}
+
+/// The handshake test library (`plugins/handshake-test`), built on first use.
+pub fn handshake_test_plugin() -> &'static Path {
+    &plugins().1
+}
+
+/// A folder of `../shared/data` (the real MNIST test set, CIFAR-10 batches), or `None` with a
+/// loud message when it is absent, as in users' clones. With `NPSIM_REQUIRE_DATA=1` (set by
+/// `.ci/run`) an absent folder fails the test instead, so that CI never skips silently.
+pub fn shared_data(name: &str, probe: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(name);
+    if dir.join(probe).exists() || dir.join(format!("{probe}.gz")).exists() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("NPSIM_REQUIRE_DATA").is_none(),
+        "NPSIM_REQUIRE_DATA is set but `{}` is missing",
+        dir.join(probe).display()
+    );
+    eprintln!(
+        "SKIPPED: `{}` is absent, so this test checked nothing; `npsim data fetch {name}` and a copy \
+         into ../shared/data/{name} enable it",
+        dir.join(probe).display()
+    );
+    None
+}
+
+/// SHA-256 over everything a recording's runs hold that a simulation computes: each run's
+/// status, steps done, metrics, theory curves and final weights, as bit patterns.
+pub fn fingerprint(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let summary = recorder::read(path).expect("readable");
+    let mut hash = Sha256::new();
+    let mut values = |name: &str, data: &[f64]| {
+        hash.update(name.as_bytes());
+        for v in data {
+            hash.update(v.to_bits().to_le_bytes());
+        }
+    };
+    for run in &summary.runs {
+        values(&run.group, &[]);
+        values(&text(run, "status"), &[]);
+        values(&text(run, "steps_done"), &[]);
+        for (name, data) in run.metrics.iter().chain(&run.theory) {
+            values(name, data);
+        }
+        for (name, _) in &run.weights {
+            let (_, data) = recorder::read_weights(path, &run.group, name).expect("weights");
+            values(name, &data);
+        }
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,0 +1,65 @@
+//! Same scenario and seed, same numbers — across versions of npsim, not only within one.
+//!
+//! Each test runs a small scenario and compares a SHA-256 of everything the runs computed
+//! (metrics, theory curves, final weights, as bit patterns; see `common::fingerprint`) with a
+//! digest pinned from an earlier build. A change to the random streams, the order of
+//! floating-point operations, a default or the recording layout fails here. Only update a
+//! digest on purpose, and say in the commit what changed the numbers and why.
+
+mod common;
+
+use common::{example_plugin, fingerprint, run_text, shared_data};
+
+fn check(name: &str, scenario: &str, pinned: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = run_text(dir.path(), scenario);
+    let digest = fingerprint(&path);
+    assert_eq!(digest, pinned, "{name}: the recorded numbers changed");
+}
+
+#[test]
+fn the_quickstart_sweep_is_bit_identical() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.ron"))
+        .unwrap()
+        .replace("steps: 50000", "steps: 3000");
+    check("quickstart", &text, "efc59ff1a983aecea4918fff1ded964a471a32b98e072ca9ce071ed0529c5603");
+}
+
+#[test]
+fn an_mnist_sweep_is_bit_identical() {
+    let Some(dir) = shared_data("mnist", "t10k-images-idx3-ubyte") else {
+        return;
+    };
+    let scenario = format!(
+        r#"(
+    version: 1,
+    name: "mnist-identity",
+    precision: F32,
+    circuit: Mlp(input: 784, hidden: [50], output: 10),
+    task: Mnist(data_dir: "{}", split: TestSetSplit(train: 2000)),
+    rule: NodePerturbation(learning_rate: Absolute(1e-3)),
+    post_update: [WeightDecay(rate: 1e-4)],
+    train: (epochs: 2, batch_size: 50),
+    sweep: {{ "rule": [NodePerturbation(learning_rate: Absolute(1e-3)), Sgd(learning_rate: Absolute(1e-2))] }},
+)"#,
+        dir.display()
+    );
+    check("mnist", &scenario, "3a1fbfbb105edda94395af6edffe9d7cdb88e7743c5052e093b003aca9a4a0b6");
+}
+
+#[test]
+fn a_plugin_run_is_bit_identical() {
+    let scenario = format!(
+        r#"(
+    version: 1,
+    name: "plugin-identity",
+    circuit: DeepLinear(lx: 20, lh: 100, ly: 5, perturbation_std: 0.05),
+    task: LinearTeacher(teacher_noise_std: 0.1),
+    rule: Plugin(path: "{}", name: "np_trace", params: "learning_rate: 3e-6, trace_decay: 0.2, baseline_rate: 0.05"),
+    post_update: [WeightNormalisation()],
+    train: (steps: 2000, record_every: 100),
+)"#,
+        example_plugin().display()
+    );
+    check("plugin", &scenario, "7288f5b0df5249ebfde50ffd60a65efc41a1a9a9074f6c274a65ca4b82ce730b");
+}
