@@ -5,8 +5,10 @@ use std::time::Instant;
 
 use nalgebra::DMatrix;
 use npsim_core::{Circuit, Engine, Real, SeedStreams};
-use npsim_models::{DeepLinearConfig, LinearTeacherConfig, Task};
-use npsim_rules::NodePerturbation;
+use npsim_models::{LinearTeacherConfig, TaskConfig, TaskContext};
+use npsim_rules::{NodePerturbation, RULES};
+
+use crate::scenario::{DeepLinearConfig, RuleConfig};
 
 /// Settings of the per-sample linear NP benchmark.
 #[derive(Debug, Clone, Copy)]
@@ -35,11 +37,16 @@ pub fn linear_np<T: Real>(settings: LinearNpBench) -> f64 {
     };
     let blueprint = template.expand().build().expect("the template is valid");
     let streams = SeedStreams::new(1);
-    let mut task = LinearTeacherConfig {
+    let task = TaskConfig::LinearTeacher(LinearTeacherConfig {
         teacher_noise_std: 0.0,
-    }
-    .build::<T>(&blueprint, &streams)
-    .expect("valid");
+    })
+    .prepare(&TaskContext {
+        blueprint: &blueprint,
+        data_dir: std::path::Path::new("."),
+        loss: Default::default(),
+    })
+    .expect("the template fits the linear teacher");
+    let mut task = task.build::<T>(&streams);
     let mut engine = Engine::new(Circuit::<T>::instantiate(&blueprint, &streams), &streams);
     // A small rate keeps the weights bounded however long the benchmark runs.
     let mut rule = NodePerturbation::<T>::new(0.1 * template.dims().critical_learning_rate(1.0));
@@ -108,24 +115,26 @@ pub fn gemm<T: Real>(m: usize, n: usize, k: usize, fused: bool, reps: usize, sec
     median_rate(&mut step, 2 * m * n * k, seconds, reps) / 1e9
 }
 
-/// Rules `npsim bench mlp` can time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MlpRule {
-    /// Node perturbation.
-    Np,
-    /// SGD.
-    Sgd,
-    /// Weight perturbation.
-    Wp,
-    /// REINFORCE.
-    Reinforce,
+/// A built-in rule to time, by its short name (`np`, `sgd`, `wp`, `reinforce`) or the name
+/// scenarios write, with the parameters of its registered example.
+pub fn rule_by_name(name: &str) -> Result<RuleConfig, String> {
+    let entry = RULES
+        .iter()
+        .find(|r| r.short == name || r.entry.name == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = RULES.iter().map(|r| r.short).collect();
+            format!("no built-in rule `{name}`; choose one of {}", names.join(", "))
+        })?;
+    Ok(crate::scenario::ron_options()
+        .from_str(entry.entry.example)
+        .expect("registered examples parse (tested)"))
 }
 
 /// Settings of the MLP benchmark.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct MlpBench {
     /// The rule.
-    pub rule: MlpRule,
+    pub rule: RuleConfig,
     /// Hidden width H of the 784-H-10 network.
     pub hidden: usize,
     /// Samples per step.
@@ -139,7 +148,7 @@ pub struct MlpBench {
 /// Median samples per second of training steps on a 784-H-10 ReLU/softmax MLP (squared
 /// error, σ = 1e-4, the paper's MNIST setting) on synthetic MNIST-shaped data, through the
 /// engine scenarios use.
-pub fn mlp<T: Real>(settings: MlpBench) -> f64 {
+pub fn mlp<T: Real>(settings: &MlpBench) -> f64 {
     use npsim_core::{Activation, CircuitConfig, Initializer, Noise, PopulationConfig, ProjectionConfig};
     let noise = Noise::Gaussian { std: 1e-4 };
     let pop = |name: &str, size, activation, noise| PopulationConfig {
@@ -168,7 +177,7 @@ pub fn mlp<T: Real>(settings: MlpBench) -> f64 {
     };
     training_steps::<T>(
         &config,
-        settings.rule,
+        &settings.rule,
         settings.batch,
         settings.reps,
         settings.seconds,
@@ -190,13 +199,11 @@ pub fn cifar10_convnet() -> npsim_core::CircuitConfig {
 /// configured), on synthetic inputs in [0, 1) with one-hot targets.
 pub fn training_steps<T: Real>(
     config: &npsim_core::CircuitConfig,
-    rule: MlpRule,
+    rule: &RuleConfig,
     batch: usize,
     reps: usize,
     seconds: f64,
 ) -> f64 {
-    use npsim_core::LearningRule;
-    use npsim_rules::{Reinforce, Sgd, WeightPerturbation};
     use rand::Rng;
     let blueprint = config.build().expect("valid circuit");
     let (inputs_size, outputs_size) = (
@@ -205,12 +212,13 @@ pub fn training_steps<T: Real>(
     );
     let streams = SeedStreams::new(1);
     let mut engine = Engine::new(Circuit::<T>::instantiate(&blueprint, &streams), &streams);
-    let mut rule: Box<dyn LearningRule<T>> = match rule {
-        MlpRule::Np => Box::new(NodePerturbation::new(1e-3)),
-        MlpRule::Sgd => Box::new(Sgd::new(1e-2)),
-        MlpRule::Wp => Box::new(WeightPerturbation::new(1e-5, 1e-4)),
-        MlpRule::Reinforce => Box::new(Reinforce::new(1e-2, false)),
-    };
+    let learning_rate = rule
+        .learning_rate()
+        .and_then(|r| r.resolve(None).ok())
+        .expect("benchmarked rules have an absolute learning rate");
+    let mut rule = rule
+        .build_builtin::<T>(learning_rate)
+        .expect("benchmarked rules are built in");
     // A pool of synthetic samples, cycled, as in the reference scripts.
     let mut data_rng = streams.stream("bench/data");
     let pool = 20;

@@ -1,69 +1,96 @@
-//! The names under which rules and post-update steps are chosen in scenarios, with their
-//! documented parameters (`npsim rules`).
+//! What `npsim rules` lists: every registry's entries, read from the registries themselves.
 
-/// One entry of the catalogue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Listing {
-    /// `rule` or `post-update`.
+use npsim_core::Entry;
+
+/// One registry: its kind and its entries.
+#[derive(Debug, Clone)]
+pub struct Section {
+    /// `rule`, `post-update`, `task`, `activation`.
     pub kind: &'static str,
-    /// How a scenario writes it.
-    pub name: String,
-    /// What it does.
-    pub doc: String,
-    /// Its parameters, with units and defaults.
-    pub params: String,
+    /// Where in a scenario its names go.
+    pub field: &'static str,
+    /// Its entries.
+    pub entries: Vec<Entry>,
 }
 
-/// The built-in rules and post-update steps.
-pub fn builtin() -> Vec<Listing> {
-    let entry = |kind, name: &str, doc: &str, params: &str| Listing {
-        kind,
-        name: name.into(),
-        doc: doc.into(),
-        params: params.into(),
-    };
+/// Every registry of this build.
+pub fn sections() -> Vec<Section> {
+    let mut rules: Vec<Entry> = npsim_rules::RULES.iter().map(|r| r.entry).collect();
+    rules.push(crate::scenario::PLUGIN_ENTRY);
     vec![
-        entry(
-            "rule",
-            "NodePerturbation",
-            "node perturbation (paper Eq. 3): ΔW = −(η/σ²) Σ_b δℓ_b (σξ_b) x_bᵀ; local, needs noisy targets",
-            "learning_rate: Absolute(η) | RelativeToCritical(k) | RelativeToSgdOptimal(k) (required)",
-        ),
-        entry(
-            "rule",
-            "Sgd",
-            "SGD by back-propagation: ΔW = −η Σ_b e_b x_bᵀ; the non-local baseline",
-            "learning_rate: Absolute(η) | RelativeToCritical(k) | RelativeToSgdOptimal(k) (required)",
-        ),
-        entry(
-            "rule",
-            "WeightPerturbation",
-            "weight perturbation: every plastic weight perturbed at once, ΔW = −(η/σ_w²) δℓ Ψ; local but far noisier than NP",
-            "learning_rate (required); perturbation_std: σ_w (required)",
-        ),
-        entry(
-            "rule",
-            "Reinforce",
-            "REINFORCE (paper Eq. 15): output perturbation estimates the output gradient, which is back-propagated; non-local",
-            "learning_rate (required); hidden_noise: also perturb hidden units (default false)",
-        ),
-        entry(
-            "rule",
-            "Plugin",
-            "a rule from a shared library (docs/plugins.md); list a library's rules with --plugin PATH",
-            "path: library file (required); name: rule name (required); params: text for the rule (default \"\")",
-        ),
-        entry(
-            "post-update",
-            "WeightNormalisation",
-            "after each update, each neuron's incoming-weight RMS is rescaled to a target (synaptic scaling, Fig. 3D)",
-            "target: Initial (default) | Value(x); projections: None (all plastic, default) | Some([\"W1\", ...])",
-        ),
-        entry(
-            "post-update",
-            "WeightDecay",
-            "after each update, W ← (1 − rate) W (passive decay; L2 regularisation)",
-            "rate: fraction per step in [0, 1) (required); projections: None (all plastic, default) | Some([\"W1\", ...])",
-        ),
+        Section {
+            kind: "rule",
+            field: "rule",
+            entries: rules,
+        },
+        Section {
+            kind: "post-update",
+            field: "post_update",
+            entries: npsim_rules::POST_UPDATES.to_vec(),
+        },
+        Section {
+            kind: "task",
+            field: "task",
+            entries: npsim_models::TASKS.to_vec(),
+        },
+        Section {
+            kind: "activation",
+            field: "activation of a population",
+            entries: npsim_core::registry::ACTIVATIONS.to_vec(),
+        },
     ]
+}
+
+/// The listing `npsim rules` prints for one entry.
+pub fn describe(kind: &str, entry: &Entry) -> String {
+    let mut text = format!("{} ({kind})\n    {}\n", entry.name, entry.summary);
+    if !entry.params.is_empty() {
+        text += "    parameters:\n";
+        for p in entry.params {
+            let unit = if p.unit.is_empty() || p.unit == "1" {
+                String::new()
+            } else {
+                format!(", {}", p.unit)
+            };
+            text += &format!("      {} ({}{unit}): {}\n", p.name, p.default, p.meaning);
+        }
+    }
+    text += &format!("    example: {}\n", entry.example);
+    text
+}
+
+/// A section as a Markdown table, as `docs/scenarios.md` shows it between the markers
+/// `<!-- registry: KIND -->` and `<!-- end registry: KIND -->` (checked by `tests/docs.rs`).
+pub fn markdown(section: &Section) -> String {
+    let mut text = format!(
+        "| `{}` | what it does | parameters (default; unit) | example |\n|---|---|---|---|\n",
+        section.field.split_whitespace().next().unwrap_or(section.field)
+    );
+    for entry in &section.entries {
+        let params = if entry.params.is_empty() {
+            "none".to_string()
+        } else {
+            entry
+                .params
+                .iter()
+                .map(|p| {
+                    let unit = if p.unit.is_empty() || p.unit == "1" {
+                        String::new()
+                    } else {
+                        format!("; {}", p.unit)
+                    };
+                    format!("`{}` ({}{unit}): {}", p.name, p.default, p.meaning)
+                })
+                .collect::<Vec<_>>()
+                .join("<br>")
+        };
+        text += &format!(
+            "| `{}` | {} | {} | `{}` |\n",
+            entry.name,
+            entry.summary.replace('|', "\\|"),
+            params.replace('|', "\\|"),
+            entry.example
+        );
+    }
+    text
 }

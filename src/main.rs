@@ -113,13 +113,13 @@ enum DataCommand {
 #[derive(clap::Args, Clone, Copy)]
 struct Dims {
     /// Input size.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = at_least_one)]
     lx: usize,
     /// Hidden size.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = at_least_one)]
     lh: usize,
     /// Output size.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = at_least_one)]
     ly: usize,
     /// Scale r of W1's initial variance.
     #[arg(long, default_value_t = 1.0)]
@@ -147,9 +147,12 @@ enum TheoryCommand {
     Trajectory {
         #[command(flatten)]
         dims: Dims,
-        /// Learning rate relative to η*.
-        #[arg(long, default_value_t = 1.0)]
-        eta_relative: f64,
+        /// Learning rate relative to η* (default 1).
+        #[arg(long, conflicts_with = "eta")]
+        eta_relative: Option<f64>,
+        /// Absolute learning rate η, instead of `--eta-relative`.
+        #[arg(long)]
+        eta: Option<f64>,
         /// Teacher noise std σt.
         #[arg(long, default_value_t = 0.0)]
         teacher_noise_std: f64,
@@ -171,34 +174,39 @@ enum PrecisionArg {
     F64,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum MlpRuleArg {
-    Np,
-    Sgd,
-    Wp,
-    Reinforce,
-}
-
 /// Threads and repetitions of a benchmark.
 #[derive(clap::Args, Clone, Copy)]
 struct BenchRunArgs {
-    /// Threads.
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    /// Threads (default: all cores, as for `run`).
+    #[arg(long, value_parser = at_least_one)]
+    threads: Option<usize>,
     /// Timed repetitions (median reported).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = at_least_one)]
     reps: usize,
 }
 
 /// The rule and batch of a training-step benchmark.
-#[derive(clap::Args, Clone, Copy)]
+#[derive(clap::Args, Clone)]
 struct TrainingBenchArgs {
-    /// The rule.
-    #[arg(long, value_enum, default_value = "np")]
-    rule: MlpRuleArg,
+    /// A built-in rule, by its short name (np, sgd, wp, reinforce) or its scenario name; it
+    /// runs with the parameters of its example in `npsim rules`.
+    #[arg(long, default_value = "np", value_parser = bench_rule)]
+    rule: npsim::scenario::RuleConfig,
     /// Samples per step.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = at_least_one)]
     batch: usize,
+}
+
+fn bench_rule(name: &str) -> Result<npsim::scenario::RuleConfig, String> {
+    npsim::bench::rule_by_name(name)
+}
+
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[derive(Subcommand)]
@@ -208,7 +216,7 @@ enum BenchCommand {
         #[command(flatten)]
         training: TrainingBenchArgs,
         /// Hidden width H.
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 1000, value_parser = at_least_one)]
         hidden: usize,
         /// Precision.
         #[arg(long, value_enum, default_value = "f32")]
@@ -231,13 +239,13 @@ enum BenchCommand {
     /// defaults are the first layer of the MLP benchmark at H = 1000.
     Gemm {
         /// Rows of `A` and `C`.
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 1000, value_parser = at_least_one)]
         m: usize,
         /// Columns of `B` and `C`.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = at_least_one)]
         n: usize,
         /// The summed dimension.
-        #[arg(long, default_value_t = 784)]
+        #[arg(long, default_value_t = 784, value_parser = at_least_one)]
         k: usize,
         /// Time a training step's pair instead: the rank-n update `A += U Vᵀ` (`U` m×n, `V`
         /// k×n), then `C += A B`, block of rows by block of rows (the GEMM-bound part of an
@@ -253,13 +261,13 @@ enum BenchCommand {
     /// Per-sample NP on the deep linear network (the paper's setting is 100-10000-10, f64).
     LinearNp {
         /// Input size.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = at_least_one)]
         lx: usize,
         /// Hidden size.
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = 10_000, value_parser = at_least_one)]
         lh: usize,
         /// Output size.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, value_parser = at_least_one)]
         ly: usize,
         /// Precision.
         #[arg(long, value_enum, default_value = "f64")]
@@ -272,6 +280,18 @@ enum BenchCommand {
 /// Exit status for input the user must fix (bad scenario, existing output).
 const BAD_INPUT: u8 = 2;
 
+/// A mistake in the command line the user must fix: exit status 2.
+#[derive(Debug)]
+struct BadInput(String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli) {
@@ -280,6 +300,7 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             let bad_input = err.chain().any(|e| {
                 e.downcast_ref::<ScenarioError>().is_some()
+                    || e.downcast_ref::<BadInput>().is_some()
                     || matches!(e.downcast_ref::<RunError>(), Some(RunError::Scenario(_)))
                     || matches!(
                         e.downcast_ref::<recorder::RecorderError>(),
@@ -330,6 +351,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let plans = runner::plans(&scenario)?;
             let out =
                 out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}.h5", scenario.config.name)));
+            if out.exists() && !force {
+                return Err(recorder::RecorderError::Exists(out).into());
+            }
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads.unwrap_or(0))
                 .build()?;
@@ -354,11 +378,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules { plugin } => {
-            for entry in npsim::catalog::builtin() {
-                println!(
-                    "{} ({})\n    {}\n    parameters: {}",
-                    entry.name, entry.kind, entry.doc, entry.params
-                );
+            for section in npsim::catalog::sections() {
+                println!("# {}s (`{}`)\n", section.kind, section.field);
+                for entry in &section.entries {
+                    println!("{}", npsim::catalog::describe(section.kind, entry));
+                }
             }
             if let Some(path) = plugin {
                 let library = npsim::plugin::load(&path)?;
@@ -413,6 +437,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 TheoryCommand::Trajectory {
                     dims,
                     eta_relative,
+                    eta,
                     teacher_noise_std,
                     steps,
                     record_every,
@@ -424,7 +449,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             if record_every == 0 {
                 bail!("--record-every must be at least 1");
             }
-            let eta = eta_relative * d.critical_learning_rate(dims.init_scale);
+            let eta = eta
+                .unwrap_or_else(|| eta_relative.unwrap_or(1.0) * d.critical_learning_rate(dims.init_scale));
+            if !(eta > 0.0 && eta.is_finite()) {
+                return Err(BadInput(format!(
+                    "the learning rate must be a finite number > 0, got {eta}"
+                ))
+                .into());
+            }
             let settings = TheorySettings {
                 dims: d,
                 init_scale: dims.init_scale,
@@ -462,6 +494,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { file } => {
+            if !file.exists() {
+                return Err(BadInput(format!("no recording at `{}`", file.display())).into());
+            }
             let summary = recorder::read(&file)?;
             let get = |k: &str| {
                 summary
@@ -477,9 +512,27 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 get("npsim_version"),
                 get("created")
             );
+            // The error metric each run names (recordings before it was recorded: ε or the
+            // test loss).
+            let error_metric = |run: &recorder::RunSummary| match run.attributes.get("error_metric") {
+                Some(name) => name.to_string(),
+                None if run.metrics.iter().any(|(n, _)| n == "epsilon") => "epsilon".into(),
+                None => "test_loss".into(),
+            };
+            let header = summary.runs.first().map_or("error".into(), error_metric);
+            let accuracy = summary
+                .runs
+                .iter()
+                .any(|r| r.metrics.iter().any(|(n, _)| n == "test_accuracy"));
             println!(
-                "{:<8} {:<18} {:>11} {:<11} {:>9} {:>12}  label",
-                "run", "rule", "lr", "status", "steps", "final error"
+                "{:<8} {:<18} {:>11} {:<11} {:>9} {:>14}{}  label",
+                "run",
+                "rule",
+                "lr",
+                "status",
+                "steps",
+                format!("final {header}"),
+                if accuracy { "  test_accuracy" } else { "" }
             );
             for run in &summary.runs {
                 let a = |k: &str| run.attributes.get(k).map(|a| a.to_string()).unwrap_or_default();
@@ -494,18 +547,19 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     Attr::Float(v) => format!("{v:.4e}"),
                     other => other.to_string(),
                 });
+                let accuracy = if accuracy {
+                    format!("  {:>13.4}", last("test_accuracy"))
+                } else {
+                    String::new()
+                };
                 println!(
-                    "{:<8} {:<18} {:>11} {:<11} {:>9} {:>12.4e}  {}",
+                    "{:<8} {:<18} {:>11} {:<11} {:>9} {:>14.4e}{accuracy}  {}",
                     run.group,
                     a("rule"),
                     lr.unwrap_or_default(),
                     a("status"),
                     a("steps_done"),
-                    if run.metrics.iter().any(|(n, _)| n == "epsilon") {
-                        last("epsilon")
-                    } else {
-                        last("test_loss")
-                    },
+                    last(&error_metric(run)),
                     a("label")
                 );
             }
@@ -554,21 +608,21 @@ fn run_bench(what: BenchCommand) -> Result<ExitCode> {
             precision,
             run,
         } => {
-            let rule = bench_rule(rule);
+            let name = rule.builtin_name().unwrap_or_default();
             let settings = npsim::bench::MlpBench {
                 rule,
                 hidden,
-                batch: batch.max(1),
+                batch,
                 reps: run.reps,
                 seconds: 1.0,
             };
             timed(
                 run,
                 precision,
-                format!("mlp 784-{hidden}-10, rule {rule:?}, batch {batch}"),
+                format!("mlp 784-{hidden}-10, rule {name}, batch {batch}"),
                 "samples_per_second",
-                || npsim::bench::mlp::<f32>(settings),
-                || npsim::bench::mlp::<f64>(settings),
+                || npsim::bench::mlp::<f32>(&settings),
+                || npsim::bench::mlp::<f64>(&settings),
             )
         }
         BenchCommand::Conv {
@@ -576,16 +630,17 @@ fn run_bench(what: BenchCommand) -> Result<ExitCode> {
             precision,
             run,
         } => {
-            let rule = bench_rule(rule);
             let config = npsim::bench::cifar10_convnet();
-            let batch = batch.max(1);
             timed(
                 run,
                 precision,
-                format!("conv cifar10 convnet, rule {rule:?}, batch {batch}"),
+                format!(
+                    "conv cifar10 convnet, rule {}, batch {batch}",
+                    rule.builtin_name().unwrap_or_default()
+                ),
                 "samples_per_second",
-                || npsim::bench::training_steps::<f32>(&config, rule, batch, run.reps, 1.0),
-                || npsim::bench::training_steps::<f64>(&config, rule, batch, run.reps, 1.0),
+                || npsim::bench::training_steps::<f32>(&config, &rule, batch, run.reps, 1.0),
+                || npsim::bench::training_steps::<f64>(&config, &rule, batch, run.reps, 1.0),
             )
         }
         BenchCommand::Gemm {
@@ -596,9 +651,6 @@ fn run_bench(what: BenchCommand) -> Result<ExitCode> {
             precision,
             run,
         } => {
-            if m == 0 || n == 0 || k == 0 {
-                bail!("--m, --n and --k must be at least 1");
-            }
             let description = if fused {
                 format!("fused rank-{n} update of {m}x{k} then product with {k}x{n}")
             } else {
@@ -650,24 +702,16 @@ fn timed(
     in_f64: impl FnOnce() -> f64 + Send,
 ) -> Result<ExitCode> {
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(run.threads.max(1))
+        .num_threads(run.threads.unwrap_or(0))
         .build()?;
+    let threads = pool.current_num_threads();
     let rate = pool.install(|| match precision {
         PrecisionArg::F32 => in_f32(),
         PrecisionArg::F64 => in_f64(),
     });
-    println!("bench: {description}, threads {}, reps {}", run.threads, run.reps);
+    println!("bench: {description}, threads {threads}, reps {}", run.reps);
     println!("{unit}: {rate:.1}");
     Ok(ExitCode::SUCCESS)
-}
-
-fn bench_rule(rule: MlpRuleArg) -> npsim::bench::MlpRule {
-    match rule {
-        MlpRuleArg::Np => npsim::bench::MlpRule::Np,
-        MlpRuleArg::Sgd => npsim::bench::MlpRule::Sgd,
-        MlpRuleArg::Wp => npsim::bench::MlpRule::Wp,
-        MlpRuleArg::Reinforce => npsim::bench::MlpRule::Reinforce,
-    }
 }
 
 fn warn_plugin(library: &npsim::plugin::PluginLibrary) {
@@ -678,7 +722,7 @@ fn warn_plugin(library: &npsim::plugin::PluginLibrary) {
 
 fn warn_plans(plans: &[npsim::scenario::RunPlan]) {
     let mut seen = std::collections::HashSet::new();
-    for library in plans.iter().filter_map(|p| p.plugin.as_ref()) {
+    for library in plans.iter().filter_map(|p| p.rule.plugin.as_ref()) {
         if seen.insert(library.path.clone()) {
             warn_plugin(library);
         }
@@ -693,9 +737,18 @@ fn check_dims(d: &LinearDims) -> Result<()> {
 }
 
 fn print_report(report: &runner::Report) {
+    let error_metric = report.rows.first().map_or("error", |r| r.error_metric.as_str());
+    let accuracy = report.rows.iter().any(|r| r.final_accuracy.is_some());
+    let final_error = format!("final {error_metric}");
     println!(
-        "{:<8} {:<18} {:>11} {:<11} {:>9} {:>12}  label",
-        "run", "rule", "lr", "status", "steps", "final error"
+        "{:<8} {:<18} {:>11} {:<11} {:>9} {:>14}{}  label",
+        "run",
+        "rule",
+        "lr",
+        "status",
+        "steps",
+        final_error,
+        if accuracy { "  test_accuracy" } else { "" }
     );
     for row in &report.rows {
         let status = match &row.status {
@@ -707,8 +760,12 @@ fn print_report(report: &runner::Report) {
         } else {
             format!("{:.4e}", row.learning_rate)
         };
+        let accuracy = row
+            .final_accuracy
+            .map(|a| format!("  {a:>13.4}"))
+            .unwrap_or_default();
         println!(
-            "{:<8} {:<18} {:>11} {:<11} {:>9} {:>12.4e}  {}",
+            "{:<8} {:<18} {:>11} {:<11} {:>9} {:>14.4e}{accuracy}  {}",
             row.group, row.rule, rate, status, row.steps_done, row.final_error, row.label
         );
     }

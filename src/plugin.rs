@@ -114,6 +114,47 @@ pub fn load(path: &Path) -> Result<Arc<PluginLibrary>, PluginError> {
     load_entry(path, ENTRY_SYMBOL)
 }
 
+/// Refuses a file that is not a shared library of this platform before the dynamic loader
+/// maps it: a text file or a truncated build gives a reason instead of "dlopen failed" (or, for
+/// a library cut short, a crash when its missing pages are touched).
+fn check_library_format(bytes: &[u8]) -> Result<(), String> {
+    let not_a_library = |what: &str| {
+        Err(format!(
+            "it is not a shared library ({what}); name the `.so`, `.dylib` or `.dll` file that building the plugin crate produced"
+        ))
+    };
+    if cfg!(target_os = "linux") {
+        if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" {
+            return not_a_library("no ELF header");
+        }
+        // The section header table lies at the end of an ELF file: a file shorter than where
+        // it ends was truncated.
+        let is_64 = bytes[4] == 2;
+        let little = bytes[5] == 1;
+        let word = |at: usize, len: usize| {
+            let mut value = 0u64;
+            for k in 0..len {
+                let byte = u64::from(bytes[at + if little { k } else { len - 1 - k }]);
+                value |= byte << (8 * k);
+            }
+            value
+        };
+        let (table, entry_size, entries) = if is_64 {
+            (word(0x28, 8), word(0x3A, 2), word(0x3C, 2))
+        } else {
+            (word(0x20, 4), word(0x2E, 2), word(0x30, 2))
+        };
+        let end = table.saturating_add(entry_size.saturating_mul(entries));
+        if end > bytes.len() as u64 {
+            return Err(format!(
+                "it is truncated: its ELF header describes {end} bytes, the file has {}; rebuild the plugin",
+                bytes.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Like [`load`], with another entry symbol (for libraries exporting several plugins, and
 /// for testing the handshake).
 pub fn load_entry(path: &Path, symbol: &str) -> Result<Arc<PluginLibrary>, PluginError> {
@@ -123,7 +164,7 @@ pub fn load_entry(path: &Path, symbol: &str) -> Result<Arc<PluginLibrary>, Plugi
     };
     let canonical = path.canonicalize().map_err(|e| {
         open_error(format!(
-            "{e}; build the plugin first (for the example: cargo build --release -p npsim-example-rule)"
+            "{e}; check the path (in a scenario, a relative path starts at the scenario file's folder) and that the plugin crate was built (`cargo build --release` in it puts the library in its target/release)"
         ))
     })?;
     let key = (canonical.clone(), symbol.to_string());
@@ -133,6 +174,7 @@ pub fn load_entry(path: &Path, symbol: &str) -> Result<Arc<PluginLibrary>, Plugi
     }
     let bytes = std::fs::read(&canonical).map_err(|e| open_error(e.to_string()))?;
     let sha256 = crate::fetch::sha256_hex(&bytes[..]).map_err(|e| open_error(e.to_string()))?;
+    check_library_format(&bytes).map_err(open_error)?;
     // SAFETY: loading a library runs its initialisers. The user named this file as an npsim
     // plugin; its entry point and descriptor are checked below before anything else is used.
     let library = unsafe { Library::new(&canonical) }.map_err(|e| open_error(e.to_string()))?;
@@ -276,6 +318,8 @@ unsafe impl Send for Instance {}
 pub struct PluginRule<T: Real> {
     library: Arc<PluginLibrary>,
     rule: usize,
+    /// `plugin:<name>`, as recorded.
+    name: String,
     instance: Instance,
     _precision: PhantomData<T>,
 }
@@ -323,6 +367,7 @@ impl PluginLibrary {
         Ok(PluginRule {
             library: Arc::clone(self),
             rule,
+            name: format!("plugin:{name}"),
             instance: Instance(state),
             _precision: PhantomData,
         })
@@ -352,7 +397,7 @@ impl<T: Real> PluginRule<T> {
 
 impl<T: Real> LearningRule<T> for PluginRule<T> {
     fn name(&self) -> &str {
-        &self.info().name
+        &self.name
     }
 
     fn requirements(&self) -> Requirements {
@@ -360,7 +405,7 @@ impl<T: Real> LearningRule<T> for PluginRule<T> {
     }
 
     fn update(&mut self, context: &mut RuleContext<'_, T>) -> Result<(), RuleError> {
-        let precision = if T::NAME == "f32" {
+        let precision = if T::PRECISION == npsim_core::Precision::F32 {
             PRECISION_F32
         } else {
             PRECISION_F64
@@ -438,7 +483,7 @@ impl<T: Real> LearningRule<T> for PluginRule<T> {
             Ok(())
         } else {
             Err(RuleError::Failed {
-                rule: format!("plugin:{}", self.info().name),
+                rule: self.name.clone(),
                 message,
             })
         }

@@ -17,49 +17,28 @@ use std::path::{Path, PathBuf};
 use hdf5_pure::{AttrValue, File, FileAccessProperties, FileBuilder, MaxExtent, SyncPolicy};
 use thiserror::Error;
 
-/// An attribute value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Attr {
-    /// A string.
-    Text(String),
-    /// A floating-point number.
-    Float(f64),
-    /// An integer.
-    Int(i64),
-}
+pub use npsim_core::Attr;
 
-impl Attr {
-    fn to_hdf5(&self) -> AttrValue {
-        match self {
-            Attr::Text(s) => AttrValue::VarLenString(s.clone()),
-            Attr::Float(v) => AttrValue::F64(*v),
-            Attr::Int(v) => AttrValue::I64(*v),
-        }
-    }
-
-    fn from_hdf5(value: &AttrValue) -> Option<Self> {
-        Some(match value {
-            AttrValue::VarLenString(s) | AttrValue::String(s) | AttrValue::AsciiString(s) => {
-                Attr::Text(s.clone())
-            }
-            AttrValue::F64(v) => Attr::Float(*v),
-            AttrValue::F32(v) => Attr::Float(f64::from(*v)),
-            AttrValue::I64(v) => Attr::Int(*v),
-            AttrValue::I32(v) => Attr::Int(i64::from(*v)),
-            AttrValue::U64(v) => Attr::Int(*v as i64),
-            _ => return None,
-        })
+fn attr_to_hdf5(attr: &Attr) -> AttrValue {
+    match attr {
+        Attr::Text(s) => AttrValue::VarLenString(s.clone()),
+        Attr::Float(v) => AttrValue::F64(*v),
+        Attr::Int(v) => AttrValue::I64(*v),
     }
 }
 
-impl std::fmt::Display for Attr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Attr::Text(s) => write!(f, "{s}"),
-            Attr::Float(v) => write!(f, "{v}"),
-            Attr::Int(v) => write!(f, "{v}"),
+fn attr_from_hdf5(value: &AttrValue) -> Option<Attr> {
+    Some(match value {
+        AttrValue::VarLenString(s) | AttrValue::String(s) | AttrValue::AsciiString(s) => {
+            Attr::Text(s.clone())
         }
-    }
+        AttrValue::F64(v) => Attr::Float(*v),
+        AttrValue::F32(v) => Attr::Float(f64::from(*v)),
+        AttrValue::I64(v) => Attr::Int(*v),
+        AttrValue::I32(v) => Attr::Int(i64::from(*v)),
+        AttrValue::U64(v) => Attr::Int(*v as i64),
+        _ => return None,
+    })
 }
 
 /// What a run's group holds when the file is created.
@@ -122,6 +101,18 @@ pub enum RecorderError {
         action: String,
         /// The library's message.
         message: String,
+    },
+    /// A run produced a row that does not match its declared metrics (a bug in a task).
+    #[error(
+        "run `{group}` produced a row of {got} metrics where its layout declares {expected}; this is a bug in the task's metrics, please report it"
+    )]
+    Row {
+        /// The run.
+        group: String,
+        /// Declared metrics.
+        expected: usize,
+        /// Values in the row.
+        got: usize,
     },
     /// The file is not an npsim recording or lacks something.
     #[error("`{}` is not a readable npsim recording: {message}", path.display())]
@@ -195,14 +186,14 @@ impl Recorder {
         };
         let mut builder = FileBuilder::new();
         for (name, value) in header {
-            builder.set_attr(name, value.to_hdf5());
+            builder.set_attr(name, attr_to_hdf5(value));
         }
         let chunk = chunk_len(rows_per_sync);
         let mut runs_group = builder.create_group("runs");
         for run in runs {
             let mut group = runs_group.create_group(&run.group);
             for (name, value) in &run.attributes {
-                group.set_attr(name, value.to_hdf5());
+                group.set_attr(name, attr_to_hdf5(value));
             }
             let mut metrics = group.create_group("metrics");
             for name in &run.metrics {
@@ -258,11 +249,22 @@ impl Recorder {
         }
     }
 
-    /// Buffers one row of metrics for run `run` (values in the layout's order).
-    pub fn append(&mut self, run: usize, row: &[f64]) {
-        for (buffer, &v) in self.runs[run].pending.iter_mut().zip(row) {
+    /// Buffers one row of metrics for run `run` (values in the layout's order). A row whose
+    /// length differs from the run's declared metrics is refused: it would shift every later
+    /// column or leave metrics of different lengths.
+    pub fn append(&mut self, run: usize, row: &[f64]) -> Result<(), RecorderError> {
+        let state = &mut self.runs[run];
+        if row.len() != state.pending.len() {
+            return Err(RecorderError::Row {
+                group: state.group.clone(),
+                expected: state.pending.len(),
+                got: row.len(),
+            });
+        }
+        for (buffer, &v) in state.pending.iter_mut().zip(row) {
             buffer.push(v);
         }
+        Ok(())
     }
 
     /// Writes buffered metrics of run `run` and updates its `steps_done`.
@@ -307,7 +309,7 @@ impl Recorder {
         g.set_attr("status", AttrValue::VarLenString(status.into()))
             .map_err(self.error(format!("updating `{group}`")))?;
         for (name, value) in extra {
-            g.set_attr(name, value.to_hdf5())
+            g.set_attr(name, attr_to_hdf5(value))
                 .map_err(self.error(format!("updating `{group}`")))?;
         }
         for w in weights {
@@ -398,7 +400,7 @@ pub fn read(path: &Path) -> Result<FileSummary, RecorderError> {
     let convert = |attrs: HashMap<String, AttrValue>| {
         attrs
             .iter()
-            .filter_map(|(k, v)| Attr::from_hdf5(v).map(|a| (k.clone(), a)))
+            .filter_map(|(k, v)| attr_from_hdf5(v).map(|a| (k.clone(), a)))
             .collect::<HashMap<_, _>>()
     };
     let attributes = convert(file.root().attrs().map_err(fail("reading root attributes"))?);
@@ -484,7 +486,7 @@ pub fn write_curves(
 ) -> Result<(), RecorderError> {
     let mut builder = FileBuilder::new();
     for (name, value) in attributes {
-        builder.set_attr(name, value.to_hdf5());
+        builder.set_attr(name, attr_to_hdf5(value));
     }
     let mut theory = builder.create_group("theory");
     for (name, values) in curves {

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use thiserror::Error;
 
 use crate::recorder::{Attr, Recorder, RecorderError, RunLayout};
-use crate::scenario::{LearningRate, Precision, RuleConfig, RunPlan, Scenario, ScenarioError, TaskConfig};
+use crate::scenario::{Precision, RunPlan, Scenario, ScenarioError, to_scenario_syntax};
 use crate::simulate::{Event, RunStatus, metric_names, simulate, theory_curves};
 
 /// A failure running a scenario.
@@ -41,8 +41,12 @@ pub struct RunRow {
     pub status: RunStatus,
     /// Steps done.
     pub steps_done: u64,
-    /// Final error (ε for linear runs).
+    /// The metric that defines divergence (`epsilon`, `test_loss`).
+    pub error_metric: String,
+    /// Its last recorded value.
     pub final_error: f64,
+    /// The last test accuracy, for classification tasks.
+    pub final_accuracy: Option<f64>,
 }
 
 /// The result of running a scenario.
@@ -65,106 +69,52 @@ fn layout(plan: &RunPlan) -> RunLayout {
     let c = &plan.run.config;
     let mut attributes: Vec<(String, Attr)> = vec![
         ("label".into(), Attr::Text(plan.run.label())),
-        ("rule".into(), Attr::Text(c.rule.name())),
+        ("rule".into(), Attr::Text(plan.rule.name.clone())),
         ("seed".into(), Attr::Int(c.seed as i64)),
         ("status".into(), Attr::Text("interrupted".into())),
         ("steps_done".into(), Attr::Int(0)),
         ("steps".into(), Attr::Int(plan.steps as i64)),
         ("batch_size".into(), Attr::Int(c.train.batch_size as i64)),
         ("record_every".into(), Attr::Int(plan.record_every as i64)),
-        (
-            "precision".into(),
-            Attr::Text(format!("{:?}", c.precision).to_lowercase()),
-        ),
+        ("precision".into(), Attr::Text(c.precision.name().into())),
         (
             "post_update".into(),
             Attr::Text(
                 c.post_update
                     .iter()
-                    .map(|p| format!("{p:?}"))
+                    .map(to_scenario_syntax)
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
         ),
+        ("config".into(), Attr::Text(to_scenario_syntax(c))),
         (
-            "config".into(),
-            Attr::Text(ron::ser::to_string(c).unwrap_or_default()),
+            "error_metric".into(),
+            Attr::Text(plan.task.metrics().error_name().into()),
         ),
     ];
-    if let Some(rate) = plan.learning_rate {
+    if let Some(rate) = plan.learning_rate() {
         attributes.push(("learning_rate".into(), Attr::Float(rate)));
     }
-    match c.rule.learning_rate() {
-        Some(LearningRate::RelativeToCritical(r)) => {
-            attributes.push(("learning_rate_relative_to_critical".into(), Attr::Float(r)))
-        }
-        Some(LearningRate::RelativeToSgdOptimal(r)) => {
-            attributes.push(("learning_rate_relative_to_sgd_optimal".into(), Attr::Float(r)))
-        }
-        _ => {}
+    if let Some((reference, k)) = c.rule.learning_rate().and_then(|r| r.relative()) {
+        attributes.push((format!("learning_rate_relative_to_{reference}"), Attr::Float(k)));
     }
-    if let (Some(library), RuleConfig::Plugin { name, params, .. }) = (&plan.plugin, &c.rule) {
+    if let (Some(library), Some(config)) = (&plan.rule.plugin, c.rule.plugin()) {
         attributes.extend([
             (
                 "plugin_path".into(),
                 Attr::Text(library.path.display().to_string()),
             ),
-            ("plugin_name".into(), Attr::Text(name.clone())),
-            ("plugin_params".into(), Attr::Text(params.clone())),
+            ("plugin_name".into(), Attr::Text(config.name.clone())),
+            ("plugin_params".into(), Attr::Text(config.params.clone())),
             ("plugin_sha256".into(), Attr::Text(library.sha256.clone())),
             ("plugin_rustc".into(), Attr::Text(library.rustc_version.clone())),
         ]);
     }
-    match &c.task {
-        TaskConfig::LinearTeacher(task) => {
-            attributes.push(("task".into(), Attr::Text("linear_teacher".into())));
-            attributes.push(("teacher_noise_std".into(), Attr::Float(task.teacher_noise_std)));
-        }
-        TaskConfig::Sarcos(_) => {
-            attributes.push(("task".into(), Attr::Text("sarcos".into())));
-            if let Some(sets) = &plan.sarcos {
-                attributes.push(("train_samples".into(), Attr::Int(sets.train_x.ncols() as i64)));
-                attributes.push(("test_samples".into(), Attr::Int(sets.test_x.ncols() as i64)));
-            }
-        }
-        TaskConfig::Mnist(_) | TaskConfig::Cifar10(_) => {
-            let name = if matches!(c.task, TaskConfig::Mnist(_)) {
-                "mnist"
-            } else {
-                "cifar10"
-            };
-            attributes.push(("task".into(), Attr::Text(name.into())));
-            if let Some(sets) = &plan.mnist {
-                attributes.push((
-                    "train_samples".into(),
-                    Attr::Int((sets.train_range.1 - sets.train_range.0) as i64),
-                ));
-                attributes.push((
-                    "test_samples".into(),
-                    Attr::Int((sets.test_range.1 - sets.test_range.0) as i64),
-                ));
-            }
-        }
-    }
+    attributes.extend(plan.task.attributes());
     let populations = plan.blueprint.populations();
     let perturbation_std = populations.iter().map(|p| p.noise.std()).fold(0.0, f64::max);
     attributes.push(("perturbation_std".into(), Attr::Float(perturbation_std)));
-    if let Some(dims) = plan.linear_dims {
-        attributes.extend([
-            ("lx".into(), Attr::Int(dims.lx as i64)),
-            ("lh".into(), Attr::Int(dims.lh as i64)),
-            ("ly".into(), Attr::Int(dims.ly as i64)),
-            ("init_scale".into(), Attr::Float(plan.init_scale)),
-            (
-                "eta_star".into(),
-                Attr::Float(dims.critical_learning_rate(plan.init_scale)),
-            ),
-            (
-                "eta_sgd_optimal".into(),
-                Attr::Float(dims.sgd_optimal_learning_rate(plan.init_scale)),
-            ),
-        ]);
-    }
     for (path, value) in &plan.run.assignments {
         attributes.push((format!("sweep:{path}"), Attr::Text(value.clone())));
     }
@@ -237,10 +187,7 @@ pub fn run(
         });
         for event in receiver {
             let result = match event {
-                Event::Row { run, row } => {
-                    recorder.append(run, &row);
-                    Ok(())
-                }
+                Event::Row { run, row } => recorder.append(run, &row),
                 Event::Sync { run, steps_done } => recorder.flush_run(run, steps_done),
                 Event::Progress(n) => {
                     bar.inc(n);
@@ -252,11 +199,20 @@ pub fn run(
                     rows[run] = Some(RunRow {
                         group: plan.run.group_name(),
                         label: plan.run.label(),
-                        rule: plan.run.config.rule.name(),
-                        learning_rate: plan.learning_rate.unwrap_or(f64::NAN),
+                        rule: plan.rule.name.clone(),
+                        learning_rate: plan.learning_rate().unwrap_or(f64::NAN),
                         status: outcome.status.clone(),
                         steps_done: outcome.steps_done,
+                        error_metric: plan.task.metrics().error_name().to_string(),
                         final_error: outcome.last_row.get(error_column).copied().unwrap_or(f64::NAN),
+                        final_accuracy: plan.task.metrics().classification.then(|| {
+                            let names = metric_names(plan);
+                            names
+                                .iter()
+                                .position(|n| n == "test_accuracy")
+                                .and_then(|k| outcome.last_row.get(k).copied())
+                                .unwrap_or(f64::NAN)
+                        }),
                     });
                     recorder.finish_run(
                         run,

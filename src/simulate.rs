@@ -4,15 +4,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use nalgebra::DMatrix;
 use npsim_core::analysis::cosine;
-use npsim_core::{Circuit, Engine, LearningRule, PostUpdate, Real, SeedStreams};
-use npsim_models::task::names;
-use npsim_models::{MnistTask, SarcosTask, Task, TheorySettings};
-use npsim_rules::{
-    Baseline, NodePerturbation, Reinforce, Sgd, WeightDecay, WeightNormalisation, WeightPerturbation,
-};
+use npsim_core::{Attr, Circuit, Engine, Geometry, LearningRule, PostUpdate, Precision, Real, SeedStreams};
+use npsim_models::{Task, TheorySettings};
+use npsim_rules::Baseline;
+use npsim_rules::node_perturbation::NodePerturbationConfig;
 
-use crate::recorder::{Attr, WeightData, WeightMatrix};
-use crate::scenario::{PostUpdateConfig, RuleConfig, RunPlan, TaskConfig};
+use crate::recorder::{WeightData, WeightMatrix};
+use crate::scenario::{RuleConfig, RunPlan};
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,10 +98,11 @@ pub struct RunOutcome {
 /// Metric names of a plan, `step` first, then the task's, then `train_loss` (and
 /// `train_accuracy` for classification), then the cosines.
 pub fn metric_names(plan: &RunPlan) -> Vec<String> {
+    let spec = plan.task.metrics();
     let mut names = vec!["step".to_string()];
-    names.extend(task_metric_names(plan));
+    names.extend(spec.names.iter().cloned());
     names.push("train_loss".into());
-    if is_classification(plan) {
+    if spec.classification {
         names.push("train_accuracy".into());
     }
     names.extend(
@@ -112,13 +111,6 @@ pub fn metric_names(plan: &RunPlan) -> Vec<String> {
             .map(|&q| format!("cosine_{}", plan.blueprint.projections()[q].name)),
     );
     names
-}
-
-fn is_classification(plan: &RunPlan) -> bool {
-    matches!(
-        plan.run.config.task,
-        TaskConfig::Mnist(_) | TaskConfig::Cifar10(_)
-    )
 }
 
 /// Samples of a batch whose largest output is their target class (one-hot targets).
@@ -147,16 +139,6 @@ fn plastic(plan: &RunPlan) -> Vec<usize> {
         .collect()
 }
 
-fn hidden_populations(plan: &RunPlan) -> Vec<(usize, String)> {
-    let bp = &plan.blueprint;
-    bp.order()
-        .iter()
-        // Feature maps are left out: their covariance would be (channels·height·width)².
-        .filter(|&&p| p != bp.input() && p != bp.output() && bp.populations()[p].shape.is_none())
-        .map(|&p| (p, bp.populations()[p].name.clone()))
-        .collect()
-}
-
 /// One step that also measures, for each plastic projection, the cosine between the weight
 /// change the rule made and the SGD update on the same batch (paper Fig. 4A). It performs
 /// the same arithmetic as [`Engine::step`], so measuring does not change the run.
@@ -181,106 +163,42 @@ fn diagnostic_step<T: Real>(
         .collect();
     let before: Vec<DMatrix<f64>> = plastic
         .iter()
-        .map(|&q| widen(engine.circuit_mut().weights_current(q)))
+        .map(|&q| widen(engine.circuit_mut().weights(q)))
         .collect();
     engine.prepare(targets, requirements, false);
     engine.apply_rule(rule, post)?;
     let cosines = plastic
         .iter()
         .zip(sgd.iter().zip(&before))
-        .map(|(&q, (g, w0))| cosine(&(widen(engine.circuit_mut().weights_current(q)) - w0), g))
+        .map(|(&q, (g, w0))| cosine(&(widen(engine.circuit_mut().weights(q)) - w0), g))
         .collect();
     Ok((loss, cosines))
 }
 
-fn task_metric_names(plan: &RunPlan) -> Vec<String> {
-    match &plan.run.config.task {
-        TaskConfig::LinearTeacher(_) => ["alpha", "beta", "epsilon"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        TaskConfig::Mnist(_) | TaskConfig::Cifar10(_) => npsim_models::mnist::metric_names(
-            &names(&weighted_projections(plan)),
-            &names(&hidden_populations(plan)),
-        ),
-        TaskConfig::Sarcos(_) => npsim_models::sarcos::metric_names(
-            &names(&weighted_projections(plan)),
-            &names(&hidden_populations(plan)),
-        ),
-    }
-}
-
-/// Projections that have weights (index, name): all but pooling.
-fn weighted_projections(plan: &RunPlan) -> Vec<(usize, String)> {
-    plan.blueprint
-        .projections()
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| !matches!(p.geometry, npsim_core::Geometry::Pool(_)))
-        .map(|(q, p)| (q, p.name.clone()))
-        .collect()
-}
-
 /// Index in [`metric_names`] of the task's error metric (the one that defines divergence).
 pub fn error_column(plan: &RunPlan) -> usize {
-    1 + match &plan.run.config.task {
-        TaskConfig::LinearTeacher(_) => 2,
-        TaskConfig::Mnist(_) | TaskConfig::Cifar10(_) => 1,
-        TaskConfig::Sarcos(_) => 0,
-    }
+    1 + plan.task.metrics().error
 }
 
-fn build_task<T: Real>(plan: &RunPlan, streams: &SeedStreams) -> Result<Box<dyn Task<T>>, String> {
-    Ok(match &plan.run.config.task {
-        TaskConfig::LinearTeacher(config) => Box::new(
-            config
-                .build::<T>(&plan.blueprint, streams)
-                .map_err(|e| e.to_string())?,
-        ),
-        TaskConfig::Mnist(_) | TaskConfig::Cifar10(_) => {
-            let sets = plan.mnist.clone().ok_or("the dataset was not loaded")?;
-            Box::new(MnistTask::<T>::new(
-                sets,
-                streams,
-                weighted_projections(plan),
-                hidden_populations(plan),
-                plan.run.config.loss,
-            ))
-        }
-        TaskConfig::Sarcos(_) => {
-            let sets = plan.sarcos.as_ref().ok_or("the dataset was not loaded")?;
-            Box::new(SarcosTask::<T>::new(
-                (**sets).clone(),
-                streams,
-                weighted_projections(plan),
-                hidden_populations(plan),
-            ))
-        }
-    })
-}
-
-/// The mean-field theory curves for a plan (linear NP runs), `step` first.
+/// The mean-field theory curves for a plan (NP runs with the paper's clean baseline, where
+/// the theory applies), `step` first.
 pub fn theory_curves(plan: &RunPlan) -> Vec<(String, Vec<f64>)> {
     let c = &plan.run.config;
-    let (
-        Some(dims),
-        true,
-        RuleConfig::NodePerturbation {
+    let clean_np = matches!(
+        c.rule,
+        RuleConfig::NodePerturbation(NodePerturbationConfig {
             baseline: Baseline::Clean,
             ..
-        },
-    ) = (plan.linear_dims, c.theory, &c.rule)
-    else {
-        return Vec::new();
-    };
-    let TaskConfig::LinearTeacher(task) = &c.task else {
+        })
+    );
+    let (Some(basis), true, true) = (plan.task.theory(), c.theory, clean_np) else {
         return Vec::new();
     };
     let settings = TheorySettings {
-        dims,
-        init_scale: plan.init_scale,
-        learning_rate: plan.learning_rate.unwrap_or(f64::NAN),
-        teacher_noise_var: task.teacher_noise_std.powi(2),
+        dims: basis.dims,
+        init_scale: basis.init_scale,
+        learning_rate: plan.learning_rate().unwrap_or(f64::NAN),
+        teacher_noise_var: basis.teacher_noise_var,
     };
     settings.curves(plan.steps, plan.record_every)
 }
@@ -299,25 +217,17 @@ fn failed_before_start(run: usize, message: String) -> Event {
 }
 
 fn build_rule<T: Real>(plan: &RunPlan) -> Result<Box<dyn LearningRule<T>>, String> {
-    let rate = plan.learning_rate.unwrap_or(f64::NAN);
-    Ok(match &plan.run.config.rule {
-        RuleConfig::NodePerturbation { baseline, .. } => {
-            Box::new(NodePerturbation::<T>::with_baseline(rate, *baseline))
-        }
-        RuleConfig::Sgd { .. } => Box::new(Sgd::<T>::new(rate)),
-        RuleConfig::WeightPerturbation { perturbation_std, .. } => {
-            Box::new(WeightPerturbation::<T>::new(rate, *perturbation_std))
-        }
-        RuleConfig::Reinforce { hidden_noise, .. } => Box::new(Reinforce::<T>::new(rate, *hidden_noise)),
-        RuleConfig::Plugin { name, params, .. } => {
-            let library = plan.plugin.as_ref().ok_or("the plugin was not loaded")?;
-            Box::new(
-                library
-                    .instantiate::<T>(name, params)
-                    .map_err(|e| e.to_string())?,
-            )
-        }
-    })
+    let rule = &plan.run.config.rule;
+    if let Some(config) = rule.plugin() {
+        let library = plan.rule.plugin.as_ref().ok_or("the plugin was not loaded")?;
+        return Ok(Box::new(
+            library
+                .instantiate::<T>(&config.name, &config.params)
+                .map_err(|e| e.to_string())?,
+        ));
+    }
+    rule.build_builtin::<T>(plan.learning_rate().unwrap_or(f64::NAN))
+        .ok_or_else(|| "not a built-in rule".to_string())
 }
 
 fn build_post_updates<T: Real>(plan: &RunPlan) -> Vec<Box<dyn PostUpdate<T>>> {
@@ -325,16 +235,7 @@ fn build_post_updates<T: Real>(plan: &RunPlan) -> Vec<Box<dyn PostUpdate<T>>> {
         .config
         .post_update
         .iter()
-        .map(|step| -> Box<dyn PostUpdate<T>> {
-            match step {
-                PostUpdateConfig::WeightNormalisation { target, projections } => {
-                    Box::new(WeightNormalisation::<T>::new(*target, projections.clone()))
-                }
-                PostUpdateConfig::WeightDecay { rate, projections } => {
-                    Box::new(WeightDecay::<T>::new(*rate, projections.clone()))
-                }
-            }
-        })
+        .map(|step| step.build::<T>())
         .collect()
 }
 
@@ -345,11 +246,11 @@ fn final_weights<T: Real>(circuit: &mut Circuit<T>) -> Vec<WeightMatrix> {
         .iter()
         .enumerate()
         // Pooling has no weights to record.
-        .filter(|(_, spec)| !matches!(spec.geometry, npsim_core::Geometry::Pool(_)))
+        .filter(|(_, spec)| !matches!(spec.geometry, Geometry::Pool(_)))
         .map(|(q, spec)| {
             let w = circuit.weights(q);
             let row_major = w.transpose();
-            let data = if T::NAME == "f32" {
+            let data = if T::PRECISION == Precision::F32 {
                 WeightData::F32(row_major.iter().map(|v| v.f64() as f32).collect())
             } else {
                 WeightData::F64(row_major.iter().map(|v| v.f64()).collect())
@@ -374,10 +275,7 @@ pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut
     let circuit = Circuit::<T>::instantiate(&plan.blueprint, &streams);
     let mut engine = Engine::new(circuit, &streams);
     engine.set_loss(c.loss);
-    let mut task = match build_task::<T>(plan, &streams) {
-        Ok(task) => task,
-        Err(message) => return emit(failed_before_start(run, message)),
-    };
+    let mut task = plan.task.build::<T>(&streams);
     let mut rule = match build_rule::<T>(plan) {
         Ok(rule) => rule,
         Err(message) => return emit(failed_before_start(run, message)),
@@ -411,8 +309,9 @@ pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut
     let batch = c.train.batch_size;
     let mut inputs = DMatrix::<T>::zeros(task.input_size(), batch);
     let mut targets = DMatrix::<T>::zeros(task.output_size(), batch);
-    let error_index = task.error_metric();
-    let classification = is_classification(plan);
+    let spec = plan.task.metrics();
+    let error_index = spec.error;
+    let classification = spec.classification;
     let output = plan.blueprint.output();
     let record = |engine: &mut Engine<T>, task: &mut dyn Task<T>, step: u64, train: (f64, f64)| {
         let mut row = vec![step as f64];

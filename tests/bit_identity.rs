@@ -22,7 +22,11 @@ fn the_quickstart_sweep_is_bit_identical() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.ron"))
         .unwrap()
         .replace("steps: 50000", "steps: 3000");
-    check("quickstart", &text, "efc59ff1a983aecea4918fff1ded964a471a32b98e072ca9ce071ed0529c5603");
+    check(
+        "quickstart",
+        &text,
+        "efc59ff1a983aecea4918fff1ded964a471a32b98e072ca9ce071ed0529c5603",
+    );
 }
 
 #[test]
@@ -44,7 +48,11 @@ fn an_mnist_sweep_is_bit_identical() {
 )"#,
         dir.display()
     );
-    check("mnist", &scenario, "3a1fbfbb105edda94395af6edffe9d7cdb88e7743c5052e093b003aca9a4a0b6");
+    check(
+        "mnist",
+        &scenario,
+        "3a1fbfbb105edda94395af6edffe9d7cdb88e7743c5052e093b003aca9a4a0b6",
+    );
 }
 
 #[test]
@@ -61,5 +69,9 @@ fn a_plugin_run_is_bit_identical() {
 )"#,
         example_plugin().display()
     );
-    check("plugin", &scenario, "7288f5b0df5249ebfde50ffd60a65efc41a1a9a9074f6c274a65ca4b82ce730b");
+    check(
+        "plugin",
+        &scenario,
+        "7288f5b0df5249ebfde50ffd60a65efc41a1a9a9074f6c274a65ca4b82ce730b",
+    );
 }

@@ -28,6 +28,7 @@ use crate::kernels::by_column_blocks;
 
 /// The transfer function of a rate population.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename = "activation")]
 pub enum Activation {
     /// `f(u) = u`.
     #[default]

@@ -16,7 +16,7 @@ use crate::{Activation, Initializer, Noise, Real, SeedStreams};
 
 /// One population of rate neurons.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename = "population", deny_unknown_fields)]
 pub struct PopulationConfig {
     /// Unique name, used by projections and in recordings.
     pub name: String,
@@ -41,7 +41,7 @@ fn default_true() -> bool {
 
 /// A dense projection from one population to another: `u_to += W a_from (+ b)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename = "projection", deny_unknown_fields)]
 pub struct ProjectionConfig {
     /// Name used in recordings (default `"<from>-><to>"`).
     #[serde(default)]
@@ -76,7 +76,7 @@ impl ProjectionConfig {
 
 /// A feedforward circuit written out population by population.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename = "Explicit", deny_unknown_fields)]
 pub struct CircuitConfig {
     /// The populations. The one without incoming projections is the input; the one without
     /// outgoing projections is the output.
@@ -705,18 +705,10 @@ impl<T: Real> Circuit<T> {
         }
     }
 
-    /// The current weights of projection `index` (`post × pre`). Call [`Circuit::flush`]
-    /// first if a step has run since the last flush; [`Circuit::weights_current`] does both.
-    pub fn weights(&self, index: usize) -> &DMatrix<T> {
-        debug_assert!(
-            !self.projections[index].pending_active,
-            "read weights after flush()"
-        );
-        &self.projections[index].weights
-    }
-
-    /// Flushes projection `index` and returns its weights.
-    pub fn weights_current(&mut self, index: usize) -> &DMatrix<T> {
+    /// The current weights of projection `index` (`post × pre`), pending updates applied
+    /// first. Taking `&mut self` is what makes a stale read impossible: a step may leave an
+    /// update pending (to fuse it with the next product), and only a flush makes it visible.
+    pub fn weights(&mut self, index: usize) -> &DMatrix<T> {
         self.projections[index].flush();
         &self.projections[index].weights
     }
@@ -841,7 +833,7 @@ mod tests {
             populations: vec![pop("x", 300), pop("y", 200)],
             projections: vec![proj("x", "y")],
         };
-        let circuit: Circuit<f64> = Circuit::instantiate(&config.build().unwrap(), &SeedStreams::new(3));
+        let mut circuit: Circuit<f64> = Circuit::instantiate(&config.build().unwrap(), &SeedStreams::new(3));
         let w = circuit.weights(0);
         let var = w.iter().map(|v| v * v).sum::<f64>() / w.len() as f64;
         // 60,000 draws: the sample variance is within 2 % of 2/(300+200) with overwhelming probability.

@@ -42,7 +42,7 @@ pub type Shape = (usize, usize, usize);
 /// Both populations of a convolution or pooling projection need a `shape`; `stride`
 /// defaults to 1 for convolutions and to the window for pooling, `padding` (zeros) to 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(rename = "connectivity", deny_unknown_fields)]
 pub enum Connectivity {
     /// Every presynaptic unit to every postsynaptic unit.
     #[default]

@@ -613,6 +613,7 @@ impl<T: Real> Engine<T> {
 /// | `SquaredError` | `½|a − t|²` | `d·(a − t) + ½|d|²` | `a − t` |
 /// | `CrossEntropy` | `−Σ t_i ln a_i` (outputs in (0, 1], e.g. softmax) | `−Σ t_i ln1p(d_i / a_i)` | `−t_i / a_i` |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename = "loss")]
 pub enum Loss {
     /// Half the squared error (the paper's).
     #[default]

@@ -18,7 +18,7 @@ use crate::{Real, seed::StreamRng};
 /// For a bias vector of length `L`, `fan_in = fan_out = L` (TensorFlow's convention, which
 /// the paper's nonlinear experiments use).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename = "init", deny_unknown_fields)]
 pub enum Initializer {
     /// Xavier–Glorot normal with a multiplier `variance_scale` on the variance.
     XavierNormal {

@@ -10,6 +10,7 @@
 
 pub mod activation;
 pub mod analysis;
+mod attr;
 pub mod circuit;
 pub mod conv;
 pub mod engine;
@@ -18,12 +19,14 @@ pub mod init;
 pub mod kernels;
 pub mod noise;
 mod real;
+pub mod registry;
 pub mod rule;
 pub mod seed;
 #[cfg(test)]
 mod test_support;
 
 pub use activation::Activation;
+pub use attr::Attr;
 pub use circuit::{
     Circuit, CircuitBlueprint, CircuitConfig, CircuitError, Geometry, Population, PopulationConfig,
     ProjectionConfig, ProjectionSpec,
@@ -32,7 +35,8 @@ pub use conv::{Connectivity, Shape};
 pub use engine::{Engine, Loss, Perturbation};
 pub use init::Initializer;
 pub use noise::Noise;
-pub use real::Real;
+pub use real::{Precision, Real};
+pub use registry::{Entry, Invalid, Param};
 pub use rule::{
     LearningRule, PlasticWeights, PostUpdate, ProjectionContext, Requirements, RuleContext, RuleError,
 };

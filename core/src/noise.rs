@@ -15,7 +15,7 @@ use crate::{Real, seed::StreamRng};
 ///
 /// Time-stepped noise processes (Ornstein–Uhlenbeck, Poisson) will be further variants.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(rename = "noise", deny_unknown_fields)]
 pub enum Noise {
     /// No intrinsic noise.
     #[default]

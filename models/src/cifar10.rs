@@ -5,23 +5,28 @@
 //! 1,024 red values of the 32×32 image row by row, then green, then blue. A file whose length
 //! is not a whole number of records, or a label above 9, is an error naming the file.
 //!
-//! The task is the same image classification as MNIST's ([`crate::MnistTask`]): pixels / 255
-//! (3,072 inputs, channel-major as stored), one-hot targets, the same metrics. Until npsim has
-//! convolutional projections, circuits are fully connected (`Mlp(input: 3072, ...)`).
+//! The task is the same image classification as MNIST's ([`crate::images`]): pixels / 255
+//! (3,072 inputs, channel-major as stored, so a `(3, 32, 32)` input population sees the
+//! image), one-hot targets, the same metrics.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::mnist::{DataError, Digits, MnistSets, MnistSplit, cached, read_data_file, split_sets};
+use npsim_core::Entry;
+
+use crate::data::{DataError, cached, read_data_file};
+use crate::images::{ImageSets, ImageSplit, ImageTask, LabelledImages, split_sets};
+use crate::mnist::{DATA_DIR_PARAM, SPLIT_PARAM};
+use crate::registry::{TaskContext, TaskError, TaskSpec};
 
 /// Values per CIFAR-10 image.
 pub const VALUES: usize = 3072;
 const RECORD: usize = 1 + VALUES;
 
 /// Reads one CIFAR-10 binary batch file.
-pub fn read_batch(path: &Path) -> Result<Digits, DataError> {
+pub fn read_batch(path: &Path) -> Result<LabelledImages, DataError> {
     let bytes = read_data_file(
         path,
         "run `npsim data fetch cifar10`, or put the CIFAR-10 binary files in the data directory (scenario `data_dir`, --data-dir or NPSIM_DATA)",
@@ -49,15 +54,15 @@ pub fn read_batch(path: &Path) -> Result<Digits, DataError> {
         labels.push(record[0]);
         images.extend_from_slice(&record[1..]);
     }
-    Ok(Digits {
+    Ok(LabelledImages {
         size: VALUES,
         images,
         labels,
     })
 }
 
-fn concatenate(parts: Vec<Digits>) -> Digits {
-    let mut all = Digits {
+fn concatenate(parts: Vec<LabelledImages>) -> LabelledImages {
+    let mut all = LabelledImages {
         size: VALUES,
         images: Vec::new(),
         labels: Vec::new(),
@@ -69,9 +74,9 @@ fn concatenate(parts: Vec<Digits>) -> Digits {
     all
 }
 
-/// Settings of the CIFAR-10 task.
+/// `Cifar10(data_dir:, split:)` in a scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Cifar10")]
 pub struct Cifar10Config {
     /// Folder of the binary files (default: the run's data directory).
     #[serde(default)]
@@ -79,13 +84,13 @@ pub struct Cifar10Config {
     /// `Standard` (train on the five training batches, test on `test_batch.bin`) or
     /// `TestSetSplit(train: n)` (only `test_batch.bin`: its first `n` images train).
     #[serde(default)]
-    pub split: MnistSplit,
+    pub split: ImageSplit,
 }
 
 impl Cifar10Config {
     /// Loads (or reuses) the images from `dir`.
-    pub fn load(&self, dir: &Path) -> Result<MnistSets, DataError> {
-        let train = || -> Result<Arc<Digits>, DataError> {
+    pub fn load(&self, dir: &Path) -> Result<ImageSets, DataError> {
+        let train = || -> Result<Arc<LabelledImages>, DataError> {
             cached(dir, "cifar10:train", || {
                 let parts = (1..=5)
                     .map(|k| read_batch(&dir.join(format!("data_batch_{k}.bin"))))
@@ -95,6 +100,24 @@ impl Cifar10Config {
         };
         let test = || cached(dir, "cifar10:test", || read_batch(&dir.join("test_batch.bin")));
         split_sets(self.split, dir, train, test, "test_batch.bin")
+    }
+}
+
+impl TaskSpec for Cifar10Config {
+    const ENTRY: Entry = Entry {
+        name: "Cifar10",
+        summary: "CIFAR-10 image classification: 3,072 inputs (3 × 32 × 32, channel first) in [0, 1], one-hot targets for 10 classes; records test accuracy and loss",
+        params: &[DATA_DIR_PARAM, SPLIT_PARAM],
+        example: "Cifar10(split: Standard)",
+    };
+    type Prepared = ImageTask;
+
+    fn prepare(&self, context: &TaskContext<'_>) -> Result<ImageTask, TaskError> {
+        context.blueprint.check_io(VALUES, 10).map_err(TaskError::Circuit)?;
+        let sets = self
+            .load(&context.data_dir_or(&self.data_dir))
+            .map_err(TaskError::Data)?;
+        ImageTask::new("cifar10", sets, context)
     }
 }
 
@@ -130,7 +153,7 @@ mod tests {
         );
         let split = Cifar10Config {
             data_dir: None,
-            split: MnistSplit::TestSetSplit { train: 1 },
+            split: ImageSplit::TestSetSplit { train: 1 },
         }
         .load(&dir)
         .unwrap();

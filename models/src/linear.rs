@@ -12,112 +12,140 @@
 //! | `beta` | `|W2|²_F / Ly` (last projection) |
 //! | `epsilon` | `|W2 W1 − A|²_F / (Lx Ly)` (the paper's error; product of the whole chain) |
 //!
-//! # Parameters of the `DeepLinear` template
-//! | name | unit | default | meaning |
-//! |------|------|---------|---------|
-//! | `lx`, `lh`, `ly` | neurons | — | layer sizes |
-//! | `init_scale` | 1 | 1.0 | `r`: `W1 ~ N(0, 2r/(Lx + Lh))`, `W2 ~ N(0, 2/(Lh + Ly))` |
-//! | `perturbation_std` | pre-activation | 1e-6 | σ of the hidden and output populations' noise |
+//! The circuit is any chain of linear populations without biases; the `DeepLinear` template
+//! builds the paper's `x → h → y`. With one hidden layer and Glorot-initialised weights the
+//! mean-field theory applies ([`Prepared::theory`]).
 
 use nalgebra::DMatrix;
-use npsim_core::{
-    Activation, CircuitBlueprint, CircuitConfig, Engine, Initializer, Noise, PopulationConfig,
-    ProjectionConfig, Real, SeedStreams, StreamRng,
-};
+use npsim_core::{Attr, Engine, Entry, Initializer, Invalid, Param, Real, SeedStreams, StreamRng};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
+use crate::registry::{MetricSpec, Prepared, TaskContext, TaskError, TaskSpec, TheoryBasis};
 use crate::task::Task;
 use crate::theory::LinearDims;
 
-fn default_init_scale() -> f64 {
-    1.0
-}
-fn default_perturbation_std() -> f64 {
-    1e-6
-}
-
-/// Template for the paper's one-hidden-layer linear network.
+/// `LinearTeacher(teacher_noise_std:)` in a scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeepLinearConfig {
-    /// Input size `Lx`.
-    pub lx: usize,
-    /// Hidden size `Lh`.
-    pub lh: usize,
-    /// Output size `Ly`.
-    pub ly: usize,
-    /// Scale `r` of `W1`'s initial variance (default 1).
-    #[serde(default = "default_init_scale")]
-    pub init_scale: f64,
-    /// Intrinsic noise std σ of hidden and output units (default 1e-6).
-    #[serde(default = "default_perturbation_std")]
-    pub perturbation_std: f64,
-}
-
-impl DeepLinearConfig {
-    /// The explicit circuit: populations `x`, `h`, `y`; projections `W1: x→h`, `W2: h→y`.
-    pub fn expand(&self) -> CircuitConfig {
-        let noise = Noise::Gaussian {
-            std: self.perturbation_std,
-        };
-        let pop = |name: &str, size, noise| PopulationConfig {
-            name: name.into(),
-            size,
-            shape: None,
-            activation: Activation::Linear,
-            noise,
-        };
-        let proj = |name: &str, from: &str, to: &str, variance_scale| ProjectionConfig {
-            name: Some(name.into()),
-            from: from.into(),
-            to: to.into(),
-            init: Initializer::XavierNormal { variance_scale },
-            bias: None,
-            plastic: true,
-            connectivity: Default::default(),
-        };
-        CircuitConfig {
-            populations: vec![
-                pop("x", self.lx, Noise::None),
-                pop("h", self.lh, noise),
-                pop("y", self.ly, noise),
-            ],
-            projections: vec![proj("W1", "x", "h", self.init_scale), proj("W2", "h", "y", 1.0)],
-        }
-    }
-
-    /// The sizes, for the theory.
-    pub fn dims(&self) -> LinearDims {
-        LinearDims {
-            lx: self.lx,
-            lh: self.lh,
-            ly: self.ly,
-        }
-    }
-}
-
-/// Settings of the linear teacher.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "LinearTeacher")]
 pub struct LinearTeacherConfig {
     /// σt: std of the Gaussian noise added to each teacher output (default 0).
     #[serde(default)]
     pub teacher_noise_std: f64,
 }
 
-/// What is wrong with a linear-teacher setup.
-#[derive(Debug, Clone, PartialEq, Error)]
-pub enum LinearTaskError {
-    /// The circuit is not a chain of linear populations.
-    #[error(
-        "the linear teacher task needs a chain of linear populations without biases (like `DeepLinear`); this circuit is not one"
-    )]
-    NotALinearChain,
-    /// Bad noise.
-    #[error("task.teacher_noise_std must be a finite number >= 0, got {0}")]
-    TeacherNoise(f64),
+/// The linear teacher checked against its circuit: the chain of projections it measures, and
+/// what the theory needs where it applies.
+#[derive(Debug)]
+pub struct LinearPrepared {
+    noise_std: f64,
+    chain: Vec<usize>,
+    lx: usize,
+    ly: usize,
+    theory: Option<TheoryBasis>,
+    metrics: MetricSpec,
+}
+
+impl TaskSpec for LinearTeacherConfig {
+    const ENTRY: Entry = Entry {
+        name: "LinearTeacher",
+        summary: "linear student–teacher: y* = A x + σt ζ, x, ζ ~ N(0, I), A Glorot; one sample per step and batch column; records α, β and the error ε = |W2 W1 − A|²/(Lx Ly)",
+        params: &[Param {
+            name: "teacher_noise_std",
+            unit: "output units",
+            default: "0.0",
+            meaning: "σt, the std of the noise on each teacher output (paper Fig. 3: σt² = 0.1)",
+        }],
+        example: "LinearTeacher(teacher_noise_std: 0.0)",
+    };
+    type Prepared = LinearPrepared;
+
+    fn prepare(&self, context: &TaskContext<'_>) -> Result<LinearPrepared, TaskError> {
+        let noise_std = self.teacher_noise_std;
+        if !(noise_std >= 0.0 && noise_std.is_finite()) {
+            return Err(TaskError::Invalid(Invalid::new(
+                "teacher_noise_std",
+                format!("must be a finite number >= 0, got {noise_std}"),
+            )));
+        }
+        let blueprint = context.blueprint;
+        let chain = blueprint.linear_chain().ok_or_else(|| {
+            TaskError::Invalid(Invalid::new(
+                "",
+                "the linear teacher needs a chain of linear populations without biases (like `DeepLinear`)",
+            ))
+        })?;
+        let first = &blueprint.projections()[chain[0]];
+        let lx = blueprint.populations()[blueprint.input()].size;
+        let ly = blueprint.populations()[blueprint.output()].size;
+        // The theory applies to one hidden layer with Glorot-initialised weights.
+        let theory = match first.init {
+            Initializer::XavierNormal { variance_scale } if chain.len() == 2 => Some(TheoryBasis {
+                dims: LinearDims {
+                    lx,
+                    lh: blueprint.populations()[first.post].size,
+                    ly,
+                },
+                init_scale: variance_scale,
+                teacher_noise_var: noise_std * noise_std,
+            }),
+            _ => None,
+        };
+        Ok(LinearPrepared {
+            noise_std,
+            chain,
+            lx,
+            ly,
+            theory,
+            metrics: MetricSpec {
+                names: vec!["alpha".into(), "beta".into(), "epsilon".into()],
+                error: 2,
+                classification: false,
+            },
+        })
+    }
+}
+
+impl Prepared for LinearPrepared {
+    fn metrics(&self) -> &MetricSpec {
+        &self.metrics
+    }
+
+    fn training_samples(&self) -> Option<usize> {
+        None
+    }
+
+    fn attributes(&self) -> Vec<(String, Attr)> {
+        let mut attributes = vec![
+            ("task".into(), Attr::Text("linear_teacher".into())),
+            ("teacher_noise_std".into(), Attr::Float(self.noise_std)),
+        ];
+        if let Some(TheoryBasis { dims, init_scale, .. }) = self.theory {
+            attributes.extend([
+                ("lx".into(), Attr::Int(dims.lx as i64)),
+                ("lh".into(), Attr::Int(dims.lh as i64)),
+                ("ly".into(), Attr::Int(dims.ly as i64)),
+                ("init_scale".into(), Attr::Float(init_scale)),
+                (
+                    "eta_star".into(),
+                    Attr::Float(dims.critical_learning_rate(init_scale)),
+                ),
+                (
+                    "eta_sgd_optimal".into(),
+                    Attr::Float(dims.sgd_optimal_learning_rate(init_scale)),
+                ),
+            ]);
+        }
+        attributes
+    }
+
+    fn theory(&self) -> Option<TheoryBasis> {
+        self.theory
+    }
+
+    fn build<T: Real>(&self, streams: &SeedStreams) -> Box<dyn Task<T>> {
+        Box::new(LinearTeacher::<T>::new(self, streams))
+    }
 }
 
 /// The linear teacher task, bound to a circuit's chain of projections.
@@ -130,33 +158,23 @@ pub struct LinearTeacher<T: Real> {
     noise_rng: StreamRng,
 }
 
-impl LinearTeacherConfig {
-    /// Checks the settings against the circuit and draws the teacher from stream `task/teacher`;
-    /// inputs come from `task/inputs`, teacher noise from `task/teacher_noise`.
-    pub fn build<T: Real>(
-        &self,
-        blueprint: &CircuitBlueprint,
-        streams: &SeedStreams,
-    ) -> Result<LinearTeacher<T>, LinearTaskError> {
-        if !(self.teacher_noise_std >= 0.0 && self.teacher_noise_std.is_finite()) {
-            return Err(LinearTaskError::TeacherNoise(self.teacher_noise_std));
-        }
-        let chain = blueprint.linear_chain().ok_or(LinearTaskError::NotALinearChain)?;
-        let lx = blueprint.populations()[blueprint.input()].size;
-        let ly = blueprint.populations()[blueprint.output()].size;
+impl<T: Real> LinearTeacher<T> {
+    /// Draws the teacher from stream `task/teacher`; inputs come from `task/inputs`, teacher
+    /// noise from `task/teacher_noise`.
+    pub fn new(prepared: &LinearPrepared, streams: &SeedStreams) -> Self {
         let teacher_f64: DMatrix<f64> = Initializer::XavierNormal { variance_scale: 1.0 }.draw(
-            ly,
-            lx,
+            prepared.ly,
+            prepared.lx,
             &mut streams.stream("task/teacher"),
         );
-        Ok(LinearTeacher {
+        LinearTeacher {
             teacher: teacher_f64.map(T::of),
             teacher_f64,
-            noise_std: self.teacher_noise_std,
-            chain,
+            noise_std: prepared.noise_std,
+            chain: prepared.chain.clone(),
             inputs_rng: streams.stream("task/inputs"),
             noise_rng: streams.stream("task/teacher_noise"),
-        })
+        }
     }
 }
 
@@ -183,17 +201,8 @@ impl<T: Real> Task<T> for LinearTeacher<T> {
         }
     }
 
-    fn metric_names(&self) -> Vec<String> {
-        vec!["alpha".into(), "beta".into(), "epsilon".into()]
-    }
-
-    fn error_metric(&self) -> usize {
-        2
-    }
-
     fn metrics(&mut self, engine: &mut Engine<T>) -> Vec<f64> {
         let circuit = engine.circuit_mut();
-        circuit.flush();
         let (lx, ly) = (self.teacher.ncols() as f64, self.teacher.nrows() as f64);
         let widen = |m: &DMatrix<T>| m.map(|v| v.f64());
         let first = widen(circuit.weights(self.chain[0]));

@@ -16,14 +16,17 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use nalgebra::DMatrix;
-use npsim_core::{Engine, Real, SeedStreams};
+use npsim_core::{Attr, Entry, Engine, Real, SeedStreams};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::mnist::{DataError, read_data_file};
-use crate::task::{Task, names, participation_ratios, structure_metric_names, weight_norms};
+use crate::data::{DataError, read_data_file};
+use crate::mnist::DATA_DIR_PARAM;
+use crate::registry::{MetricSpec, Prepared, TaskContext, TaskError, TaskSpec};
+use crate::task::{Task, participation_ratios, structure_metric_names, weight_norms};
 
 /// Inputs per sample.
 pub const INPUTS: usize = 21;
@@ -192,9 +195,9 @@ fn matrix(b: &[u8]) -> Result<Option<MatMatrix>, String> {
     }))
 }
 
-/// Settings of the SARCOS task.
+/// `Sarcos(data_dir:)` in a scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Sarcos")]
 pub struct SarcosConfig {
     /// Folder of the MAT files (default: the run's data directory).
     #[serde(default)]
@@ -256,9 +259,79 @@ impl SarcosConfig {
     }
 }
 
+/// The SARCOS task checked against its circuit, with its data loaded.
+#[derive(Debug)]
+pub struct SarcosPrepared {
+    sets: Arc<SarcosSets>,
+    projections: Vec<(usize, String)>,
+    hidden: Vec<(usize, String)>,
+    metrics: MetricSpec,
+}
+
+impl TaskSpec for SarcosConfig {
+    const ENTRY: Entry = Entry {
+        name: "Sarcos",
+        summary: "SARCOS inverse dynamics regression: 21 inputs (joint positions, velocities, accelerations), 7 torques; records the test loss (mean squared error per output)",
+        params: &[DATA_DIR_PARAM],
+        example: "Sarcos()",
+    };
+    type Prepared = SarcosPrepared;
+
+    fn prepare(&self, context: &TaskContext<'_>) -> Result<SarcosPrepared, TaskError> {
+        context
+            .blueprint
+            .check_io(INPUTS, OUTPUTS)
+            .map_err(TaskError::Circuit)?;
+        let sets = self
+            .load(&context.data_dir_or(&self.data_dir))
+            .map_err(TaskError::Data)?;
+        let projections = context.weighted_projections();
+        let hidden = context.hidden_populations();
+        let mut names = vec!["test_loss".to_string()];
+        names.extend(structure_metric_names(&projections, &hidden));
+        Ok(SarcosPrepared {
+            sets: Arc::new(sets),
+            projections,
+            hidden,
+            metrics: MetricSpec {
+                names,
+                error: 0,
+                classification: false,
+            },
+        })
+    }
+}
+
+impl Prepared for SarcosPrepared {
+    fn metrics(&self) -> &MetricSpec {
+        &self.metrics
+    }
+
+    fn training_samples(&self) -> Option<usize> {
+        Some(self.sets.train_x.ncols())
+    }
+
+    fn attributes(&self) -> Vec<(String, Attr)> {
+        vec![
+            ("task".into(), Attr::Text("sarcos".into())),
+            ("train_samples".into(), Attr::Int(self.sets.train_x.ncols() as i64)),
+            ("test_samples".into(), Attr::Int(self.sets.test_x.ncols() as i64)),
+        ]
+    }
+
+    fn build<T: Real>(&self, streams: &SeedStreams) -> Box<dyn Task<T>> {
+        Box::new(SarcosTask::<T>::new(
+            Arc::clone(&self.sets),
+            streams,
+            self.projections.clone(),
+            self.hidden.clone(),
+        ))
+    }
+}
+
 /// The SARCOS regression task.
 pub struct SarcosTask<T: Real> {
-    sets: SarcosSets,
+    sets: Arc<SarcosSets>,
     order: Vec<usize>,
     next: usize,
     test_x: DMatrix<T>,
@@ -269,7 +342,7 @@ pub struct SarcosTask<T: Real> {
 impl<T: Real> SarcosTask<T> {
     /// The task over `sets`, its training order shuffled once from stream `task/shuffle`.
     pub fn new(
-        sets: SarcosSets,
+        sets: Arc<SarcosSets>,
         streams: &SeedStreams,
         projections: Vec<(usize, String)>,
         hidden: Vec<(usize, String)>,
@@ -289,13 +362,6 @@ impl<T: Real> SarcosTask<T> {
             hidden,
         }
     }
-}
-
-/// Metric names of the SARCOS task.
-pub fn metric_names(projection_names: &[String], hidden: &[String]) -> Vec<String> {
-    let mut names = vec!["test_loss".to_string()];
-    names.extend(structure_metric_names(projection_names, hidden));
-    names
 }
 
 impl<T: Real> Task<T> for SarcosTask<T> {
@@ -322,14 +388,6 @@ impl<T: Real> Task<T> for SarcosTask<T> {
                 .zip(self.sets.train_y.column(i).iter())
                 .for_each(|(o, &v)| *o = T::of(v));
         }
-    }
-
-    fn metric_names(&self) -> Vec<String> {
-        metric_names(&names(&self.projections), &names(&self.hidden))
-    }
-
-    fn error_metric(&self) -> usize {
-        0
     }
 
     fn metrics(&mut self, engine: &mut Engine<T>) -> Vec<f64> {

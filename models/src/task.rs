@@ -4,13 +4,15 @@ use nalgebra::DMatrix;
 use npsim_core::analysis::participation_ratio;
 use npsim_core::{Engine, Real};
 
-/// A supervised task a circuit is trained on.
+/// A supervised task a circuit is trained on, for one run.
 ///
 /// # Implementing
 /// An implementor **must** fill whole batches from its own seeded streams (so runs repeat
-/// exactly) and report the same metrics, in the same order, every time it is asked. It
-/// **need not** know the learning rule. [`Task::error_metric`] names the metric whose growth
-/// beyond a multiple of its initial value marks a run as diverged.
+/// exactly) and return from [`Task::metrics`] exactly the metrics its [`Prepared`] declares,
+/// in that order (the recorder rejects a row of another length). It **need not** know the
+/// learning rule.
+///
+/// [`Prepared`]: crate::registry::Prepared
 pub trait Task<T: Real>: Send {
     /// Values per input sample.
     fn input_size(&self) -> usize;
@@ -18,21 +20,18 @@ pub trait Task<T: Real>: Send {
     fn output_size(&self) -> usize;
     /// Fills `inputs` (`input_size × batch`) and `targets` (`output_size × batch`).
     fn next_batch(&mut self, inputs: &mut DMatrix<T>, targets: &mut DMatrix<T>);
-    /// Names of the metrics [`Task::metrics`] returns.
-    fn metric_names(&self) -> Vec<String>;
-    /// Index into [`Task::metric_names`] of the error that defines divergence.
-    fn error_metric(&self) -> usize;
     /// Measures the circuit now. It may run clean forward passes through `engine` (which
     /// overwrite the engine's activities but not its weights).
     fn metrics(&mut self, engine: &mut Engine<T>) -> Vec<f64>;
 }
 
 /// Names of the structural metrics dataset tasks record after their own: `norm_<projection>`
-/// for each projection, then `participation_<population>` for each hidden population.
-pub fn structure_metric_names(projections: &[String], hidden: &[String]) -> Vec<String> {
-    let norms = projections.iter().map(|p| format!("norm_{p}"));
+/// for each projection with weights, then `participation_<population>` for each hidden
+/// population (index, name pairs).
+pub fn structure_metric_names(projections: &[(usize, String)], hidden: &[(usize, String)]) -> Vec<String> {
+    let norms = projections.iter().map(|(_, p)| format!("norm_{p}"));
     norms
-        .chain(hidden.iter().map(|h| format!("participation_{h}")))
+        .chain(hidden.iter().map(|(_, h)| format!("participation_{h}")))
         .collect()
 }
 
@@ -49,11 +48,6 @@ pub fn weight_norms<T: Real>(engine: &mut Engine<T>, projections: &[(usize, Stri
     let circuit = engine.circuit_mut();
     projections
         .iter()
-        .map(|&(q, _)| circuit.weights_current(q).iter().map(|w| w.f64() * w.f64()).sum())
+        .map(|&(q, _)| circuit.weights(q).iter().map(|w| w.f64() * w.f64()).sum())
         .collect()
-}
-
-/// The names of (index, name) pairs.
-pub fn names(items: &[(usize, String)]) -> Vec<String> {
-    items.iter().map(|(_, n)| n.clone()).collect()
 }

@@ -17,7 +17,59 @@
 //! # References
 //! - A. Krogh, J. A. Hertz (1991). A simple weight decay can improve generalization. NIPS 4.
 
-use npsim_core::{PlasticWeights, PostUpdate, Real, RuleError};
+use npsim_core::{Entry, Invalid, Param, PlasticWeights, PostUpdate, Real, RuleError};
+use serde::{Deserialize, Serialize};
+
+use crate::registry::PostUpdateSpec;
+
+/// `WeightDecay(rate:, projections:)` in a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "WeightDecay")]
+pub struct WeightDecayConfig {
+    /// Fraction lost per step, in `[0, 1)`.
+    pub rate: f64,
+    /// Projections it applies to (default: all plastic ones).
+    #[serde(default)]
+    pub projections: Option<Vec<String>>,
+}
+
+impl PostUpdateSpec for WeightDecayConfig {
+    const ENTRY: Entry = Entry {
+        name: "WeightDecay",
+        summary: "after each update, W ← (1 − rate) W (passive decay; L2 regularisation)",
+        params: &[
+            Param {
+                name: "rate",
+                unit: "1/step",
+                default: "required",
+                meaning: "λ, the fraction lost per step, in [0, 1)",
+            },
+            Param {
+                name: "projections",
+                unit: "names",
+                default: "None",
+                meaning: "the projections it applies to: `None` (every plastic one) or `Some([\"W1\", ...])`",
+            },
+        ],
+        example: "WeightDecay(rate: 1e-4)",
+    };
+
+    fn validate(&self) -> Result<(), Invalid> {
+        if (0.0..1.0).contains(&self.rate) {
+            Ok(())
+        } else {
+            Err(Invalid::new("rate", format!("must be in [0, 1), got {}", self.rate)))
+        }
+    }
+
+    fn projections(&self) -> Option<&[String]> {
+        self.projections.as_deref()
+    }
+
+    fn build<T: Real>(&self) -> Box<dyn PostUpdate<T>> {
+        Box::new(WeightDecay::<T>::new(self.rate, self.projections.clone()))
+    }
+}
 
 /// Multiplicative weight decay.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! # npsim-rules
 //!
 //! The built-in learning rules of npsim, each a [`LearningRule`] trait object, and the
-//! built-in [`PostUpdate`] steps.
+//! built-in [`PostUpdate`] steps, with the registries scenarios choose them from.
 //!
 //! | rule | locality | module |
 //! |------|----------|--------|
@@ -12,19 +12,34 @@
 //! | weight normalisation (synaptic scaling) | local post-update step | [`normalisation`] |
 //! | weight decay | local post-update step | [`decay`] |
 //!
+//! Adding a rule is one new file (a config implementing [`RuleSpec`] and the rule) and one
+//! line below; `docs/architecture.md` walks through it.
+//!
 //! [`LearningRule`]: npsim_core::LearningRule
 //! [`PostUpdate`]: npsim_core::PostUpdate
 
-pub mod decay;
-pub mod node_perturbation;
-pub mod normalisation;
-pub mod reinforce;
-pub mod sgd;
-pub mod weight_perturbation;
+pub mod learning_rate;
+pub mod registry;
+
+use registry::{register_post_updates, register_rules};
+
+register_rules! {
+    node_perturbation::NodePerturbationConfig => NodePerturbation,
+    sgd::SgdConfig => Sgd,
+    weight_perturbation::WeightPerturbationConfig => WeightPerturbation,
+    reinforce::ReinforceConfig => Reinforce,
+}
+
+register_post_updates! {
+    normalisation::WeightNormalisationConfig => WeightNormalisation,
+    decay::WeightDecayConfig => WeightDecay,
+}
 
 pub use decay::WeightDecay;
+pub use learning_rate::{LearningRate, ReferenceRates};
 pub use node_perturbation::{Baseline, NodePerturbation};
 pub use normalisation::{NormalisationTarget, WeightNormalisation};
+pub use registry::{PostUpdateSpec, RuleEntry, RuleSpec};
 pub use reinforce::Reinforce;
 pub use sgd::Sgd;
 pub use weight_perturbation::WeightPerturbation;

@@ -30,10 +30,62 @@
 //!   scalability of node perturbation learning. NeurIPS 35.
 //! - B. Widrow, M. A. Lehr (1990). 30 years of adaptive neural networks. Proc. IEEE 78.
 
-use npsim_core::{LearningRule, Real, Requirements, RuleContext, RuleError};
+use npsim_core::{Entry, Invalid, LearningRule, Param, Real, Requirements, RuleContext, RuleError};
+use serde::{Deserialize, Serialize};
+
+use crate::learning_rate::{LEARNING_RATE_PARAM, LearningRate};
+use crate::registry::RuleSpec;
+
+/// `NodePerturbation(learning_rate:, baseline:)` in a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "NodePerturbation")]
+pub struct NodePerturbationConfig {
+    /// η.
+    pub learning_rate: LearningRate,
+    /// `Clean` (the paper, default) or `RunningAverage(γ)` (no second pass).
+    #[serde(default)]
+    pub baseline: Baseline,
+}
+
+impl RuleSpec for NodePerturbationConfig {
+    const ENTRY: Entry = Entry {
+        name: "NodePerturbation",
+        summary: "node perturbation (paper Eq. 3): ΔW = −(η/σ²) Σ_b δℓ_b (σξ_b) x_bᵀ; local, needs noisy postsynaptic populations",
+        params: &[
+            LEARNING_RATE_PARAM,
+            Param {
+                name: "baseline",
+                unit: "",
+                default: "Clean",
+                meaning: "what the noisy loss is compared with: `Clean` (a noise-free pass, the paper) or `RunningAverage(γ)` (b ← (1 − γ) b + γ ℓ̃, γ in (0, 1])",
+            },
+        ],
+        example: "NodePerturbation(learning_rate: Absolute(1e-3))",
+    };
+    const SHORT: &'static str = "np";
+
+    fn learning_rate(&self) -> LearningRate {
+        self.learning_rate
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
+        match self.baseline {
+            Baseline::RunningAverage(rate) if !(rate > 0.0 && rate <= 1.0) => Err(Invalid::new(
+                "baseline",
+                format!("the running-average rate must be in (0, 1], got {rate}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn build<T: Real>(&self, learning_rate: f64) -> Box<dyn LearningRule<T>> {
+        Box::new(NodePerturbation::<T>::with_baseline(learning_rate, self.baseline))
+    }
+}
 
 /// What the noisy loss is compared with.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename = "baseline")]
 pub enum Baseline {
     /// The clean pass on the same input (the paper).
     #[default]

@@ -23,11 +23,63 @@
 
 use std::collections::HashMap;
 
-use npsim_core::{PlasticWeights, PostUpdate, Real, RuleError};
+use npsim_core::{Entry, Invalid, Param, PlasticWeights, PostUpdate, Real, RuleError};
 use serde::{Deserialize, Serialize};
+
+use crate::registry::PostUpdateSpec;
+
+/// `WeightNormalisation(target:, projections:)` in a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "WeightNormalisation")]
+pub struct WeightNormalisationConfig {
+    /// `Initial` (each neuron's initial RMS, default) or `Value(x)`.
+    #[serde(default)]
+    pub target: NormalisationTarget,
+    /// Projections it applies to (default: all plastic ones).
+    #[serde(default)]
+    pub projections: Option<Vec<String>>,
+}
+
+impl PostUpdateSpec for WeightNormalisationConfig {
+    const ENTRY: Entry = Entry {
+        name: "WeightNormalisation",
+        summary: "after each update, each neuron's incoming-weight RMS is rescaled to a target (synaptic scaling, Fig. 3D)",
+        params: &[
+            Param {
+                name: "target",
+                unit: "weight",
+                default: "Initial",
+                meaning: "`Initial` (each neuron's RMS at the start) or `Value(x)` (the same x > 0 for all)",
+            },
+            Param {
+                name: "projections",
+                unit: "names",
+                default: "None",
+                meaning: "the projections it applies to: `None` (every plastic one) or `Some([\"W1\", ...])`",
+            },
+        ],
+        example: "WeightNormalisation(target: Initial)",
+    };
+
+    fn validate(&self) -> Result<(), Invalid> {
+        match self.target {
+            NormalisationTarget::Value(v) => npsim_core::registry::positive("target", v),
+            NormalisationTarget::Initial => Ok(()),
+        }
+    }
+
+    fn projections(&self) -> Option<&[String]> {
+        self.projections.as_deref()
+    }
+
+    fn build<T: Real>(&self) -> Box<dyn PostUpdate<T>> {
+        Box::new(WeightNormalisation::<T>::new(self.target, self.projections.clone()))
+    }
+}
 
 /// The RMS each neuron's incoming weights are held at.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename = "target")]
 pub enum NormalisationTarget {
     /// Each neuron's own RMS at the start of the run.
     #[default]

@@ -22,7 +22,48 @@
 //!   connectionist reinforcement learning. Machine Learning 8.
 //! - Hiratani et al. (2022), Eq. 15, Figs. 4E and 5B.
 
-use npsim_core::{LearningRule, Real, Requirements, RuleContext, RuleError};
+use npsim_core::{Entry, LearningRule, Param, Real, Requirements, RuleContext, RuleError};
+use serde::{Deserialize, Serialize};
+
+use crate::learning_rate::{LEARNING_RATE_PARAM, LearningRate};
+use crate::registry::RuleSpec;
+
+/// `Reinforce(learning_rate:, hidden_noise:)` in a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Reinforce")]
+pub struct ReinforceConfig {
+    /// η.
+    pub learning_rate: LearningRate,
+    /// Also perturb hidden units (default false: output noise only).
+    #[serde(default)]
+    pub hidden_noise: bool,
+}
+
+impl RuleSpec for ReinforceConfig {
+    const ENTRY: Entry = Entry {
+        name: "Reinforce",
+        summary: "REINFORCE (paper Eq. 15): output perturbation estimates the output gradient, which is back-propagated; non-local",
+        params: &[
+            LEARNING_RATE_PARAM,
+            Param {
+                name: "hidden_noise",
+                unit: "bool",
+                default: "false",
+                meaning: "also perturb the hidden units (the paper's dashed lines); only the output noise is used",
+            },
+        ],
+        example: "Reinforce(learning_rate: Absolute(1e-2))",
+    };
+    const SHORT: &'static str = "reinforce";
+
+    fn learning_rate(&self) -> LearningRate {
+        self.learning_rate
+    }
+
+    fn build<T: Real>(&self, learning_rate: f64) -> Box<dyn LearningRule<T>> {
+        Box::new(Reinforce::<T>::new(learning_rate, self.hidden_noise))
+    }
+}
 
 /// REINFORCE with a fixed learning rate.
 #[derive(Debug, Clone)]

@@ -19,7 +19,37 @@
 //! - D. E. Rumelhart, G. E. Hinton, R. J. Williams (1986). Learning representations by
 //!   back-propagating errors. Nature 323.
 
-use npsim_core::{LearningRule, Real, Requirements, RuleContext, RuleError};
+use npsim_core::{Entry, LearningRule, Real, Requirements, RuleContext, RuleError};
+use serde::{Deserialize, Serialize};
+
+use crate::learning_rate::{LEARNING_RATE_PARAM, LearningRate};
+use crate::registry::RuleSpec;
+
+/// `Sgd(learning_rate:)` in a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Sgd")]
+pub struct SgdConfig {
+    /// η.
+    pub learning_rate: LearningRate,
+}
+
+impl RuleSpec for SgdConfig {
+    const ENTRY: Entry = Entry {
+        name: "Sgd",
+        summary: "SGD by back-propagation: ΔW = −η Σ_b e_b x_bᵀ; the non-local baseline",
+        params: &[LEARNING_RATE_PARAM],
+        example: "Sgd(learning_rate: Absolute(1e-2))",
+    };
+    const SHORT: &'static str = "sgd";
+
+    fn learning_rate(&self) -> LearningRate {
+        self.learning_rate
+    }
+
+    fn build<T: Real>(&self, learning_rate: f64) -> Box<dyn LearningRule<T>> {
+        Box::new(Sgd::<T>::new(learning_rate))
+    }
+}
 
 /// SGD with a fixed learning rate.
 #[derive(Debug, Clone)]

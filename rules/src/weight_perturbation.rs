@@ -23,7 +23,51 @@
 //!   technique for analog VLSI feedforward and recurrent multilayer networks. IEEE TNN 3.
 //! - Hiratani et al. (2022), Section 2.
 
-use npsim_core::{LearningRule, Real, Requirements, RuleContext, RuleError};
+use npsim_core::{Entry, Invalid, LearningRule, Param, Real, Requirements, RuleContext, RuleError};
+use serde::{Deserialize, Serialize};
+
+use crate::learning_rate::{LEARNING_RATE_PARAM, LearningRate};
+use crate::registry::RuleSpec;
+
+/// `WeightPerturbation(learning_rate:, perturbation_std:)` in a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "WeightPerturbation")]
+pub struct WeightPerturbationConfig {
+    /// η.
+    pub learning_rate: LearningRate,
+    /// σ_w, the std of the weight noise.
+    pub perturbation_std: f64,
+}
+
+impl RuleSpec for WeightPerturbationConfig {
+    const ENTRY: Entry = Entry {
+        name: "WeightPerturbation",
+        summary: "weight perturbation: every plastic weight perturbed at once, ΔW = −(η/σ_w²) δℓ Ψ; local but far noisier than NP",
+        params: &[
+            LEARNING_RATE_PARAM,
+            Param {
+                name: "perturbation_std",
+                unit: "weight",
+                default: "required",
+                meaning: "σ_w, the std of the noise on each weight",
+            },
+        ],
+        example: "WeightPerturbation(learning_rate: Absolute(1e-5), perturbation_std: 1e-4)",
+    };
+    const SHORT: &'static str = "wp";
+
+    fn learning_rate(&self) -> LearningRate {
+        self.learning_rate
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
+        npsim_core::registry::positive("perturbation_std", self.perturbation_std)
+    }
+
+    fn build<T: Real>(&self, learning_rate: f64) -> Box<dyn LearningRule<T>> {
+        Box::new(WeightPerturbation::<T>::new(learning_rate, self.perturbation_std))
+    }
+}
 
 /// Weight perturbation with a fixed learning rate and perturbation size.
 #[derive(Debug, Clone)]

@@ -113,7 +113,7 @@ struct Setup {
 fn setup(seed: u64, samples: usize) -> Setup {
     let bp = convnet().build().unwrap();
     let streams = SeedStreams::new(seed);
-    let circuit = Circuit::<f64>::instantiate(&bp, &streams);
+    let mut circuit = Circuit::<f64>::instantiate(&bp, &streams);
     let weights = PLASTIC.iter().map(|&q| circuit.weights(q).clone()).collect();
     let biases = PLASTIC
         .iter()
@@ -144,7 +144,7 @@ impl Setup {
         let circuit = self.engine.circuit_mut();
         let mut changes = Vec::new();
         for (i, &q) in PLASTIC.iter().enumerate() {
-            changes.extend((circuit.weights_current(q) - &self.weights[i]).iter());
+            changes.extend((circuit.weights(q) - &self.weights[i]).iter());
             changes.extend((circuit.bias(q).unwrap() - &self.biases[i]).iter());
         }
         DVector::from_vec(changes)
@@ -162,7 +162,7 @@ impl Setup {
         let h = 1e-6;
         let mut gradient = Vec::new();
         for &q in &PLASTIC {
-            let len = self.engine.circuit_mut().weights_current(q).len();
+            let len = self.engine.circuit_mut().weights(q).len();
             for i in 0..len {
                 let w = self.engine.circuit_mut().weights_mut(q).as_mut_slice()[i];
                 self.engine.circuit_mut().weights_mut(q).as_mut_slice()[i] = w + h;
@@ -251,7 +251,7 @@ fn weight_perturbation_and_reinforce_follow_the_gradient_on_a_convnet() {
         PLASTIC
             .iter()
             .flat_map(|&q| {
-                let weights = circuit.weights_current(q).len();
+                let weights = circuit.weights(q).len();
                 let biases = circuit.bias(q).unwrap().len();
                 std::iter::repeat_n(true, weights).chain(std::iter::repeat_n(false, biases))
             })

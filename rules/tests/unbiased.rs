@@ -66,7 +66,7 @@ struct Setup<T: Real> {
 fn setup<T: Real>(sizes: &[usize], hidden: Activation, seed: u64) -> Setup<T> {
     let bp = circuit(sizes, hidden).build().unwrap();
     let streams = SeedStreams::new(seed);
-    let circuit = Circuit::<T>::instantiate(&bp, &streams);
+    let mut circuit = Circuit::<T>::instantiate(&bp, &streams);
     let initial = (0..sizes.len() - 1).map(|q| circuit.weights(q).clone()).collect();
     let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
     let mut draw = |n: usize| DMatrix::from_fn(n, 1, |_, _| T::of(StandardNormal.sample(&mut rng)));
@@ -94,7 +94,7 @@ impl<T: Real> Setup<T> {
         self.initial
             .iter()
             .enumerate()
-            .map(|(q, w0)| (self.engine.circuit_mut().weights_current(q) - w0).map(|v| v.f64()))
+            .map(|(q, w0)| (self.engine.circuit_mut().weights(q) - w0).map(|v| v.f64()))
             .collect()
     }
 

@@ -117,7 +117,11 @@ impl Parser<'_> {
                 map.insert(name, inner);
                 Ok(Value::Object(map))
             }
-            Some(c) => Err(self.err(&format!("unexpected `{}`", c as char))),
+            Some(c) => Err(self.err(&format!(
+                "unexpected `{}`: text values need double quotes, as in `\"{}\"` (in a shell, quote the whole option: --set 'path=\"...\"')",
+                c as char,
+                String::from_utf8_lossy(&self.s[self.at..])
+            ))),
         }
     }
 

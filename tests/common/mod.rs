@@ -95,7 +95,9 @@ pub fn handshake_test_plugin() -> &'static Path {
 /// loud message when it is absent, as in users' clones. With `NPSIM_REQUIRE_DATA=1` (set by
 /// `.ci/run`) an absent folder fails the test instead, so that CI never skips silently.
 pub fn shared_data(name: &str, probe: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(name);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(name);
     if dir.join(probe).exists() || dir.join(format!("{probe}.gz")).exists() {
         return Some(dir);
     }

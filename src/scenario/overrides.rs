@@ -1,0 +1,340 @@
+//! `--set` overrides and `sweep` entries: replacing a value at a dotted path.
+//!
+//! Both are applied to the scenario's JSON form (serde's externally tagged layout), so a path
+//! steps through fields, through a template or rule variant transparently
+//! (`circuit.lh` reaches into `DeepLinear(..)`), and into lists by the `name` of an element or
+//! by its index (`circuit.populations.h.noise.std`, `post_update.0.rate`). The new value is
+//! written in RON and parsed by [`super::ron_value`].
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::config::ScenarioConfig;
+use super::{RunConfig, ScenarioError, ron_value};
+
+/// Replaces the value at a dotted path of `config`.
+pub(super) fn set_path(
+    config: &ScenarioConfig,
+    path: &str,
+    value_text: &str,
+    origin: &'static str,
+) -> Result<ScenarioConfig, ScenarioError> {
+    let fail = |message: String| ScenarioError::Override {
+        origin,
+        path: path.to_string(),
+        message,
+    };
+    let value =
+        ron_value::parse(value_text).map_err(|m| fail(format!("cannot read value `{value_text}`: {m}")))?;
+    let mut tree = serde_json::to_value(config).expect("a scenario always serialises");
+    let mut at = &mut tree;
+    let mut walked = Vec::new();
+    for key in path.split('.') {
+        if descend(&mut at.clone(), key).is_none() {
+            let here = if walked.is_empty() {
+                "the scenario".to_string()
+            } else {
+                format!("`{}`", walked.join("."))
+            };
+            return Err(fail(format!("{here} has no {}", children(at, key))));
+        }
+        at = descend(at, key).expect("checked above");
+        walked.push(key);
+    }
+    let previous = std::mem::replace(at, value);
+    serde_json::from_value(tree.clone()).map_err(|e| fail(explain(&e.to_string(), &previous, &tree, path)))
+}
+
+/// The child `key` of `node`: a field; an element of a list by its `name` or index; stepping
+/// through a single-variant object (`{"DeepLinear": {..}}`).
+fn descend<'a>(node: &'a mut Value, key: &str) -> Option<&'a mut Value> {
+    match node {
+        Value::Object(map) => {
+            if map.contains_key(key) {
+                return map.get_mut(key);
+            }
+            if map.len() == 1 {
+                let (variant, _) = map.iter().next().expect("one entry");
+                if is_variant(variant) {
+                    return map.values_mut().next().and_then(|inner| descend(inner, key));
+                }
+            }
+            None
+        }
+        Value::Array(items) => {
+            if let Some(k) = items
+                .iter()
+                .position(|item| element_name(item).as_deref() == Some(key))
+            {
+                return items.get_mut(k);
+            }
+            key.parse::<usize>().ok().and_then(|k| items.get_mut(k))
+        }
+        _ => None,
+    }
+}
+
+fn is_variant(key: &str) -> bool {
+    key.starts_with(|c: char| c.is_ascii_uppercase())
+}
+
+/// The name a list element is addressed by: its `name`, or a projection's default
+/// `<from>-><to>`.
+fn element_name(item: &Value) -> Option<String> {
+    let Value::Object(map) = item else { return None };
+    match map.get("name") {
+        Some(Value::String(name)) => Some(name.clone()),
+        _ => match (map.get("from"), map.get("to")) {
+            (Some(Value::String(from)), Some(Value::String(to))) => Some(format!("{from}->{to}")),
+            _ => None,
+        },
+    }
+}
+
+/// What `node` offers instead of `key`, for the message.
+fn children(node: &Value, key: &str) -> String {
+    match node {
+        Value::Object(map) if map.len() == 1 && map.keys().all(|k| is_variant(k)) => {
+            children(map.values().next().expect("one entry"), key)
+        }
+        Value::Object(map) => {
+            let names: Vec<&str> = map.keys().map(String::as_str).collect();
+            format!(
+                "field `{key}`{}; fields there: {}",
+                did_you_mean(key, &names),
+                quoted(&names)
+            )
+        }
+        Value::Array(items) => {
+            let names: Vec<String> = items.iter().filter_map(element_name).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            if names.is_empty() {
+                format!(
+                    "element `{key}`: give an index from 0 to {}",
+                    items.len().saturating_sub(1)
+                )
+            } else {
+                format!(
+                    "element named `{key}`{}; names there: {} (or an index from 0 to {})",
+                    did_you_mean(key, &refs),
+                    quoted(&refs),
+                    items.len() - 1
+                )
+            }
+        }
+        _ => format!("field `{key}`: it is a single value"),
+    }
+}
+
+fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// ` (did you mean `x`?)` when one of `names` is close to `word`.
+pub(crate) fn did_you_mean(word: &str, names: &[&str]) -> String {
+    let distance = |a: &str, b: &str| {
+        let (a, b): (Vec<char>, Vec<char>) = (
+            a.to_lowercase().chars().collect(),
+            b.to_lowercase().chars().collect(),
+        );
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for i in 1..=a.len() {
+            let mut diagonal = row[0];
+            row[0] = i;
+            for j in 1..=b.len() {
+                let next = (row[j] + 1)
+                    .min(row[j - 1] + 1)
+                    .min(diagonal + usize::from(a[i - 1] != b[j - 1]));
+                diagonal = row[j];
+                row[j] = next;
+            }
+        }
+        row[b.len()]
+    };
+    let mut close: Vec<(usize, &str)> = names
+        .iter()
+        .map(|n| (distance(word, n), *n))
+        .filter(|&(d, n)| n != word && d <= (n.chars().count() / 3).max(1))
+        .collect();
+    close.sort();
+    match close.as_slice() {
+        // Two equally close names: no guess.
+        [(d, _), (e, _), ..] if d == e => String::new(),
+        [(_, n), ..] => format!(" (did you mean `{n}`?)"),
+        [] => String::new(),
+    }
+}
+
+/// A serde message about a replaced value, with what the place held before and, for an enum,
+/// its variants.
+fn explain(message: &str, previous: &Value, tree: &Value, path: &str) -> String {
+    let mut text = message.to_string();
+    if !previous.is_null() {
+        text += &format!("; `{path}` was `{}`", to_ron(previous));
+    }
+    if let Some(variants) = variants_at(tree, path, previous) {
+        text += &format!(", one of {variants}");
+    }
+    text
+}
+
+/// The variant names the enum at `path` accepts, found by offering it one that does not exist
+/// and reading serde's list of the expected ones.
+fn variants_at(tree: &Value, path: &str, previous: &Value) -> Option<String> {
+    let is_enum = match previous {
+        Value::String(s) => is_variant(s),
+        Value::Object(map) => map.len() == 1 && map.keys().all(|k| is_variant(k)),
+        _ => false,
+    };
+    if !is_enum {
+        return None;
+    }
+    let mut probe = tree.clone();
+    let mut at = &mut probe;
+    for key in path.split('.') {
+        at = descend(at, key)?;
+    }
+    *at = Value::String("\u{1}".into());
+    let message = serde_json::from_value::<ScenarioConfig>(probe).err()?.to_string();
+    let list = message.split("expected one of ").nth(1)?;
+    Some(
+        list.split(", ")
+            .map(|v| {
+                let name = v.trim().trim_matches('`');
+                let unit = matches!(previous, Value::String(s) if s == name);
+                if unit || name.is_empty() {
+                    format!("`{name}`")
+                } else {
+                    format!("`{name}(..)`")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+    .map(|s| s.split(" at line").next().unwrap_or(&s).to_string())
+}
+
+/// A JSON value in RON syntax, for messages.
+fn to_ron(value: &Value) -> String {
+    match value {
+        Value::Null => "None".into(),
+        Value::String(s) if is_variant(s) => s.clone(),
+        Value::String(s) => format!("{s:?}"),
+        Value::Array(items) => format!("[{}]", items.iter().map(to_ron).collect::<Vec<_>>().join(", ")),
+        Value::Object(map) if map.len() == 1 && map.keys().all(|k| is_variant(k)) => {
+            let (name, inner) = map.iter().next().expect("one entry");
+            match inner {
+                Value::Object(fields) => format!("{name}({})", fields_to_ron(fields)),
+                other => format!("{name}({})", to_ron(other)),
+            }
+        }
+        Value::Object(fields) => format!("({})", fields_to_ron(fields)),
+        other => other.to_string(),
+    }
+}
+
+fn fields_to_ron(fields: &serde_json::Map<String, Value>) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", to_ron(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Refuses a `--set` path that a sweep entry would overwrite in every run (the same path, a
+/// path inside a swept block, or a block containing a swept path).
+pub(super) fn check_not_swept(
+    path: &str,
+    sweep: &BTreeMap<String, Vec<Box<ron::value::RawValue>>>,
+) -> Result<(), ScenarioError> {
+    let inside = |outer: &str, inner: &str| inner == outer || inner.starts_with(&format!("{outer}."));
+    for (swept, values) in sweep {
+        if inside(swept, path) || inside(path, swept) {
+            let listed: Vec<String> = values.iter().map(|v| v.get_ron().trim().to_string()).collect();
+            return Err(ScenarioError::Override {
+                origin: "--set",
+                path: path.into(),
+                message: format!(
+                    "the scenario's sweep sets `{swept}` in every run (to {}), which would replace this value; edit or remove that sweep entry in the file instead",
+                    listed.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The runs of a sweep: the cartesian product (keys in alphabetical order, the last varying
+/// fastest), or the one run if there is no sweep.
+pub(super) fn expand_sweep(config: &ScenarioConfig) -> Result<Vec<RunConfig>, ScenarioError> {
+    let entries: Vec<(&String, &Vec<Box<ron::value::RawValue>>)> = config.sweep.iter().collect();
+    for (path, values) in &entries {
+        if values.is_empty() {
+            return Err(ScenarioError::Override {
+                origin: "sweep entry",
+                path: (*path).clone(),
+                message: "has no values; list at least one".into(),
+            });
+        }
+    }
+    let total: usize = entries.iter().map(|(_, v)| v.len()).product();
+    let mut runs = Vec::with_capacity(total);
+    let base = ScenarioConfig {
+        sweep: BTreeMap::new(),
+        ..config.clone()
+    };
+    for index in 0..total {
+        let mut rest = index;
+        let mut picks = vec![0; entries.len()];
+        for (k, (_, values)) in entries.iter().enumerate().rev() {
+            picks[k] = rest % values.len();
+            rest /= values.len();
+        }
+        // Whole-block replacements first, so `rule` then `rule.learning_rate` compose.
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_by_key(|&k| entries[k].0.matches('.').count());
+        let mut config = base.clone();
+        for k in order {
+            let (path, values) = entries[k];
+            config = set_path(&config, path, values[picks[k]].get_ron().trim(), "sweep entry")?;
+        }
+        let assignments = entries
+            .iter()
+            .zip(&picks)
+            .map(|((path, values), &i)| ((*path).clone(), values[i].get_ron().trim().to_string()))
+            .collect();
+        runs.push(RunConfig {
+            index,
+            assignments,
+            config,
+        });
+    }
+    Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn close_names_are_suggested_and_far_ones_are_not() {
+        let names = ["WeightNormalisation", "WeightDecay"];
+        assert_eq!(
+            did_you_mean("WeightNormalization", &names),
+            " (did you mean `WeightNormalisation`?)"
+        );
+        assert_eq!(did_you_mean("Hebbian", &names), "");
+        assert_eq!(
+            did_you_mean("stepz", &["steps", "epochs"]),
+            " (did you mean `steps`?)"
+        );
+        assert_eq!(did_you_mean("w1", &["W1", "W2"]), " (did you mean `W1`?)");
+        // Equally close: no guess.
+        assert_eq!(did_you_mean("lr", &["lx", "lh", "ly"]), "");
+    }
+}
