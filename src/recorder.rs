@@ -499,3 +499,34 @@ pub fn write_curves(
         message: e.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_of_the_wrong_length_is_refused_and_the_metrics_stay_aligned() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.h5");
+        let layout = RunLayout {
+            group: "run_000".into(),
+            attributes: Vec::new(),
+            metrics: vec!["step".into(), "epsilon".into()],
+            theory: Vec::new(),
+        };
+        let header = [("npsim_version".to_string(), Attr::Text("test".into()))];
+        let mut recorder = Recorder::create(&path, false, &header, &[layout], 8).unwrap();
+        recorder.append(0, &[0.0, 1.0]).unwrap();
+        let short = recorder.append(0, &[1.0]).unwrap_err();
+        assert_eq!(
+            short.to_string(),
+            "run `run_000` produced a row of 1 metrics where its layout declares 2; this is a bug in the task's metrics, please report it"
+        );
+        assert!(recorder.append(0, &[1.0, 2.0, 3.0]).is_err());
+        recorder.append(0, &[2.0, 0.5]).unwrap();
+        recorder.finish_run(0, "completed", 2, &[], &[]).unwrap();
+        let summary = read(&recorder.close().unwrap()).unwrap();
+        assert_eq!(summary.runs[0].metrics[0].1, vec![0.0, 2.0]);
+        assert_eq!(summary.runs[0].metrics[1].1, vec![1.0, 0.5]);
+    }
+}

@@ -166,3 +166,30 @@ fn node_perturbation_trains_a_convnet_above_chance() {
     let last: f64 = accuracy[accuracy.len() - 5..].iter().sum::<f64>() / 5.0;
     assert!(last > 0.8, "NP: {accuracy:?}");
 }
+
+#[test]
+fn the_real_cifar10_test_batch_loads() {
+    let Some(dir) = common::shared_data("cifar10", "test_batch.bin") else {
+        return;
+    };
+    let images = npsim_models::cifar10::read_batch(&dir.join("test_batch.bin")).unwrap();
+    // Known facts of the CIFAR-10 test set: 10,000 images, 1,000 per class, and mean channel
+    // intensities of 0.4942, 0.4851 and 0.4504 (red, green, blue; the published
+    // normalisation constants). The copy in ../shared went through JPEG once and is in another
+    // order, so its first labels differ from the original's and its means by up to ~1e-4.
+    assert_eq!(images.len(), 10_000);
+    assert_eq!(images.images.len(), 10_000 * 3072);
+    let mut counts = [0usize; 10];
+    images.labels.iter().for_each(|&l| counts[usize::from(l)] += 1);
+    assert_eq!(counts, [1000; 10]);
+    for (channel, published) in [0.4942, 0.4851, 0.4504].into_iter().enumerate() {
+        let sum: f64 = images
+            .images
+            .chunks(3072)
+            .flat_map(|image| &image[channel * 1024..(channel + 1) * 1024])
+            .map(|&v| f64::from(v))
+            .sum();
+        let mean = sum / (10_000.0 * 1024.0 * 255.0);
+        assert!((mean - published).abs() < 1e-3, "channel {channel}: mean {mean}");
+    }
+}

@@ -265,3 +265,218 @@ fn bench_gemm_prints_its_rate_last_plain_and_fused() {
         assert_eq!(text.contains("fused rank-7 update of 60x30"), fused, "{text}");
     }
 }
+
+const SWEPT: &str = r#"(
+    version: 1,
+    name: "swept",
+    circuit: DeepLinear(lx: 8, lh: 16, ly: 2),
+    task: LinearTeacher(teacher_noise_std: 0.0),
+    rule: NodePerturbation(learning_rate: RelativeToCritical(0.5)),
+    train: (steps: 40, record_every: 20),
+    sweep: { "seed": [1, 2], "rule": [Sgd(learning_rate: Absolute(1e-3))] },
+)"#;
+
+#[test]
+fn an_override_the_sweep_would_replace_is_refused_and_nothing_is_printed_or_written() {
+    let dir = tempfile::tempdir().unwrap();
+    scenario(dir.path(), SWEPT);
+    for (args, swept) in [
+        (vec!["run", "s.ron", "--seed", "7"], "seed"),
+        (
+            vec!["run", "s.ron", "--set", "rule.learning_rate=Absolute(1e-2)"],
+            "rule",
+        ),
+        (
+            vec![
+                "validate",
+                "s.ron",
+                "--set",
+                "rule=Sgd(learning_rate: Absolute(1e-2))",
+            ],
+            "rule",
+        ),
+    ] {
+        let out = npsim(&args, dir.path());
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).contains(&format!("the scenario's sweep sets `{swept}` in every run")),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(stdout(&out).is_empty());
+    }
+    assert!(!dir.path().join("runs").exists());
+}
+
+#[test]
+fn set_messages_say_what_the_place_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    scenario(dir.path(), TINY);
+    let out = npsim(
+        &["validate", "s.ron", "--set", "rule.learning_rate=1e-3"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let message = stderr(&out);
+    assert!(
+        message.contains("`rule.learning_rate` was `RelativeToCritical(0.5)`, one of `Absolute(..)`, `RelativeToCritical(..)`, `RelativeToSgdOptimal(..)`"),
+        "{message}"
+    );
+    let out = npsim(&["validate", "s.ron", "--set", "circuit.lh=/x"], dir.path());
+    assert!(
+        stderr(&out).contains("text values need double quotes"),
+        "{}",
+        stderr(&out)
+    );
+    let out = npsim(&["validate", "s.ron", "--set", "circuit.lhh=5"], dir.path());
+    assert!(
+        stderr(&out).contains("has no field `lhh` (did you mean `lh`?)"),
+        "{}",
+        stderr(&out)
+    );
+    // No Rust type name reaches the user.
+    for bad in [
+        "train=(stepz: 3)",
+        "circuit=Explicit(populations: [(nam: \"x\")], projections: [])",
+    ] {
+        let out = npsim(&["validate", "s.ron", "--set", bad], dir.path());
+        assert_eq!(out.status.code(), Some(2));
+        assert!(!stderr(&out).contains("Config"), "{bad}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn set_reaches_populations_and_projections_by_name() {
+    let explicit = r#"(
+    version: 1,
+    name: "explicit",
+    circuit: Explicit(
+        populations: [
+            (name: "x", size: 4),
+            (name: "h", size: 6, noise: Gaussian(std: 1e-6)),
+            (name: "y", size: 2, noise: Gaussian(std: 1e-6)),
+        ],
+        projections: [(name: "W1", from: "x", to: "h"), (from: "h", to: "y")],
+    ),
+    task: LinearTeacher(teacher_noise_std: 0.0),
+    rule: NodePerturbation(learning_rate: Absolute(1e-3)),
+    train: (steps: 40, record_every: 20),
+)"#;
+    let dir = tempfile::tempdir().unwrap();
+    scenario(dir.path(), explicit);
+    let ok = npsim(
+        &[
+            "run",
+            "s.ron",
+            "--quiet",
+            "--set",
+            "circuit.populations.h.noise.std=1e-5",
+            "--set",
+            "circuit.projections.h->y.plastic=false",
+            "--set",
+            "circuit.projections.0.init=Zeros",
+        ],
+        dir.path(),
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let file = dir.path().join("runs/explicit.h5");
+    let summary = npsim::recorder::read(&file).unwrap();
+    let config = summary.runs[0].attributes["config"].to_string();
+    assert!(
+        config.contains("name: \"h\", size: 6, shape: None, activation: Linear, noise: Gaussian(std: 1e-5)"),
+        "{config}"
+    );
+    assert!(config.contains("plastic: false"), "{config}");
+    assert!(
+        config.contains("(name: \"W1\", from: \"x\", to: \"h\", init: Zeros"),
+        "{config}"
+    );
+    npsim::scenario::Scenario::parse(Path::new("config.ron"), config)
+        .expect("the recorded config is a scenario");
+    let missing = npsim(
+        &["validate", "s.ron", "--set", "circuit.populations.hh.size=3"],
+        dir.path(),
+    );
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing)
+            .contains("has no element named `hh` (did you mean `h`?); names there: `x`, `h`, `y`"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[test]
+fn numeric_options_are_checked_and_inspect_of_a_missing_file_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["bench", "mlp", "--batch", "0"],
+        vec!["bench", "mlp", "--hidden", "0"],
+        vec!["bench", "linear-np", "--lh", "0"],
+        vec!["bench", "gemm", "--m", "0"],
+        vec!["bench", "conv", "--threads", "0"],
+        vec!["bench", "mlp", "--reps", "0"],
+        vec!["bench", "mlp", "--rule", "hebbian"],
+        vec!["theory", "eta-star", "--lh", "0"],
+        vec!["inspect", "no-such.h5"],
+    ] {
+        let out = npsim(&args, dir.path());
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).is_empty());
+    }
+}
+
+#[test]
+fn theory_trajectory_takes_an_absolute_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = npsim(
+        &[
+            "theory",
+            "trajectory",
+            "--lx",
+            "10",
+            "--lh",
+            "50",
+            "--ly",
+            "2",
+            "--eta",
+            "1e-3",
+            "--steps",
+            "200",
+            "--record-every",
+            "100",
+            "--out",
+            "t.csv",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(dir.path().join("t.csv")).unwrap();
+    assert_eq!(text.lines().count(), 4, "header and steps 0, 100, 200: {text}");
+}
+
+#[test]
+fn runs_record_their_error_metric_and_post_updates_in_scenario_syntax() {
+    let dir = tempfile::tempdir().unwrap();
+    scenario(
+        dir.path(),
+        &TINY.replace(
+            "    train:",
+            "    post_update: [WeightDecay(rate: 1e-4), WeightNormalisation(target: Initial)],\n    train:",
+        ),
+    );
+    let out = npsim(&["run", "s.ron", "--quiet"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("final epsilon"), "{}", stdout(&out));
+    let summary = npsim::recorder::read(&dir.path().join("runs/tiny.h5")).unwrap();
+    let run = &summary.runs[0];
+    assert_eq!(run.attributes["error_metric"].to_string(), "epsilon");
+    assert_eq!(
+        run.attributes["post_update"].to_string(),
+        "WeightDecay(rate: 0.0001, projections: None); WeightNormalisation(target: Initial, projections: None)"
+    );
+    // The recorded configuration is a scenario again.
+    let config = run.attributes["config"].to_string();
+    let again = npsim::scenario::Scenario::parse(Path::new("config.ron"), config).unwrap();
+    assert_eq!(again.config.post_update.len(), 2);
+}

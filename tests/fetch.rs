@@ -2,6 +2,8 @@
 //! fresh downloads, resumption after a broken transfer, servers that ignore ranges, corrupt
 //! files, fallback between sources, and unpacking an archive.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -295,12 +297,15 @@ fn an_archive_is_unpacked_checked_and_removed() {
 /// checksums (the copies here are re-compressed, so they verify by content).
 #[test]
 fn the_cli_fetches_the_real_mnist_test_set_from_a_mirror() {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
     let names = ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"];
-    if !names.iter().all(|n| shared.join(n).exists()) {
-        eprintln!("skipped: the MNIST test set is not in {}", shared.display());
+    let Some(shared) = common::shared_data("mnist", "t10k-images-idx3-ubyte") else {
         return;
-    }
+    };
+    assert!(
+        names.iter().all(|n| shared.join(n).exists()),
+        "the gzipped MNIST test set is expected in {}",
+        shared.display()
+    );
     let files: HashMap<String, Vec<u8>> = names
         .iter()
         .map(|n| (n.to_string(), std::fs::read(shared.join(n)).unwrap()))

@@ -1,5 +1,6 @@
-//! MNIST: the loader on the real test set, and learning on real digits. Skipped, with the
-//! reason printed, when `../shared/data/mnist` is absent (users' clones do not have it).
+//! MNIST: the loader on the real test set, and learning on real digits. Skipped loudly when
+//! `../shared/data/mnist` is absent (users' clones do not have it); CI sets
+//! `NPSIM_REQUIRE_DATA=1`, so there they cannot skip.
 
 mod common;
 
@@ -8,13 +9,7 @@ use std::path::PathBuf;
 use common::{metric, run_text, text};
 
 fn mnist_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
-    if dir.join("t10k-images-idx3-ubyte.gz").exists() || dir.join("t10k-images-idx3-ubyte").exists() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: the MNIST test set is not at {}", dir.display());
-        None
-    }
+    common::shared_data("mnist", "t10k-images-idx3-ubyte")
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! Dataset scenarios are checked against small files in the real formats (SARCOS, CIFAR-10)
 //! or the real MNIST test set when present.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use npsim::scenario::Scenario;
@@ -10,7 +12,7 @@ use npsim_models::sarcos::write_mat_v5;
 #[test]
 fn shipped_scenarios_are_valid() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mnist = root.join("../shared/data/mnist");
+    let mnist = common::shared_data("mnist", "t10k-images-idx3-ubyte");
     let sarcos = tempfile::tempdir().unwrap();
     let table = |n: usize| {
         (0..n * 28)
@@ -54,13 +56,10 @@ fn shipped_scenarios_are_valid() {
         let mut scenario = Scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
         let name = file.file_name().unwrap().to_string_lossy().to_string();
         if name.starts_with("mnist") {
-            if !mnist.exists() {
-                eprintln!(
-                    "skipped building {name}: the MNIST test set is not at {}",
-                    mnist.display()
-                );
+            let Some(mnist) = &mnist else {
+                eprintln!("SKIPPED building {name}: it needs the MNIST test set");
                 continue;
-            }
+            };
             scenario.data_dir = mnist.clone();
             scenario
                 .apply_overrides(&["task.split=TestSetSplit(train: 8000)".to_string()])

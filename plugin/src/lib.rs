@@ -662,17 +662,23 @@ macro_rules! export_rules {
     };
 }
 
-/// Parameters written as `name: value, name: value` (numbers only).
+/// Parameters written as `name: value, name: value`: numbers (`1e-3`), flags (`true`,
+/// `false`) and text (a bare word, or `"quoted text"` that may hold commas and colons).
 #[derive(Debug, Clone, Default)]
 pub struct Params {
-    values: Vec<(String, f64)>,
+    values: Vec<(String, String)>,
 }
 
 impl Params {
-    /// Parses `text`; names not in `allowed` are errors.
+    /// Parses `text`; names not in `allowed` are errors. Values are checked when read, by
+    /// the accessor of their type.
     pub fn parse(text: &str, allowed: &[&str]) -> Result<Self, String> {
         let mut values = Vec::new();
-        for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for item in split_outside_quotes(text, ',')? {
+            let item = item.trim();
+            if item.is_empty() {
+                continue;
+            }
             let (name, value) = item
                 .split_once(':')
                 .ok_or_else(|| format!("parameter `{item}` is not `name: value`"))?;
@@ -683,32 +689,84 @@ impl Params {
                     allowed.join(", ")
                 ));
             }
-            let number: f64 = value
-                .parse()
-                .map_err(|_| format!("parameter `{name}`: `{value}` is not a number"))?;
-            if !number.is_finite() {
-                return Err(format!("parameter `{name}` must be finite, got {value}"));
-            }
-            values.push((name.to_string(), number));
+            let value = match value.strip_prefix('"') {
+                Some(quoted) => quoted
+                    .strip_suffix('"')
+                    .ok_or_else(|| format!("parameter `{name}`: the text `{value}` has no closing quote"))?
+                    .to_string(),
+                None => value.to_string(),
+            };
+            values.push((name.to_string(), value));
         }
         Ok(Self { values })
     }
 
-    /// The value of `name`, or an error naming it.
+    fn raw(&self, name: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The number `name`, if given; an error names it if it is not a finite number.
+    pub fn get(&self, name: &str) -> Result<Option<f64>, String> {
+        let Some(value) = self.raw(name) else {
+            return Ok(None);
+        };
+        let number: f64 = value
+            .parse()
+            .map_err(|_| format!("parameter `{name}`: `{value}` is not a number"))?;
+        if !number.is_finite() {
+            return Err(format!("parameter `{name}` must be finite, got {value}"));
+        }
+        Ok(Some(number))
+    }
+
+    /// The number `name`, or an error naming it.
     pub fn require(&self, name: &str) -> Result<f64, String> {
-        self.get(name)
+        self.get(name)?
             .ok_or_else(|| format!("parameter `{name}` is required"))
     }
 
-    /// The value of `name`, if given.
-    pub fn get(&self, name: &str) -> Option<f64> {
-        self.values.iter().rev().find(|(n, _)| n == name).map(|(_, v)| *v)
+    /// The number `name`, or `default` if it is not given.
+    pub fn get_or(&self, name: &str, default: f64) -> Result<f64, String> {
+        Ok(self.get(name)?.unwrap_or(default))
     }
 
-    /// The value of `name`, or `default`.
-    pub fn get_or(&self, name: &str, default: f64) -> f64 {
-        self.get(name).unwrap_or(default)
+    /// The flag `name` (`true` or `false`), if given.
+    pub fn flag(&self, name: &str) -> Result<Option<bool>, String> {
+        match self.raw(name) {
+            None => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(other) => Err(format!("parameter `{name}`: `{other}` is not `true` or `false`")),
+        }
     }
+
+    /// The text `name` (quotes removed), if given.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.raw(name)
+    }
+}
+
+/// `text` cut at each `separator` that is not inside double quotes.
+fn split_outside_quotes(text: &str, separator: char) -> Result<Vec<&str>, String> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, c) in text.char_indices() {
+        if c == '"' {
+            quoted = !quoted;
+        } else if c == separator && !quoted {
+            parts.push(&text[start..i]);
+            start = i + c.len_utf8();
+        }
+    }
+    if quoted {
+        return Err(format!("the parameters `{text}` have an unclosed quote"));
+    }
+    parts.push(&text[start..]);
+    Ok(parts)
 }
 
 #[cfg(test)]
@@ -719,15 +777,29 @@ mod tests {
     fn params_parse_and_name_problems() {
         let p = Params::parse("learning_rate: 1e-3, decay: 0.9", &["learning_rate", "decay"]).unwrap();
         assert_eq!(p.require("learning_rate").unwrap(), 1e-3);
-        assert_eq!(p.get_or("decay", 0.5), 0.9);
+        assert_eq!(p.get_or("decay", 0.5), Ok(0.9));
+        assert_eq!(p.get_or("other", 0.5), Ok(0.5));
         assert_eq!(
             Params::parse("rate: 1", &["learning_rate"]).unwrap_err(),
             "unknown parameter `rate`; parameters: learning_rate"
         );
         assert_eq!(
-            Params::parse("learning_rate: fast", &["learning_rate"]).unwrap_err(),
+            Params::parse("learning_rate: fast", &["learning_rate"])
+                .unwrap()
+                .require("learning_rate")
+                .unwrap_err(),
             "parameter `learning_rate`: `fast` is not a number"
         );
+        let p = Params::parse(
+            r#"mode: fast, label: "a, b: c", clip: true"#,
+            &["mode", "label", "clip"],
+        )
+        .unwrap();
+        assert_eq!(p.text("mode"), Some("fast"));
+        assert_eq!(p.text("label"), Some("a, b: c"));
+        assert_eq!(p.flag("clip"), Ok(Some(true)));
+        assert!(p.flag("mode").unwrap_err().contains("is not `true` or `false`"));
+        assert!(Params::parse(r#"label: "open"#, &["label"]).is_err());
         assert_eq!(
             Params::parse("", &["x"]).unwrap().require("x").unwrap_err(),
             "parameter `x` is required"

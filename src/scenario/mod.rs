@@ -263,9 +263,17 @@ pub fn ron_options() -> ron::Options {
     )
 }
 
-/// A value in scenario syntax (as a scenario file would write it).
+/// A value in scenario syntax (as a scenario file would write it), on one line.
 pub fn to_scenario_syntax<T: serde::Serialize>(value: &T) -> String {
-    ron_options().to_string(value).unwrap_or_default()
+    let one_line = ron::ser::PrettyConfig::new()
+        .compact_structs(true)
+        .compact_arrays(true)
+        .compact_maps(true)
+        .new_line(String::new())
+        .indentor(String::new());
+    ron_options()
+        .to_string_pretty(value, one_line)
+        .unwrap_or_default()
 }
 
 /// One run of a scenario: its configuration and the sweep values that made it.

@@ -45,8 +45,8 @@ impl Rule for NpTrace {
     fn new(params: &str) -> Result<Self, String> {
         let p = Params::parse(params, &["learning_rate", "trace_decay", "baseline_rate"])?;
         let learning_rate = p.require("learning_rate")?;
-        let trace_decay = p.get_or("trace_decay", 0.0);
-        let baseline_rate = p.get_or("baseline_rate", 0.05);
+        let trace_decay = p.get_or("trace_decay", 0.0)?;
+        let baseline_rate = p.get_or("baseline_rate", 0.05)?;
         if learning_rate <= 0.0 {
             return Err(format!(
                 "parameter `learning_rate` must be > 0, got {learning_rate}"

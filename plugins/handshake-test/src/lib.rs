@@ -21,7 +21,7 @@ impl Rule for Panics {
 
     fn new(params: &str) -> Result<Self, String> {
         Ok(Self {
-            after: Params::parse(params, &["after"])?.get_or("after", 0.0) as u64,
+            after: Params::parse(params, &["after"])?.get_or("after", 0.0)? as u64,
             steps: 0,
         })
     }
