@@ -519,50 +519,36 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 None if run.metrics.iter().any(|(n, _)| n == "epsilon") => "epsilon".into(),
                 None => "test_loss".into(),
             };
-            let header = summary.runs.first().map_or("error".into(), error_metric);
-            let accuracy = summary
+            let rows: Vec<TableRow> = summary
                 .runs
                 .iter()
-                .any(|r| r.metrics.iter().any(|(n, _)| n == "test_accuracy"));
-            println!(
-                "{:<8} {:<18} {:>11} {:<11} {:>9} {:>14}{}  label",
-                "run",
-                "rule",
-                "lr",
-                "status",
-                "steps",
-                format!("final {header}"),
-                if accuracy { "  test_accuracy" } else { "" }
-            );
-            for run in &summary.runs {
-                let a = |k: &str| run.attributes.get(k).map(|a| a.to_string()).unwrap_or_default();
-                let last = |name: &str| {
-                    run.metrics
-                        .iter()
-                        .find(|(n, _)| n == name)
-                        .and_then(|(_, v)| v.last().copied())
-                        .unwrap_or(f64::NAN)
-                };
-                let lr = run.attributes.get("learning_rate").map(|a| match a {
-                    Attr::Float(v) => format!("{v:.4e}"),
-                    other => other.to_string(),
-                });
-                let accuracy = if accuracy {
-                    format!("  {:>13.4}", last("test_accuracy"))
-                } else {
-                    String::new()
-                };
-                println!(
-                    "{:<8} {:<18} {:>11} {:<11} {:>9} {:>14.4e}{accuracy}  {}",
-                    run.group,
-                    a("rule"),
-                    lr.unwrap_or_default(),
-                    a("status"),
-                    a("steps_done"),
-                    last(&error_metric(run)),
-                    a("label")
-                );
-            }
+                .map(|run| {
+                    let a = |k: &str| run.attributes.get(k).map(|a| a.to_string()).unwrap_or_default();
+                    let last = |name: &str| {
+                        run.metrics
+                            .iter()
+                            .find(|(n, _)| n == name)
+                            .and_then(|(_, v)| v.last().copied())
+                    };
+                    let error_metric = error_metric(run);
+                    TableRow {
+                        group: run.group.clone(),
+                        rule: a("rule"),
+                        rate: match run.attributes.get("learning_rate") {
+                            Some(Attr::Float(v)) => format!("{v:.4e}"),
+                            Some(other) => other.to_string(),
+                            None => "-".into(),
+                        },
+                        status: a("status"),
+                        steps: a("steps_done"),
+                        final_error: last(&error_metric).unwrap_or(f64::NAN),
+                        error_metric,
+                        accuracy: last("test_accuracy"),
+                        label: a("label"),
+                    }
+                })
+                .collect();
+            print_table(&rows);
             Ok(ExitCode::SUCCESS)
         }
         Command::Data {
@@ -736,10 +722,24 @@ fn check_dims(d: &LinearDims) -> Result<()> {
     Ok(())
 }
 
-fn print_report(report: &runner::Report) {
-    let error_metric = report.rows.first().map_or("error", |r| r.error_metric.as_str());
-    let accuracy = report.rows.iter().any(|r| r.final_accuracy.is_some());
-    let final_error = format!("final {error_metric}");
+/// One line of the run table that `run` and `inspect` print.
+struct TableRow {
+    group: String,
+    rule: String,
+    rate: String,
+    status: String,
+    steps: String,
+    error_metric: String,
+    final_error: f64,
+    accuracy: Option<f64>,
+    label: String,
+}
+
+/// The run table: its error column is named after the runs' error metric, and classification
+/// runs get a test-accuracy column.
+fn print_table(rows: &[TableRow]) {
+    let error_metric = rows.first().map_or("error", |r| r.error_metric.as_str());
+    let accuracy = rows.iter().any(|r| r.accuracy.is_some());
     println!(
         "{:<8} {:<18} {:>11} {:<11} {:>9} {:>14}{}  label",
         "run",
@@ -747,27 +747,44 @@ fn print_report(report: &runner::Report) {
         "lr",
         "status",
         "steps",
-        final_error,
+        format!("final {error_metric}"),
         if accuracy { "  test_accuracy" } else { "" }
     );
-    for row in &report.rows {
-        let status = match &row.status {
-            RunStatus::Diverged { step, .. } => format!("diverged@{step}"),
-            other => other.label().to_string(),
+    for row in rows {
+        let accuracy = match (accuracy, row.accuracy) {
+            (false, _) => String::new(),
+            (true, value) => format!("  {:>13.4}", value.unwrap_or(f64::NAN)),
         };
-        let rate = if row.learning_rate.is_nan() {
-            "-".to_string()
-        } else {
-            format!("{:.4e}", row.learning_rate)
-        };
-        let accuracy = row
-            .final_accuracy
-            .map(|a| format!("  {a:>13.4}"))
-            .unwrap_or_default();
         println!(
             "{:<8} {:<18} {:>11} {:<11} {:>9} {:>14.4e}{accuracy}  {}",
-            row.group, row.rule, rate, status, row.steps_done, row.final_error, row.label
+            row.group, row.rule, row.rate, row.status, row.steps, row.final_error, row.label
         );
     }
+}
+
+fn print_report(report: &runner::Report) {
+    let rows: Vec<TableRow> = report
+        .rows
+        .iter()
+        .map(|row| TableRow {
+            group: row.group.clone(),
+            rule: row.rule.clone(),
+            rate: if row.learning_rate.is_nan() {
+                "-".to_string()
+            } else {
+                format!("{:.4e}", row.learning_rate)
+            },
+            status: match &row.status {
+                RunStatus::Diverged { step, .. } => format!("diverged@{step}"),
+                other => other.label().to_string(),
+            },
+            steps: row.steps_done.to_string(),
+            error_metric: row.error_metric.clone(),
+            final_error: row.final_error,
+            accuracy: row.final_accuracy,
+            label: row.label.clone(),
+        })
+        .collect();
+    print_table(&rows);
     println!("recording: {}", report.path.display());
 }
