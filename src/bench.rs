@@ -157,6 +157,7 @@ pub fn mlp<T: Real>(settings: &MlpBench) -> f64 {
         shape: None,
         activation,
         noise,
+        model: Default::default(),
     };
     let proj = |name: &str, from: &str, to: &str| ProjectionConfig {
         name: Some(name.into()),

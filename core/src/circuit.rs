@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::conv::{Connectivity, ConvGeometry, PoolGeometry, Shape, output_side};
-use crate::{Activation, Initializer, Noise, Real, SeedStreams};
+use crate::{Activation, Initializer, Noise, PopulationModel, Real, SeedStreams};
 
 /// One population of rate neurons.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +33,10 @@ pub struct PopulationConfig {
     /// Intrinsic noise on the pre-activation (default `None`).
     #[serde(default)]
     pub noise: Noise,
+    /// How activity follows input over time (default `Static`; `LeakyRate(tau:)` needs a
+    /// time-stepped task).
+    #[serde(default)]
+    pub model: PopulationModel,
 }
 
 fn default_true() -> bool {
@@ -167,6 +171,8 @@ pub struct Population {
     pub noise: Noise,
     /// Layout as feature maps, if given.
     pub shape: Option<Shape>,
+    /// Dynamics.
+    pub model: PopulationModel,
 }
 
 /// How a validated projection maps its presynaptic population onto its postsynaptic one.
@@ -285,12 +291,17 @@ impl CircuitConfig {
                     problem: "softmax normalises a whole population and cannot act on feature maps: use it on a flat output population".into(),
                 });
             }
+            p.model.check().map_err(|problem| CircuitError::Parameter {
+                what: format!("population `{}` model", p.name),
+                problem,
+            })?;
             populations.push(Population {
                 name: p.name.clone(),
                 size,
                 activation: p.activation,
                 noise: p.noise,
                 shape: p.shape,
+                model: p.model,
             });
         }
         let known = || {
@@ -729,6 +740,24 @@ impl<T: Real> Circuit<T> {
         self.projections[index].bias.as_mut()
     }
 
+    /// The plastic projections' current weights (pending updates applied), for post-update
+    /// steps.
+    pub fn plastic_weights(&mut self) -> Vec<crate::PlasticWeights<'_, T>> {
+        let bp = &self.blueprint;
+        bp.projections()
+            .iter()
+            .zip(self.projections.iter_mut())
+            .filter(|(spec, _)| spec.plastic)
+            .map(|(spec, state)| {
+                state.flush();
+                crate::PlasticWeights {
+                    name: &spec.name,
+                    weights: &mut state.weights,
+                }
+            })
+            .collect()
+    }
+
     /// Whether any weight or bias is NaN or infinite (pending updates applied first).
     pub fn has_non_finite(&mut self) -> bool {
         self.flush();
@@ -750,6 +779,7 @@ mod tests {
             shape: None,
             activation: Activation::Linear,
             noise: Noise::None,
+            model: Default::default(),
         }
     }
     fn proj(from: &str, to: &str) -> ProjectionConfig {

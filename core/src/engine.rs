@@ -548,19 +548,7 @@ impl<T: Real> Engine<T> {
 
     /// The plastic projections' current weights, for post-update steps.
     pub fn plastic_weights(&mut self) -> Vec<PlasticWeights<'_, T>> {
-        let bp = &self.circuit.blueprint;
-        bp.projections()
-            .iter()
-            .zip(self.circuit.projections.iter_mut())
-            .filter(|(spec, _)| spec.plastic)
-            .map(|(spec, state)| {
-                state.flush();
-                PlasticWeights {
-                    name: &spec.name,
-                    weights: &mut state.weights,
-                }
-            })
-            .collect()
+        self.circuit.plastic_weights()
     }
 
     /// One training step on a batch: clean pass, loss, what the rule requires, the rule, the

@@ -14,6 +14,8 @@ use crate::{Real, seed::StreamRng};
 /// | `GlorotTruncated` | TensorFlow's `glorot_normal`: a normal truncated at ±2 standard deviations, rescaled to variance `2 / (fan_in + fan_out)` (the paper's nonlinear networks, weights and biases) |
 /// | `Normal(std: s)` | `N(0, s²)` |
 /// | `Zeros` | `0` |
+/// | `Constant(value: c)` | `c` |
+/// | `Pools(weight: w)` | `w` from the pre units of block `i` to post unit `i`, 0 elsewhere: the presynaptic population is cut into as many equal contiguous blocks (pools) as there are postsynaptic units (a readout summing or averaging each pool) |
 ///
 /// For a bias vector of length `L`, `fan_in = fan_out = L` (TensorFlow's convention, which
 /// the paper's nonlinear experiments use).
@@ -34,6 +36,17 @@ pub enum Initializer {
     },
     /// All zeros.
     Zeros,
+    /// Every entry `value`.
+    Constant {
+        /// The value.
+        value: f64,
+    },
+    /// A pooled readout: post unit `i` receives `weight` from the `i`-th of as many equal
+    /// contiguous blocks of pre units as there are post units.
+    Pools {
+        /// The weight of each connection within a pool.
+        weight: f64,
+    },
 }
 
 impl Default for Initializer {
@@ -52,7 +65,7 @@ impl Initializer {
             }
             Initializer::GlorotTruncated => (2.0 / (rows + cols) as f64).sqrt(),
             Initializer::Normal { std } => std,
-            Initializer::Zeros => 0.0,
+            Initializer::Zeros | Initializer::Constant { .. } | Initializer::Pools { .. } => 0.0,
         }
     }
 
@@ -68,6 +81,9 @@ impl Initializer {
             }
             Initializer::Normal { std } if !(std >= 0.0 && std.is_finite()) => {
                 Err(format!("std must be a finite number >= 0, got {std}"))
+            }
+            Initializer::Constant { value: v } | Initializer::Pools { weight: v } if !v.is_finite() => {
+                Err(format!("must be a finite number, got {v}"))
             }
             _ => Ok(()),
         }
@@ -97,6 +113,20 @@ impl Initializer {
     }
 
     fn draw_with_std<T: Real>(&self, std: f64, rows: usize, cols: usize, rng: &mut StreamRng) -> DMatrix<T> {
+        match *self {
+            Initializer::Constant { value } => return DMatrix::from_element(rows, cols, T::of(value)),
+            Initializer::Pools { weight } => {
+                // Pre unit j belongs to pool ⌊j · rows / cols⌋.
+                return DMatrix::from_fn(rows, cols, |i, j| {
+                    if j * rows / cols == i {
+                        T::of(weight)
+                    } else {
+                        T::zero()
+                    }
+                });
+            }
+            _ => {}
+        }
         if std == 0.0 {
             return DMatrix::zeros(rows, cols);
         }
@@ -123,6 +153,19 @@ impl Initializer {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn pools_connect_each_post_unit_to_its_block() {
+        let mut rng = StreamRng::seed_from_u64(1);
+        let w: DMatrix<f64> = Initializer::Pools { weight: 0.25 }.draw(2, 8, &mut rng);
+        assert_eq!(
+            w.row(0).iter().copied().collect::<Vec<_>>(),
+            [0.25, 0.25, 0.25, 0.25, 0.0, 0.0, 0.0, 0.0]
+        );
+        assert_eq!(w.row(1).sum(), 1.0);
+        let c: DMatrix<f64> = Initializer::Constant { value: 0.5 }.draw_bias(3, &mut rng);
+        assert_eq!(c.as_slice(), &[0.5, 0.5, 0.5]);
+    }
 
     #[test]
     fn glorot_truncated_has_the_glorot_variance_and_no_tails() {

@@ -18,12 +18,14 @@ pub mod gemm;
 pub mod init;
 pub mod kernels;
 pub mod noise;
+pub mod population;
 mod real;
 pub mod registry;
 pub mod rule;
 pub mod seed;
 #[cfg(test)]
 mod test_support;
+pub mod trial;
 
 pub use activation::Activation;
 pub use attr::Attr;
@@ -35,9 +37,11 @@ pub use conv::{Connectivity, Shape};
 pub use engine::{Engine, Loss, Perturbation};
 pub use init::Initializer;
 pub use noise::Noise;
+pub use population::PopulationModel;
 pub use real::{Precision, Real};
 pub use registry::{Entry, Invalid, Param};
 pub use rule::{
     LearningRule, PlasticWeights, PostUpdate, ProjectionContext, Requirements, RuleContext, RuleError,
 };
 pub use seed::{SeedStreams, StreamRng};
+pub use trial::{TraceGate, TrialEngine, TrialTiming};

@@ -11,9 +11,8 @@ use crate::{Real, seed::StreamRng};
 /// | variant | added to each unit's pre-activation, per sample |
 /// |---------|----------------------------|
 /// | `None` | nothing: the population is not perturbed |
-/// | `Gaussian(std: σ)` | `σ ξ`, `ξ ~ N(0, 1)` independent across units, samples and steps |
-///
-/// Time-stepped noise processes (Ornstein–Uhlenbeck, Poisson) will be further variants.
+/// | `Gaussian(std: σ)` | `σ ξ`, `ξ ~ N(0, 1)` independent across units, samples and steps (in the trial engine: and time steps) |
+/// | `OrnsteinUhlenbeck(std: σ, tau: τ)` | trial engine only: a stationary Ornstein–Uhlenbeck process of std σ and correlation time τ (ms), `n(t + dt) = ρ n(t) + σ √(1 − ρ²) ξ`, `ρ = e^{−dt/τ}` (exact), `n(0) ~ N(0, σ²)` |
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename = "noise", deny_unknown_fields)]
 pub enum Noise {
@@ -25,6 +24,13 @@ pub enum Noise {
         /// Standard deviation σ.
         std: f64,
     },
+    /// Temporally correlated Gaussian noise (trial engine only).
+    OrnsteinUhlenbeck {
+        /// Stationary standard deviation σ.
+        std: f64,
+        /// Correlation time τ, in ms.
+        tau: f64,
+    },
 }
 
 impl Noise {
@@ -32,16 +38,23 @@ impl Noise {
     pub fn std(&self) -> f64 {
         match *self {
             Noise::None => 0.0,
-            Noise::Gaussian { std } => std,
+            Noise::Gaussian { std } | Noise::OrnsteinUhlenbeck { std, .. } => std,
         }
     }
 
     /// Checks the parameters; returns a description of the problem.
     pub fn check(&self) -> Result<(), String> {
         match *self {
-            Noise::Gaussian { std } if !(std > 0.0 && std.is_finite()) => Err(format!(
-                "std must be a finite number > 0, got {std} (use `None` for a noiseless population)"
-            )),
+            Noise::Gaussian { std } | Noise::OrnsteinUhlenbeck { std, .. }
+                if !(std > 0.0 && std.is_finite()) =>
+            {
+                Err(format!(
+                    "std must be a finite number > 0, got {std} (use `None` for a noiseless population)"
+                ))
+            }
+            Noise::OrnsteinUhlenbeck { tau, .. } if !(tau > 0.0 && tau.is_finite()) => {
+                Err(format!("tau must be a finite number of ms > 0, got {tau}"))
+            }
             _ => Ok(()),
         }
     }

@@ -14,6 +14,7 @@ fn network(hidden: Activation, output: Activation) -> CircuitConfig {
         shape: None,
         activation,
         noise: Noise::Gaussian { std: 1e-6 },
+        model: Default::default(),
     };
     let proj = |name: &str, from: &str, to: &str| ProjectionConfig {
         name: Some(name.into()),
@@ -32,6 +33,7 @@ fn network(hidden: Activation, output: Activation) -> CircuitConfig {
                 shape: None,
                 activation: Activation::Linear,
                 noise: Noise::None,
+                model: Default::default(),
             },
             pop("h1", 7, hidden),
             pop("h2", 6, hidden),

@@ -23,6 +23,7 @@ fn convnet() -> CircuitConfig {
         } else {
             Noise::Gaussian { std: SIGMA }
         },
+        model: Default::default(),
     };
     let proj = |name: &str, from: &str, to: &str, connectivity| ProjectionConfig {
         name: Some(name.into()),

@@ -37,6 +37,7 @@ fn circuit(sizes: &[usize], hidden: Activation) -> CircuitConfig {
             } else {
                 Noise::Gaussian { std: SIGMA }
             },
+            model: Default::default(),
         })
         .collect();
     let projections = (1..sizes.len())

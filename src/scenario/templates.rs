@@ -90,6 +90,7 @@ impl DeepLinearConfig {
             shape: None,
             activation: Activation::Linear,
             noise,
+            model: Default::default(),
         };
         let proj = |name: &str, from: &str, to: &str, variance_scale| ProjectionConfig {
             name: Some(name.into()),
@@ -181,6 +182,7 @@ impl MlpConfig {
             shape: None,
             activation: Activation::Linear,
             noise: Noise::None,
+            model: Default::default(),
         }];
         for (k, &size) in self.hidden.iter().enumerate() {
             populations.push(PopulationConfig {
@@ -189,6 +191,7 @@ impl MlpConfig {
                 shape: None,
                 activation: self.activation,
                 noise,
+                model: Default::default(),
             });
         }
         populations.push(PopulationConfig {
@@ -197,6 +200,7 @@ impl MlpConfig {
             shape: None,
             activation: self.output_activation,
             noise,
+            model: Default::default(),
         });
         let projections = populations
             .windows(2)
@@ -295,6 +299,7 @@ impl ConvNetConfig {
                 shape,
                 activation,
                 noise,
+                model: Default::default(),
             };
         let projection = |name: String, from: &str, to: &str, connectivity, bias| ProjectionConfig {
             name: Some(name),

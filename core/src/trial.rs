@@ -1,0 +1,530 @@
+//! The trial engine: circuits that run in time, rendition by rendition.
+//!
+//! A *rendition* (trial) runs a circuit for `steps` time steps of `dt` ms on a time-varying
+//! input. Several renditions with independent noise run side by side as the batch dimension.
+//! Each population follows its [`PopulationModel`] (static or leaky rate, see
+//! [`crate::population`]); its intrinsic noise is drawn afresh at every step (white Gaussian)
+//! or follows an Ornstein–Uhlenbeck process ([`crate::noise`]).
+//!
+//! # What a step does
+//! 1. a noise-free rendition with the current weights (its loss is the clean loss `ℓ_b` of
+//!    each rendition `b`, the paper's baseline);
+//! 2. if the rule asks for perturbation, the noisy renditions, and the signal
+//!    `δℓ_b = ℓ̃_b − ℓ_b`;
+//! 3. if the rule asks for back-propagation, back-propagation through time on the clean
+//!    rendition (the exact gradient, for SGD and the cosine diagnostic);
+//! 4. the rule, through the same [`RuleContext`] as the batch engine. Time is laid out as
+//!    columns: each rendition contributes `steps` consecutive columns (one "sample" of
+//!    `columns_per_sample = steps` columns), so a rule's `ΔW = Σ_j c_s(j) U[:, j] V[:, j]ᵀ` sums
+//!    over time within each rendition. Node perturbation then is the eligibility-trace rule
+//!    `ΔW = −(η/σ²) Σ_b δℓ_b Σ_t n_b(t) r_b(t)ᵀ` and SGD is back-propagation through time,
+//!    without either rule knowing about time.
+//!
+//! The loss of a rendition is the mean over its steps of the per-step loss (`½|y(t) − y*(t)|²`
+//! for `SquaredError`), so `δℓ` and the gradient do not grow with the number of steps.
+//!
+//! # The trace's gate
+//! For rectified units the noise a synapse correlates with the reward can be gated by whether
+//! its unit was active: [`TraceGate::Clean`] multiplies `n(t)` by `f'(u(t))` of the noise-free
+//! rendition (still unbiased for small noise: a silent unit's noise changes nothing),
+//! [`TraceGate::Noisy`] by `f'(ũ(t))` of the noisy one (what a synapse could see; biased), and
+//! [`TraceGate::None`] leaves it as it is (exact node perturbation).
+//!
+//! Noise is drawn population by population, step by step, from each population's named
+//! stream (`noise/<population>`), so results do not depend on the thread count.
+
+use nalgebra::DMatrix;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use crate::circuit::Circuit;
+use crate::rule::{
+    LearningRule, PlasticWeights, PostUpdate, ProjectionContext, Requirements, RuleContext, RuleError,
+};
+use crate::{Geometry, Loss, Noise, Real, SeedStreams, StreamRng};
+
+/// Which activity gates the noise in a synapse's eligibility trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename = "trace_gate")]
+pub enum TraceGate {
+    /// No gate: the trace is the noise itself (exact node perturbation).
+    #[default]
+    None,
+    /// `f'(u)` of the noise-free rendition.
+    Clean,
+    /// `f'(ũ)` of the noisy rendition.
+    Noisy,
+}
+
+/// The time axis of a trial task.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrialTiming {
+    /// Steps per rendition.
+    pub steps: usize,
+    /// Step, in ms.
+    pub dt: f64,
+}
+
+/// Activity of every population over one set of renditions, time-major: column `t·B + b`
+/// is step `t` of rendition `b`.
+#[derive(Debug, Clone, Default)]
+struct Rendition<T: Real> {
+    /// Activity.
+    act: Vec<DMatrix<T>>,
+    /// Pre-activation `u` (summed input plus noise).
+    u: Vec<DMatrix<T>>,
+}
+
+/// Runs circuits in time; see the module documentation.
+pub struct TrialEngine<T: Real> {
+    circuit: Circuit<T>,
+    timing: TrialTiming,
+    gate: TraceGate,
+    loss: Loss,
+    retention: Vec<T>,
+    noise_streams: Vec<StreamRng>,
+    clean: Rendition<T>,
+    noisy: Rendition<T>,
+    /// Noise each population received, time-major.
+    noise: Vec<DMatrix<T>>,
+    /// `∂ℓ/∂u` after back-propagation through time, time-major.
+    error: Vec<DMatrix<T>>,
+    /// What rules see, rendition-major (column `b·steps + t`): clean activity, gated noise,
+    /// errors.
+    rule_act: Vec<DMatrix<T>>,
+    rule_noise: Vec<DMatrix<T>>,
+    rule_error: Vec<DMatrix<T>>,
+    clean_loss: Vec<T>,
+    signal: Vec<T>,
+}
+
+/// Why a circuit cannot run in the trial engine.
+pub fn check_circuit<T: Real>(circuit: &Circuit<T>) -> Result<(), String> {
+    let bp = circuit.blueprint();
+    for spec in bp.projections() {
+        if !matches!(spec.geometry, Geometry::Dense) {
+            return Err(format!(
+                "projection `{}` is a convolution or pooling: time-stepped circuits take dense projections",
+                spec.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl<T: Real> TrialEngine<T> {
+    /// An engine for `circuit` (dense projections only, see [`check_circuit`]).
+    pub fn new(circuit: Circuit<T>, streams: &SeedStreams, timing: TrialTiming, gate: TraceGate) -> Self {
+        let bp = circuit.blueprint().clone();
+        let n = bp.populations().len();
+        let retention = bp
+            .populations()
+            .iter()
+            .map(|p| T::of(p.model.retention(timing.dt)))
+            .collect();
+        let noise_streams = bp
+            .populations()
+            .iter()
+            .map(|p| streams.stream(&format!("noise/{}", p.name)))
+            .collect();
+        let empty = || vec![DMatrix::zeros(0, 0); n];
+        Self {
+            circuit,
+            timing,
+            gate,
+            loss: Loss::SquaredError,
+            retention,
+            noise_streams,
+            clean: Rendition {
+                act: empty(),
+                u: empty(),
+            },
+            noisy: Rendition {
+                act: empty(),
+                u: empty(),
+            },
+            noise: empty(),
+            error: empty(),
+            rule_act: empty(),
+            rule_noise: empty(),
+            rule_error: empty(),
+            clean_loss: Vec::new(),
+            signal: Vec::new(),
+        }
+    }
+
+    /// The loss renditions are scored by (default [`Loss::SquaredError`]).
+    pub fn set_loss(&mut self, loss: Loss) {
+        self.loss = loss;
+    }
+
+    /// The time axis.
+    pub fn timing(&self) -> TrialTiming {
+        self.timing
+    }
+
+    /// The circuit and its weights.
+    pub fn circuit_mut(&mut self) -> &mut Circuit<T> {
+        &mut self.circuit
+    }
+
+    /// Clean activity of population `index` in the last noise-free renditions, time-major.
+    pub fn activity(&self, index: usize) -> &DMatrix<T> {
+        &self.clean.act[index]
+    }
+
+    /// `∂ℓ/∂u` of population `index` after the last back-propagation through time,
+    /// time-major.
+    pub fn error(&self, index: usize) -> &DMatrix<T> {
+        &self.error[index]
+    }
+
+    /// Clean loss of each of the last renditions.
+    pub fn losses(&self) -> &[T] {
+        &self.clean_loss
+    }
+
+    /// `ℓ̃_b − ℓ_b` of each of the last renditions (empty without perturbation).
+    pub fn signal(&self) -> &[T] {
+        &self.signal
+    }
+
+    /// Renditions in `inputs` (time-major, `input_size × steps·B`).
+    fn renditions(&self, inputs: &DMatrix<T>) -> usize {
+        assert_eq!(
+            inputs.ncols() % self.timing.steps,
+            0,
+            "inputs must have a whole number of renditions of {} steps",
+            self.timing.steps
+        );
+        inputs.ncols() / self.timing.steps
+    }
+
+    /// Runs the renditions: noise-free, or with each population's noise drawn afresh.
+    fn run(&mut self, inputs: &DMatrix<T>, noisy: bool) {
+        self.circuit.flush();
+        let batch = self.renditions(inputs);
+        let steps = self.timing.steps;
+        let columns = steps * batch;
+        let bp = self.circuit.blueprint().clone();
+        let input = bp.input();
+        let rendition = if noisy { &mut self.noisy } else { &mut self.clean };
+        for (p, pop) in bp.populations().iter().enumerate() {
+            for m in [&mut rendition.act[p], &mut rendition.u[p]] {
+                if m.shape() != (pop.size, columns) {
+                    *m = DMatrix::zeros(pop.size, columns);
+                }
+            }
+            if noisy && self.noise[p].shape() != (pop.size, columns) {
+                self.noise[p] = DMatrix::zeros(pop.size, columns);
+            }
+        }
+        rendition.act[input].copy_from(inputs);
+        let dt = self.timing.dt;
+        // Ornstein–Uhlenbeck state per noisy population, started from its stationary law.
+        let mut ou: Vec<Option<(DMatrix<T>, f64)>> = bp
+            .populations()
+            .iter()
+            .enumerate()
+            .map(|(p, pop)| match pop.noise {
+                Noise::OrnsteinUhlenbeck { std, tau } if noisy => {
+                    let rng = &mut self.noise_streams[p];
+                    let state = DMatrix::from_fn(pop.size, batch, |_, _| {
+                        let z: f64 = StandardNormal.sample(rng);
+                        T::of(std * z)
+                    });
+                    Some((state, (-dt / tau).exp()))
+                }
+                _ => None,
+            })
+            .collect();
+        for t in 0..steps {
+            for &p in bp.order() {
+                if p == input {
+                    continue;
+                }
+                let pop = &bp.populations()[p];
+                let mut u = rendition.u[p].columns(t * batch, batch).into_owned();
+                u.fill(T::zero());
+                for &q in bp.incoming(p) {
+                    let spec = &bp.projections()[q];
+                    let proj = &self.circuit.projections[q];
+                    let pre = rendition.act[spec.pre].columns(t * batch, batch);
+                    u.gemm(T::one(), &proj.weights, &pre, T::one());
+                    if let Some(bias) = &proj.bias {
+                        for mut column in u.column_iter_mut() {
+                            column += bias;
+                        }
+                    }
+                }
+                if noisy && pop.noise.std() > 0.0 {
+                    let rng = &mut self.noise_streams[p];
+                    let mut n = self.noise[p].columns_mut(t * batch, batch);
+                    match (pop.noise, &mut ou[p]) {
+                        (Noise::OrnsteinUhlenbeck { std, .. }, Some((state, rho))) => {
+                            let kick = std * (1.0 - *rho * *rho).sqrt();
+                            for (s, out) in state.iter_mut().zip(n.iter_mut()) {
+                                let z: f64 = StandardNormal.sample(rng);
+                                *s = *s * T::of(*rho) + T::of(kick * z);
+                                *out = *s;
+                            }
+                        }
+                        (noise, _) => {
+                            let std = noise.std();
+                            for out in n.iter_mut() {
+                                let z: f64 = StandardNormal.sample(rng);
+                                *out = T::of(std * z);
+                            }
+                        }
+                    }
+                    u += &self.noise[p].columns(t * batch, batch);
+                }
+                let mut f = DMatrix::zeros(pop.size, batch);
+                pop.activation
+                    .apply_columns(pop.size, u.as_slice(), f.as_mut_slice());
+                let rho = self.retention[p];
+                if rho == T::zero() {
+                    rendition.act[p].columns_mut(t * batch, batch).copy_from(&f);
+                } else {
+                    let previous = if t == 0 {
+                        DMatrix::zeros(pop.size, batch)
+                    } else {
+                        rendition.act[p].columns((t - 1) * batch, batch).into_owned()
+                    };
+                    let next = previous * rho + f * (T::one() - rho);
+                    rendition.act[p].columns_mut(t * batch, batch).copy_from(&next);
+                }
+                rendition.u[p].columns_mut(t * batch, batch).copy_from(&u);
+            }
+        }
+    }
+
+    /// Each rendition's loss: the mean over its steps of the per-step loss.
+    fn rendition_losses(&self, act: &DMatrix<T>, targets: &DMatrix<T>) -> Vec<T> {
+        let steps = self.timing.steps;
+        let batch = act.ncols() / steps;
+        let mut losses = vec![T::zero(); batch];
+        for (j, (a, y)) in act.column_iter().zip(targets.column_iter()).enumerate() {
+            losses[j % batch] += self.loss.value(a.as_slice(), y.as_slice());
+        }
+        let per_step = T::one() / T::of(steps as f64);
+        losses.iter_mut().for_each(|l| *l *= per_step);
+        losses
+    }
+
+    /// Noise-free renditions of `inputs` (time-major); returns the output activity.
+    pub fn forward(&mut self, inputs: &DMatrix<T>) -> &DMatrix<T> {
+        self.run(inputs, false);
+        &self.clean.act[self.circuit.blueprint().output()]
+    }
+
+    /// Everything a rule with `requirements` needs for one update on `inputs` and `targets`
+    /// (time-major, `steps · B` columns): clean renditions and their losses, noisy renditions
+    /// and the signal, back-propagation through time; then the rule-facing copies.
+    pub fn prepare(
+        &mut self,
+        inputs: &DMatrix<T>,
+        targets: &DMatrix<T>,
+        requirements: Requirements,
+        always_backprop: bool,
+    ) -> Result<(), String> {
+        if requirements.weight_noise_std > 0.0
+            || requirements.backprop_estimate
+            || requirements.output_noise_only
+        {
+            return Err(
+                "the trial engine perturbs nodes and back-propagates true errors; weight perturbation and REINFORCE run on static tasks only"
+                    .into(),
+            );
+        }
+        let output = self.circuit.blueprint().output();
+        self.run(inputs, false);
+        self.clean_loss = self.rendition_losses(&self.clean.act[output], targets);
+        self.signal.clear();
+        if requirements.perturbation {
+            self.run(inputs, true);
+            let noisy = self.rendition_losses(&self.noisy.act[output], targets);
+            self.signal = noisy.iter().zip(&self.clean_loss).map(|(&n, &c)| n - c).collect();
+        }
+        if requirements.backprop || always_backprop {
+            self.backprop_through_time(targets);
+        }
+        self.lay_out_for_rules(
+            requirements.perturbation,
+            requirements.backprop || always_backprop,
+        );
+        Ok(())
+    }
+
+    /// `∂ℓ_b/∂u_p(t)` of the clean renditions, backwards in time and, within a step, in
+    /// reverse topological order: `λ_p(t) = ∂ℓ/∂r_p(t)` collects the loss at the output, the
+    /// leak's carry `ρ_p λ_p(t + 1)` and the projections out of `p`; `δ_p(t) = f'(u_p(t))ᵀ
+    /// (1 − ρ_p) λ_p(t)`.
+    fn backprop_through_time(&mut self, targets: &DMatrix<T>) {
+        let bp = self.circuit.blueprint().clone();
+        let steps = self.timing.steps;
+        let columns = self.clean.act[bp.output()].ncols();
+        let batch = columns / steps;
+        let per_step = T::one() / T::of(steps as f64);
+        for (p, pop) in bp.populations().iter().enumerate() {
+            if self.error[p].shape() != (pop.size, columns) {
+                self.error[p] = DMatrix::zeros(pop.size, columns);
+            }
+        }
+        let mut carry: Vec<DMatrix<T>> = bp
+            .populations()
+            .iter()
+            .map(|pop| DMatrix::zeros(pop.size, batch))
+            .collect();
+        for t in (0..steps).rev() {
+            let mut lambda: Vec<DMatrix<T>> = carry.clone();
+            for &p in bp.order().iter().rev() {
+                if p == bp.input() {
+                    continue;
+                }
+                let pop = &bp.populations()[p];
+                if p == bp.output() {
+                    let a = self.clean.act[p].columns(t * batch, batch);
+                    let y = targets.columns(t * batch, batch);
+                    let mut g = DMatrix::zeros(pop.size, batch);
+                    for ((a, y), mut g) in a.column_iter().zip(y.column_iter()).zip(g.column_iter_mut()) {
+                        let (a, y) = (a.into_owned(), y.into_owned());
+                        self.loss.gradient(a.as_slice(), y.as_slice(), g.as_mut_slice());
+                    }
+                    lambda[p] += g * per_step;
+                }
+                for &q in bp.outgoing(p) {
+                    let spec = &bp.projections()[q];
+                    let delta = self.error[spec.post].columns(t * batch, batch);
+                    lambda[p].gemm_tr(T::one(), &self.circuit.projections[q].weights, &delta, T::one());
+                }
+                let rho = self.retention[p];
+                let mut delta = &lambda[p] * (T::one() - rho);
+                let u = self.clean.u[p].columns(t * batch, batch).into_owned();
+                let mut f = DMatrix::zeros(pop.size, batch);
+                pop.activation
+                    .apply_columns(pop.size, u.as_slice(), f.as_mut_slice());
+                pop.activation
+                    .backprop_columns(pop.size, u.as_slice(), f.as_slice(), delta.as_mut_slice());
+                self.error[p].columns_mut(t * batch, batch).copy_from(&delta);
+                carry[p] = &lambda[p] * rho;
+            }
+        }
+    }
+
+    /// Rendition-major copies of what rules read: clean activity, gated noise, errors.
+    fn lay_out_for_rules(&mut self, noise: bool, errors: bool) {
+        let steps = self.timing.steps;
+        let bp = self.circuit.blueprint().clone();
+        let to_rendition_major = |m: &DMatrix<T>, out: &mut DMatrix<T>| {
+            let batch = m.ncols() / steps;
+            if out.shape() != m.shape() {
+                *out = DMatrix::zeros(m.nrows(), m.ncols());
+            }
+            for t in 0..steps {
+                for b in 0..batch {
+                    out.column_mut(b * steps + t).copy_from(&m.column(t * batch + b));
+                }
+            }
+        };
+        for (p, pop) in bp.populations().iter().enumerate() {
+            to_rendition_major(&self.clean.act[p], &mut self.rule_act[p]);
+            if noise && pop.noise.std() > 0.0 {
+                let gated = match self.gate {
+                    TraceGate::None => self.noise[p].clone(),
+                    TraceGate::Clean => gate(&self.noise[p], &self.clean.u[p], pop.activation),
+                    TraceGate::Noisy => gate(&self.noise[p], &self.noisy.u[p], pop.activation),
+                };
+                to_rendition_major(&gated, &mut self.rule_noise[p]);
+            }
+            if errors && p != bp.input() {
+                to_rendition_major(&self.error[p], &mut self.rule_error[p]);
+            }
+        }
+    }
+
+    /// The gradient `∂(Σ_b ℓ_b)/∂W` of projection `q` after a step that back-propagated.
+    pub fn weight_gradient(&self, q: usize) -> DMatrix<T> {
+        let spec = &self.circuit.blueprint().projections()[q];
+        &self.error[spec.post] * self.clean.act[spec.pre].transpose()
+    }
+
+    /// Hands the prepared step to `rule`, then runs `post_updates` in order.
+    pub fn apply_rule(
+        &mut self,
+        rule: &mut dyn LearningRule<T>,
+        post_updates: &mut [Box<dyn PostUpdate<T>>],
+    ) -> Result<(), RuleError> {
+        let requirements = rule.requirements();
+        let bp = self.circuit.blueprint().clone();
+        let steps = self.timing.steps;
+        let projections = bp
+            .projections()
+            .iter()
+            .zip(self.circuit.projections.iter_mut())
+            .filter(|(spec, _)| spec.plastic)
+            .map(|(spec, state)| {
+                let post_pop = &bp.populations()[spec.post];
+                let noisy = requirements.perturbation && post_pop.noise.std() > 0.0;
+                ProjectionContext {
+                    name: &spec.name,
+                    pre: &self.rule_act[spec.pre],
+                    post: &self.rule_act[spec.post],
+                    columns_per_sample: steps,
+                    post_noise: noisy.then_some(&self.rule_noise[spec.post]),
+                    noise_std: T::of(post_pop.noise.std()),
+                    post_error: requirements.backprop.then_some(&self.rule_error[spec.post]),
+                    weight_noise: None,
+                    state,
+                }
+            })
+            .collect();
+        let signal: &[T] = if requirements.perturbation {
+            &self.signal
+        } else {
+            &[]
+        };
+        let mut context = RuleContext {
+            signal,
+            loss: &self.clean_loss,
+            projections,
+        };
+        rule.update(&mut context)?;
+        if !post_updates.is_empty() {
+            let mut weights: Vec<PlasticWeights<'_, T>> = self.circuit.plastic_weights();
+            for step in post_updates.iter_mut() {
+                step.apply(&mut weights)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One update: prepare what the rule needs, then apply it. Returns the mean clean loss
+    /// of the renditions.
+    pub fn step(
+        &mut self,
+        inputs: &DMatrix<T>,
+        targets: &DMatrix<T>,
+        rule: &mut dyn LearningRule<T>,
+        post_updates: &mut [Box<dyn PostUpdate<T>>],
+    ) -> Result<f64, RuleError> {
+        self.prepare(inputs, targets, rule.requirements(), false)
+            .map_err(|message| RuleError::Failed {
+                rule: rule.name().to_string(),
+                message,
+            })?;
+        let loss = self.clean_loss.iter().map(|l| l.f64()).sum::<f64>() / self.clean_loss.len() as f64;
+        self.apply_rule(rule, post_updates)?;
+        Ok(loss)
+    }
+}
+
+/// `n ⊙ f'(u)`, column by column (through the activation's Jacobian, so a softmax gates by
+/// its full Jacobian).
+fn gate<T: Real>(noise: &DMatrix<T>, u: &DMatrix<T>, activation: crate::Activation) -> DMatrix<T> {
+    let mut f = DMatrix::zeros(u.nrows(), u.ncols());
+    activation.apply_columns(u.nrows(), u.as_slice(), f.as_mut_slice());
+    let mut gated = noise.clone();
+    activation.backprop_columns(u.nrows(), u.as_slice(), f.as_slice(), gated.as_mut_slice());
+    gated
+}

@@ -1,0 +1,212 @@
+//! Circuits in time: back-propagation through time against finite differences, and node
+//! perturbation with an eligibility trace against back-propagation through time.
+//!
+//! The circuit is `x → h → y` with leaky-rate `h` (tanh, τ = 5 ms, with a bias) and leaky
+//! linear `y` (τ = 3 ms), run for 20 steps of 1 ms on a fixed time-varying input. In the
+//! small-σ limit the NP estimate of one rendition, `Ĝ = (1/σ²) δℓ Σ_t n_i(t) r_j(t)`, with
+//! `δℓ = Σ g·n` (`g = ∂ℓ/∂u` over every noisy unit and step) has mean `G = ∂ℓ/∂W` and, by
+//! Isserlis' theorem, variance `|g|² R_j + G_ij²` with `R_j = Σ_t r_j(t)²`.
+
+use nalgebra::DMatrix;
+use npsim_core::{
+    Activation, Circuit, CircuitConfig, Initializer, LearningRule, Noise, PopulationConfig, PopulationModel,
+    ProjectionConfig, Requirements, SeedStreams, TraceGate, TrialEngine, TrialTiming,
+};
+use npsim_rules::NodePerturbation;
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+
+const STEPS: usize = 20;
+
+fn config(sigma: f64) -> CircuitConfig {
+    let population = |name: &str, size, activation, model, noise| PopulationConfig {
+        name: name.into(),
+        size,
+        shape: None,
+        activation,
+        noise,
+        model,
+    };
+    let noise = Noise::Gaussian { std: sigma };
+    let projection = |name: &str, from: &str, to: &str, bias| ProjectionConfig {
+        name: Some(name.into()),
+        from: from.into(),
+        to: to.into(),
+        init: Initializer::XavierNormal { variance_scale: 4.0 },
+        bias,
+        plastic: true,
+        connectivity: Default::default(),
+    };
+    CircuitConfig {
+        populations: vec![
+            population("x", 5, Activation::Linear, PopulationModel::Static, Noise::None),
+            population(
+                "h",
+                6,
+                Activation::Tanh,
+                PopulationModel::LeakyRate { tau: 5.0 },
+                noise,
+            ),
+            population(
+                "y",
+                2,
+                Activation::Linear,
+                PopulationModel::LeakyRate { tau: 3.0 },
+                noise,
+            ),
+        ],
+        projections: vec![
+            projection("W1", "x", "h", Some(Initializer::Normal { std: 0.3 })),
+            projection("W2", "h", "y", None),
+        ],
+    }
+}
+
+fn engine(sigma: f64, gate: TraceGate) -> TrialEngine<f64> {
+    let blueprint = config(sigma).build().unwrap();
+    let streams = SeedStreams::new(11);
+    TrialEngine::new(
+        Circuit::instantiate(&blueprint, &streams),
+        &streams,
+        TrialTiming {
+            steps: STEPS,
+            dt: 1.0,
+        },
+        gate,
+    )
+}
+
+/// A fixed input and target, repeated for `batch` renditions (time-major columns).
+fn data(batch: usize) -> (DMatrix<f64>, DMatrix<f64>) {
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
+    let mut normal = || -> f64 { StandardNormal.sample(&mut rng) };
+    let x: DMatrix<f64> = DMatrix::from_fn(5, STEPS, |_, _| normal());
+    let y: DMatrix<f64> = DMatrix::from_fn(2, STEPS, |_, _| normal());
+    let repeat = |m: &DMatrix<f64>| DMatrix::from_fn(m.nrows(), STEPS * batch, |i, j| m[(i, j / batch)]);
+    (repeat(&x), repeat(&y))
+}
+
+fn clean_loss(engine: &mut TrialEngine<f64>, x: &DMatrix<f64>, y: &DMatrix<f64>) -> f64 {
+    engine.prepare(x, y, Requirements::default(), false).unwrap();
+    engine.losses().iter().sum()
+}
+
+#[test]
+fn backprop_through_time_matches_finite_differences() {
+    let mut engine = engine(0.1, TraceGate::None);
+    let (x, y) = data(2);
+    engine.prepare(&x, &y, Requirements::default(), true).unwrap();
+    for q in 0..2 {
+        let gradient = engine.weight_gradient(q);
+        let w0 = engine.circuit_mut().weights(q).clone();
+        let h = 1e-6;
+        for i in 0..w0.nrows() {
+            for j in 0..w0.ncols() {
+                let mut at = |delta: f64| {
+                    engine.circuit_mut().weights_mut(q)[(i, j)] = w0[(i, j)] + delta;
+                    clean_loss(&mut engine, &x, &y)
+                };
+                let numeric = (at(h) - at(-h)) / (2.0 * h);
+                engine.circuit_mut().weights_mut(q)[(i, j)] = w0[(i, j)];
+                let scale = numeric.abs().max(1e-3);
+                assert!(
+                    (gradient[(i, j)] - numeric).abs() / scale < 1e-5,
+                    "W{} ({i}, {j}): BPTT {} vs finite differences {numeric}",
+                    q + 1,
+                    gradient[(i, j)]
+                );
+            }
+        }
+    }
+}
+
+/// For one projection: the BPTT gradient, the predicted per-entry variance of one
+/// rendition's NP estimate, and the NP means over batches.
+type Estimates = (DMatrix<f64>, DMatrix<f64>, Vec<DMatrix<f64>>);
+
+/// The BPTT gradient of one rendition's loss, the predicted per-entry variance of one
+/// rendition's NP estimate, and the means of NP estimates over batches of `batch`
+/// renditions (`n` renditions in all), for W1 and W2.
+fn np_estimates(n: usize, batch: usize, sigma: f64) -> [Estimates; 2] {
+    let mut engine = engine(sigma, TraceGate::None);
+    let (x1, y1) = data(1);
+    engine.prepare(&x1, &y1, Requirements::default(), true).unwrap();
+    // |g|² over every noisy unit (h and y) and step.
+    let g2: f64 = (1..3).map(|p| engine.error(p).norm_squared()).sum();
+    let mut results = (0..2).map(|q| {
+        let gradient = engine.weight_gradient(q);
+        // Projection q's presynaptic population is population q (x for W1, h for W2).
+        let r2: Vec<f64> = engine
+            .activity(q)
+            .row_iter()
+            .map(|row| row.norm_squared())
+            .collect();
+        let variance = DMatrix::from_fn(gradient.nrows(), gradient.ncols(), |i, j| {
+            g2 * r2[j] + gradient[(i, j)] * gradient[(i, j)]
+        });
+        (gradient, variance, Vec::new())
+    });
+    let mut results = [results.next().unwrap(), results.next().unwrap()];
+    let (x, y) = data(batch);
+    let mut rule = NodePerturbation::<f64>::new(1.0);
+    let w0: Vec<DMatrix<f64>> = (0..2).map(|q| engine.circuit_mut().weights(q).clone()).collect();
+    // NP changes the bias of h too; it is put back after each batch with the weights.
+    let b0 = engine.circuit_mut().bias(0).cloned().expect("W1 has a bias");
+    for _ in 0..n / batch {
+        engine.prepare(&x, &y, rule.requirements(), false).unwrap();
+        engine.apply_rule(&mut rule, &mut []).unwrap();
+        for (q, result) in results.iter_mut().enumerate() {
+            // ΔW = −η Σ_b Ĝ_b with η = 1: minus the batch's summed estimate.
+            let w = engine.circuit_mut().weights(q).clone();
+            result.2.push((&w0[q] - &w) / batch as f64);
+            engine.circuit_mut().weights_mut(q).copy_from(&w0[q]);
+        }
+        engine
+            .circuit_mut()
+            .bias_mut(0)
+            .expect("W1 has a bias")
+            .copy_from(&b0);
+    }
+    results
+}
+
+#[test]
+fn eligibility_trace_np_is_unbiased_with_the_predicted_variance() {
+    let (n, batch) = (40_000, 50);
+    for (q, (gradient, variance, batch_means)) in np_estimates(n, batch, 1e-4).into_iter().enumerate() {
+        let count = batch_means.len();
+        let mean = batch_means
+            .iter()
+            .fold(DMatrix::zeros(gradient.nrows(), gradient.ncols()), |a, m| a + m)
+            / count as f64;
+        let cosine = mean.dot(&gradient) / (mean.norm() * gradient.norm());
+        // Expected squared miss of the mean of n single-rendition estimates: Σ var / n.
+        let expected_miss = variance.sum() / n as f64;
+        let miss = (&mean - &gradient).norm_squared();
+        // The spread of the batch means: Σ var / batch.
+        let spread = batch_means
+            .iter()
+            .map(|m| (m - &mean).norm_squared())
+            .sum::<f64>()
+            / (count - 1) as f64;
+        let expected_spread = variance.sum() / batch as f64;
+        eprintln!(
+            "W{}: cosine {cosine:.4}, squared miss {miss:.3e} (predicted {expected_miss:.3e}), spread {spread:.3e} (predicted {expected_spread:.3e})",
+            q + 1
+        );
+        assert!(cosine > 0.98, "W{}: cosine {cosine}", q + 1);
+        // The miss is a weighted sum of squared Gaussians over a few dozen entries: within a
+        // factor 2 of its mean.
+        assert!(
+            miss > expected_miss / 2.0 && miss < expected_miss * 2.0,
+            "W{}: squared miss {miss:e}, predicted {expected_miss:e}",
+            q + 1
+        );
+        // 800 batch means: their spread is within 10 % of the prediction.
+        assert!(
+            (spread / expected_spread - 1.0).abs() < 0.1,
+            "W{}: spread {spread:e}, predicted {expected_spread:e}",
+            q + 1
+        );
+    }
+}
