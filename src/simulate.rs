@@ -4,7 +4,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use nalgebra::DMatrix;
 use npsim_core::analysis::cosine;
-use npsim_core::{Attr, Circuit, Engine, Geometry, LearningRule, PostUpdate, Precision, Real, SeedStreams};
+use npsim_core::{
+    Attr, Circuit, Engine, Geometry, LearningRule, Measure, PostUpdate, Precision, Real, RuleError, SeedStreams,
+    TrialEngine,
+};
 use npsim_models::{Task, TheorySettings};
 use npsim_rules::Baseline;
 use npsim_rules::node_perturbation::NodePerturbationConfig;
@@ -105,6 +108,9 @@ pub fn metric_names(plan: &RunPlan) -> Vec<String> {
     if spec.classification {
         names.push("train_accuracy".into());
     }
+    if plan.task.trial().is_some() {
+        names.push("reward".into());
+    }
     names.extend(
         plastic(plan)
             .iter()
@@ -139,40 +145,130 @@ fn plastic(plan: &RunPlan) -> Vec<usize> {
         .collect()
 }
 
-/// One step that also measures, for each plastic projection, the cosine between the weight
-/// change the rule made and the SGD update on the same batch (paper Fig. 4A). It performs
-/// the same arithmetic as [`Engine::step`], so measuring does not change the run.
-fn diagnostic_step<T: Real>(
-    engine: &mut Engine<T>,
-    inputs: &DMatrix<T>,
-    targets: &DMatrix<T>,
-    rule: &mut dyn LearningRule<T>,
-    post: &mut [Box<dyn PostUpdate<T>>],
+/// What the training loop needs from an engine: the batch engine for static tasks, the
+/// trial engine for tasks in time.
+trait Trainer<T: Real>: Measure<T> {
+    /// One update; returns the mean clean loss of the batch.
+    fn train_step(
+        &mut self,
+        inputs: &DMatrix<T>,
+        targets: &DMatrix<T>,
+        rule: &mut dyn LearningRule<T>,
+        post: &mut [Box<dyn PostUpdate<T>>],
+    ) -> Result<f64, RuleError>;
+
+    /// One update that also measures, for each plastic projection, the cosine between the
+    /// weight change the rule made and the gradient-descent update on the same batch (paper
+    /// Fig. 4A; back-propagation through time for the trial engine). It performs the same
+    /// arithmetic as [`Trainer::train_step`], so measuring does not change the run.
+    fn diagnostic_step(
+        &mut self,
+        inputs: &DMatrix<T>,
+        targets: &DMatrix<T>,
+        rule: &mut dyn LearningRule<T>,
+        post: &mut [Box<dyn PostUpdate<T>>],
+        plastic: &[usize],
+    ) -> Result<(f64, Vec<f64>), RuleError>;
+
+    /// The mean loss of the last update's noisy renditions (trial engine with perturbation).
+    fn noisy_loss(&self) -> Option<f64> {
+        None
+    }
+}
+
+fn widen<T: Real>(m: &DMatrix<T>) -> DMatrix<f64> {
+    m.map(|v| v.f64())
+}
+
+/// The cosines between each plastic projection's change (now minus `before`) and `descent`.
+fn cosines<T: Real>(
+    circuit: &mut Circuit<T>,
     plastic: &[usize],
-) -> Result<(f64, Vec<f64>), npsim_core::RuleError> {
-    let requirements = rule.requirements();
-    engine.forward(inputs);
-    let loss = engine.loss(targets).iter().map(|l| l.f64()).sum::<f64>() / inputs.ncols() as f64;
-    // The true gradient first (it draws no noise), then what the rule needs, as in
-    // `Engine::step`.
-    engine.backprop(targets);
-    let widen = |m: &DMatrix<T>| m.map(|v| v.f64());
-    let sgd: Vec<DMatrix<f64>> = plastic
+    descent: &[DMatrix<f64>],
+    before: &[DMatrix<f64>],
+) -> Vec<f64> {
+    plastic
         .iter()
-        .map(|&q| -widen(&engine.weight_gradient(q)))
-        .collect();
-    let before: Vec<DMatrix<f64>> = plastic
-        .iter()
-        .map(|&q| widen(engine.circuit_mut().weights(q)))
-        .collect();
-    engine.prepare(targets, requirements, false);
-    engine.apply_rule(rule, post)?;
-    let cosines = plastic
-        .iter()
-        .zip(sgd.iter().zip(&before))
-        .map(|(&q, (g, w0))| cosine(&(widen(engine.circuit_mut().weights(q)) - w0), g))
-        .collect();
-    Ok((loss, cosines))
+        .zip(descent.iter().zip(before))
+        .map(|(&q, (g, w0))| cosine(&(widen(circuit.weights(q)) - w0), g))
+        .collect()
+}
+
+impl<T: Real> Trainer<T> for Engine<T> {
+    fn train_step(
+        &mut self,
+        inputs: &DMatrix<T>,
+        targets: &DMatrix<T>,
+        rule: &mut dyn LearningRule<T>,
+        post: &mut [Box<dyn PostUpdate<T>>],
+    ) -> Result<f64, RuleError> {
+        self.step(inputs, targets, rule, post)
+    }
+
+    fn diagnostic_step(
+        &mut self,
+        inputs: &DMatrix<T>,
+        targets: &DMatrix<T>,
+        rule: &mut dyn LearningRule<T>,
+        post: &mut [Box<dyn PostUpdate<T>>],
+        plastic: &[usize],
+    ) -> Result<(f64, Vec<f64>), RuleError> {
+        let requirements = rule.requirements();
+        self.forward(inputs);
+        let loss = self.loss(targets).iter().map(|l| l.f64()).sum::<f64>() / inputs.ncols() as f64;
+        // The true gradient first (it draws no noise), then what the rule needs, as in
+        // `Engine::step`.
+        self.backprop(targets);
+        let descent: Vec<DMatrix<f64>> = plastic.iter().map(|&q| -widen(&self.weight_gradient(q))).collect();
+        let before: Vec<DMatrix<f64>> = plastic.iter().map(|&q| widen(self.circuit_mut().weights(q))).collect();
+        self.prepare(targets, requirements, false);
+        self.apply_rule(rule, post)?;
+        Ok((loss, cosines(self.circuit_mut(), plastic, &descent, &before)))
+    }
+}
+
+impl<T: Real> Trainer<T> for TrialEngine<T> {
+    fn train_step(
+        &mut self,
+        inputs: &DMatrix<T>,
+        targets: &DMatrix<T>,
+        rule: &mut dyn LearningRule<T>,
+        post: &mut [Box<dyn PostUpdate<T>>],
+    ) -> Result<f64, RuleError> {
+        self.step(inputs, targets, rule, post)
+    }
+
+    fn diagnostic_step(
+        &mut self,
+        inputs: &DMatrix<T>,
+        targets: &DMatrix<T>,
+        rule: &mut dyn LearningRule<T>,
+        post: &mut [Box<dyn PostUpdate<T>>],
+        plastic: &[usize],
+    ) -> Result<(f64, Vec<f64>), RuleError> {
+        self.prepare(inputs, targets, rule.requirements(), true)
+            .map_err(|message| RuleError::Failed {
+                rule: rule.name().to_string(),
+                message,
+            })?;
+        let loss = self.losses().iter().map(|l| l.f64()).sum::<f64>() / self.losses().len() as f64;
+        let descent: Vec<DMatrix<f64>> = plastic.iter().map(|&q| -widen(&self.weight_gradient(q))).collect();
+        let before: Vec<DMatrix<f64>> = plastic.iter().map(|&q| widen(self.circuit_mut().weights(q))).collect();
+        self.apply_rule(rule, post)?;
+        Ok((loss, cosines(self.circuit_mut(), plastic, &descent, &before)))
+    }
+
+    fn noisy_loss(&self) -> Option<f64> {
+        let signal = self.signal();
+        (!signal.is_empty()).then(|| {
+            self.losses()
+                .iter()
+                .zip(signal)
+                .map(|(l, s)| (*l + *s).f64())
+                .sum::<f64>()
+                / signal.len() as f64
+        })
+    }
 }
 
 /// Index in [`metric_names`] of the task's error metric (the one that defines divergence).
@@ -269,23 +365,42 @@ fn final_weights<T: Real>(circuit: &mut Circuit<T>) -> Vec<WeightMatrix> {
 /// loss or weights become non-finite, or whose error exceeds `divergence_factor` times its
 /// initial value, ends with [`RunStatus::Diverged`].
 pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut(Event)) {
-    let run = plan.run.index;
     let c = &plan.run.config;
     let streams = SeedStreams::new(c.seed);
     let circuit = Circuit::<T>::instantiate(&plan.blueprint, &streams);
-    let mut engine = Engine::new(circuit, &streams);
-    engine.set_loss(c.loss);
-    let mut task = plan.task.build::<T>(&streams);
+    match plan.task.trial() {
+        None => {
+            let mut engine = Engine::new(circuit, &streams);
+            engine.set_loss(c.loss);
+            train(plan, engine, 1, &streams, stop, emit);
+        }
+        Some(setup) => {
+            let mut engine = TrialEngine::new(circuit, &streams, setup.timing, setup.gate);
+            engine.set_loss(c.loss);
+            train(plan, engine, setup.timing.steps, &streams, stop, emit);
+        }
+    }
+}
+
+/// The training loop, for either engine; `columns_per_sample` is 1 for static tasks and the
+/// steps of a rendition for tasks in time.
+fn train<T: Real, E: Trainer<T>>(
+    plan: &RunPlan,
+    mut engine: E,
+    columns_per_sample: usize,
+    streams: &SeedStreams,
+    stop: &AtomicBool,
+    emit: &mut dyn FnMut(Event),
+) {
+    let run = plan.run.index;
+    let c = &plan.run.config;
+    let mut task = plan.task.build::<T>(streams);
     let mut rule = match build_rule::<T>(plan) {
         Ok(rule) => rule,
         Err(message) => return emit(failed_before_start(run, message)),
     };
     let mut post = build_post_updates::<T>(plan);
-    let finish = |engine: &mut Engine<T>,
-                  status: RunStatus,
-                  steps_done: u64,
-                  last_row: Vec<f64>,
-                  emit: &mut dyn FnMut(Event)| {
+    let finish = |engine: &mut E, status: RunStatus, steps_done: u64, last_row: Vec<f64>, emit: &mut dyn FnMut(Event)| {
         let weights = final_weights(engine.circuit_mut());
         emit(Event::Finished {
             run,
@@ -298,7 +413,7 @@ pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut
         });
     };
     {
-        let mut weights = engine.plastic_weights();
+        let mut weights = engine.circuit_mut().plastic_weights();
         for step in post.iter_mut() {
             if let Err(e) = step.initialise(&mut weights) {
                 drop(weights);
@@ -307,39 +422,45 @@ pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut
         }
     }
     let batch = c.train.batch_size;
-    let mut inputs = DMatrix::<T>::zeros(task.input_size(), batch);
-    let mut targets = DMatrix::<T>::zeros(task.output_size(), batch);
+    let mut inputs = DMatrix::<T>::zeros(task.input_size(), batch * columns_per_sample);
+    let mut targets = DMatrix::<T>::zeros(task.output_size(), batch * columns_per_sample);
     let spec = plan.task.metrics();
     let error_index = spec.error;
     let classification = spec.classification;
+    let in_time = plan.task.trial().is_some();
     let output = plan.blueprint.output();
-    let record = |engine: &mut Engine<T>, task: &mut dyn Task<T>, step: u64, train: (f64, f64)| {
+    // After the task's metrics: the training loss, then the accuracy (classification) or the
+    // reward of the noisy renditions (tasks in time), each over the record interval.
+    let record = |engine: &mut E, task: &mut dyn Task<T>, step: u64, train: (f64, f64, f64)| {
         let mut row = vec![step as f64];
         row.extend(task.metrics(engine));
         row.push(train.0);
         if classification {
             row.push(train.1);
         }
+        if in_time {
+            row.push(train.2);
+        }
         row
     };
     let plastic = plastic(plan);
-    let mut row = record(&mut engine, task.as_mut(), 0, (f64::NAN, f64::NAN));
+    let mut row = record(&mut engine, task.as_mut(), 0, (f64::NAN, f64::NAN, f64::NAN));
     row.extend(vec![f64::NAN; plastic.len()]);
     let initial_error = row[1 + error_index];
     emit(Event::Row {
         run,
         row: row.clone(),
     });
-    let (mut loss_sum, mut loss_count, mut correct) = (0.0, 0u64, 0usize);
+    let (mut loss_sum, mut loss_count, mut correct, mut noisy_sum) = (0.0, 0u64, 0usize, 0.0);
     let mut reported = 0;
     for step in 1..=plan.steps {
         task.next_batch(&mut inputs, &mut targets);
         let at_record = step % plan.record_every == 0 || step == plan.steps;
         let outcome = if at_record {
-            diagnostic_step(&mut engine, &inputs, &targets, rule.as_mut(), &mut post, &plastic)
+            engine.diagnostic_step(&inputs, &targets, rule.as_mut(), &mut post, &plastic)
         } else {
             engine
-                .step(&inputs, &targets, rule.as_mut(), &mut post)
+                .train_step(&inputs, &targets, rule.as_mut(), &mut post)
                 .map(|loss| (loss, Vec::new()))
         };
         let (loss, cosines) = match outcome {
@@ -348,19 +469,24 @@ pub fn simulate<T: Real>(plan: &RunPlan, stop: &AtomicBool, emit: &mut dyn FnMut
         };
         loss_sum += loss;
         loss_count += 1;
+        noisy_sum += engine.noisy_loss().unwrap_or(f64::NAN);
         if classification {
             correct += correct_predictions(engine.activity(output), &targets);
         }
         if !loss.is_finite() || at_record {
             let samples = (loss_count * batch as u64) as f64;
-            let train = (loss_sum / loss_count as f64, correct as f64 / samples);
+            let train = (
+                loss_sum / loss_count as f64,
+                correct as f64 / samples,
+                -noisy_sum / loss_count as f64,
+            );
             row = record(&mut engine, task.as_mut(), step, train);
             row.extend(if cosines.is_empty() {
                 vec![f64::NAN; plastic.len()]
             } else {
                 cosines
             });
-            (loss_sum, loss_count, correct) = (0.0, 0, 0);
+            (loss_sum, loss_count, correct, noisy_sum) = (0.0, 0, 0, 0.0);
             emit(Event::Row {
                 run,
                 row: row.clone(),

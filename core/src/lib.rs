@@ -17,6 +17,7 @@ pub mod engine;
 pub mod gemm;
 pub mod init;
 pub mod kernels;
+pub mod measure;
 pub mod noise;
 pub mod population;
 mod real;
@@ -36,6 +37,7 @@ pub use circuit::{
 pub use conv::{Connectivity, Shape};
 pub use engine::{Engine, Loss, Perturbation};
 pub use init::Initializer;
+pub use measure::Measure;
 pub use noise::Noise;
 pub use population::PopulationModel;
 pub use real::{Precision, Real};

@@ -96,11 +96,26 @@ pub struct TrialEngine<T: Real> {
     rule_error: Vec<DMatrix<T>>,
     clean_loss: Vec<T>,
     signal: Vec<T>,
+    /// `f(u)` of one step, for the population being updated.
+    scratch: Vec<T>,
+}
+
+/// `u += W x` for each of the columns of `u` (`rows` each) and `x` (`cols` each), `W`
+/// column-major `rows × cols`, skipping presynaptic units that are silent: a sparse input
+/// such as a timing population's bursts costs only its active units.
+fn accumulate<T: Real>(u: &mut [T], w: &[T], x: &[T], rows: usize, cols: usize) {
+    for (u, x) in u.chunks_exact_mut(rows).zip(x.chunks_exact(cols)) {
+        for (j, &xj) in x.iter().enumerate() {
+            if xj != T::zero() {
+                let column = &w[j * rows..(j + 1) * rows];
+                u.iter_mut().zip(column).for_each(|(u, &w)| *u += xj * w);
+            }
+        }
+    }
 }
 
 /// Why a circuit cannot run in the trial engine.
-pub fn check_circuit<T: Real>(circuit: &Circuit<T>) -> Result<(), String> {
-    let bp = circuit.blueprint();
+pub fn check_circuit(bp: &crate::CircuitBlueprint) -> Result<(), String> {
     for spec in bp.projections() {
         if !matches!(spec.geometry, Geometry::Dense) {
             return Err(format!(
@@ -150,6 +165,7 @@ impl<T: Real> TrialEngine<T> {
             rule_error: empty(),
             clean_loss: Vec::new(),
             signal: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -220,6 +236,8 @@ impl<T: Real> TrialEngine<T> {
             }
         }
         rendition.act[input].copy_from(inputs);
+        let widest = bp.populations().iter().map(|p| p.size).max().unwrap_or(0);
+        self.scratch.resize(widest * batch, T::zero());
         let dt = self.timing.dt;
         // Ornstein–Uhlenbeck state per noisy population, started from its stationary law.
         let mut ou: Vec<Option<(DMatrix<T>, f64)>> = bp
@@ -244,22 +262,25 @@ impl<T: Real> TrialEngine<T> {
                     continue;
                 }
                 let pop = &bp.populations()[p];
-                let mut u = rendition.u[p].columns(t * batch, batch).into_owned();
+                let size = pop.size;
+                let here = t * batch * size..(t + 1) * batch * size;
+                let u = &mut rendition.u[p].as_mut_slice()[here.clone()];
                 u.fill(T::zero());
                 for &q in bp.incoming(p) {
                     let spec = &bp.projections()[q];
                     let proj = &self.circuit.projections[q];
-                    let pre = rendition.act[spec.pre].columns(t * batch, batch);
-                    u.gemm(T::one(), &proj.weights, &pre, T::one());
+                    let pre_size = bp.populations()[spec.pre].size;
+                    let pre = &rendition.act[spec.pre].as_slice()[t * batch * pre_size..(t + 1) * batch * pre_size];
+                    accumulate(u, proj.weights.as_slice(), pre, size, pre_size);
                     if let Some(bias) = &proj.bias {
-                        for mut column in u.column_iter_mut() {
-                            column += bias;
+                        for column in u.chunks_exact_mut(size) {
+                            column.iter_mut().zip(bias.iter()).for_each(|(u, &b)| *u += b);
                         }
                     }
                 }
                 if noisy && pop.noise.std() > 0.0 {
                     let rng = &mut self.noise_streams[p];
-                    let mut n = self.noise[p].columns_mut(t * batch, batch);
+                    let n = &mut self.noise[p].as_mut_slice()[here.clone()];
                     match (pop.noise, &mut ou[p]) {
                         (Noise::OrnsteinUhlenbeck { std, .. }, Some((state, rho))) => {
                             let kick = std * (1.0 - *rho * *rho).sqrt();
@@ -277,24 +298,24 @@ impl<T: Real> TrialEngine<T> {
                             }
                         }
                     }
-                    u += &self.noise[p].columns(t * batch, batch);
+                    u.iter_mut().zip(n.iter()).for_each(|(u, &n)| *u += n);
                 }
-                let mut f = DMatrix::zeros(pop.size, batch);
-                pop.activation
-                    .apply_columns(pop.size, u.as_slice(), f.as_mut_slice());
+                let f = &mut self.scratch[..size * batch];
+                pop.activation.apply_columns(size, u, f);
                 let rho = self.retention[p];
-                if rho == T::zero() {
-                    rendition.act[p].columns_mut(t * batch, batch).copy_from(&f);
+                let act = rendition.act[p].as_mut_slice();
+                if rho == T::zero() || t == 0 {
+                    // A leaky unit starts from rest: r(0) = (1 − ρ) f(u(0)).
+                    let gain = T::one() - rho;
+                    act[here].iter_mut().zip(f.iter()).for_each(|(a, &f)| *a = gain * f);
                 } else {
-                    let previous = if t == 0 {
-                        DMatrix::zeros(pop.size, batch)
-                    } else {
-                        rendition.act[p].columns((t - 1) * batch, batch).into_owned()
-                    };
-                    let next = previous * rho + f * (T::one() - rho);
-                    rendition.act[p].columns_mut(t * batch, batch).copy_from(&next);
+                    let (before, now) = act.split_at_mut(here.start);
+                    let previous = &before[here.start - batch * size..];
+                    let gain = T::one() - rho;
+                    for ((a, &r), &f) in now[..batch * size].iter_mut().zip(previous).zip(f.iter()) {
+                        *a = rho * r + gain * f;
+                    }
                 }
-                rendition.u[p].columns_mut(t * batch, batch).copy_from(&u);
             }
         }
     }

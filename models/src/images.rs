@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use nalgebra::DMatrix;
-use npsim_core::{Attr, Engine, Loss, Real, SeedStreams, StreamRng};
+use npsim_core::{Attr, Measure, Loss, Real, SeedStreams, StreamRng};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -294,7 +294,7 @@ impl<T: Real> Task<T> for ImageClassification<T> {
         }
     }
 
-    fn metrics(&mut self, engine: &mut Engine<T>) -> Vec<f64> {
+    fn metrics(&mut self, engine: &mut dyn Measure<T>) -> Vec<f64> {
         let n = self.test_inputs.ncols();
         let (mut correct, mut loss) = (0usize, 0.0);
         const CHUNK: usize = 1000;

@@ -21,6 +21,7 @@ register_tasks! {
     mnist::MnistConfig => Mnist,
     cifar10::Cifar10Config => Cifar10,
     sarcos::SarcosConfig => Sarcos,
+    birdsong::BirdsongConfig => Birdsong,
 }
 
 pub use cifar10::Cifar10Config;
@@ -28,7 +29,7 @@ pub use data::DataError;
 pub use images::{ImageClassification, ImageSets, ImageSplit, LabelledImages};
 pub use linear::{LinearTeacher, LinearTeacherConfig};
 pub use mnist::MnistConfig;
-pub use registry::{MetricSpec, TaskContext, TaskError, TheoryBasis};
+pub use registry::{MetricSpec, TaskContext, TaskError, TheoryBasis, TrialSetup};
 pub use sarcos::{SarcosConfig, SarcosTask};
 pub use task::Task;
 pub use theory::{LinearDims, TheorySettings};

@@ -17,7 +17,7 @@
 //! mean-field theory applies ([`Prepared::theory`]).
 
 use nalgebra::DMatrix;
-use npsim_core::{Attr, Engine, Entry, Initializer, Invalid, Param, Real, SeedStreams, StreamRng};
+use npsim_core::{Attr, Measure, Entry, Initializer, Invalid, Param, Real, SeedStreams, StreamRng};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
@@ -201,7 +201,7 @@ impl<T: Real> Task<T> for LinearTeacher<T> {
         }
     }
 
-    fn metrics(&mut self, engine: &mut Engine<T>) -> Vec<f64> {
+    fn metrics(&mut self, engine: &mut dyn Measure<T>) -> Vec<f64> {
         let circuit = engine.circuit_mut();
         let (lx, ly) = (self.teacher.ncols() as f64, self.teacher.nrows() as f64);
         let widen = |m: &DMatrix<T>| m.map(|v| v.f64());

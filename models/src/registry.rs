@@ -10,7 +10,9 @@
 
 use std::path::{Path, PathBuf};
 
-use npsim_core::{Attr, CircuitBlueprint, CircuitError, Entry, Geometry, Invalid, Loss, Real, SeedStreams};
+use npsim_core::{
+    Attr, CircuitBlueprint, CircuitError, Entry, Geometry, Invalid, Loss, Real, SeedStreams, TraceGate, TrialTiming,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
@@ -107,6 +109,16 @@ pub struct TheoryBasis {
     pub teacher_noise_var: f64,
 }
 
+/// How a task in time is run: its time axis, and which activity gates the noise in a
+/// synapse's eligibility trace.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrialSetup {
+    /// Steps per rendition and their length.
+    pub timing: TrialTiming,
+    /// The trace's gate.
+    pub gate: TraceGate,
+}
+
 /// A task's scenario config: what a task must provide to be registered.
 ///
 /// # Implementing
@@ -140,6 +152,11 @@ pub trait Prepared: Send + Sync + std::fmt::Debug {
     fn attributes(&self) -> Vec<(String, Attr)>;
     /// The theory's description of the run, where it applies.
     fn theory(&self) -> Option<TheoryBasis> {
+        None
+    }
+    /// For a task in time: its time axis and the trace gate, so that the run uses the trial
+    /// engine (`None`: static samples, the batch engine).
+    fn trial(&self) -> Option<TrialSetup> {
         None
     }
     /// The task for one run, drawing from `streams`.
@@ -223,6 +240,11 @@ macro_rules! register_tasks {
                 self.inner().theory()
             }
 
+            /// For a task in time, how it is run (`None`: the batch engine).
+            pub fn trial(&self) -> Option<$crate::registry::TrialSetup> {
+                self.inner().trial()
+            }
+
             /// The task for one run.
             pub fn build<T: npsim_core::Real>(&self, streams: &npsim_core::SeedStreams) -> Box<dyn $crate::Task<T>> {
                 match self {
@@ -245,6 +267,8 @@ pub trait PreparedInfo {
     fn attributes(&self) -> Vec<(String, Attr)>;
     /// See [`Prepared::theory`].
     fn theory(&self) -> Option<TheoryBasis>;
+    /// See [`Prepared::trial`].
+    fn trial(&self) -> Option<TrialSetup>;
 }
 
 impl<P: Prepared> PreparedInfo for P {
@@ -259,5 +283,8 @@ impl<P: Prepared> PreparedInfo for P {
     }
     fn theory(&self) -> Option<TheoryBasis> {
         Prepared::theory(self)
+    }
+    fn trial(&self) -> Option<TrialSetup> {
+        Prepared::trial(self)
     }
 }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use nalgebra::DMatrix;
-use npsim_core::{Attr, Entry, Engine, Real, SeedStreams};
+use npsim_core::{Attr, Entry, Measure, Real, SeedStreams};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -390,7 +390,7 @@ impl<T: Real> Task<T> for SarcosTask<T> {
         }
     }
 
-    fn metrics(&mut self, engine: &mut Engine<T>) -> Vec<f64> {
+    fn metrics(&mut self, engine: &mut dyn Measure<T>) -> Vec<f64> {
         let n = self.test_x.ncols();
         let mut squared = 0.0;
         let mut participation = vec![f64::NAN; self.hidden.len()];

@@ -2,7 +2,7 @@
 
 use nalgebra::DMatrix;
 use npsim_core::analysis::participation_ratio;
-use npsim_core::{Engine, Real};
+use npsim_core::{Measure, Real};
 
 /// A supervised task a circuit is trained on, for one run.
 ///
@@ -22,7 +22,7 @@ pub trait Task<T: Real>: Send {
     fn next_batch(&mut self, inputs: &mut DMatrix<T>, targets: &mut DMatrix<T>);
     /// Measures the circuit now. It may run clean forward passes through `engine` (which
     /// overwrite the engine's activities but not its weights).
-    fn metrics(&mut self, engine: &mut Engine<T>) -> Vec<f64>;
+    fn metrics(&mut self, engine: &mut dyn Measure<T>) -> Vec<f64>;
 }
 
 /// Names of the structural metrics dataset tasks record after their own: `norm_<projection>`
@@ -36,7 +36,7 @@ pub fn structure_metric_names(projections: &[(usize, String)], hidden: &[(usize,
 }
 
 /// Participation ratio of each hidden population's activity in the engine's last clean pass.
-pub fn participation_ratios<T: Real>(engine: &Engine<T>, hidden: &[(usize, String)]) -> Vec<f64> {
+pub fn participation_ratios<T: Real>(engine: &dyn Measure<T>, hidden: &[(usize, String)]) -> Vec<f64> {
     hidden
         .iter()
         .map(|(p, _)| participation_ratio(&engine.activity(*p).map(|v| v.f64())))
@@ -44,7 +44,7 @@ pub fn participation_ratios<T: Real>(engine: &Engine<T>, hidden: &[(usize, Strin
 }
 
 /// Squared Frobenius norm of the weights of each of `projections` (index, name).
-pub fn weight_norms<T: Real>(engine: &mut Engine<T>, projections: &[(usize, String)]) -> Vec<f64> {
+pub fn weight_norms<T: Real>(engine: &mut dyn Measure<T>, projections: &[(usize, String)]) -> Vec<f64> {
     let circuit = engine.circuit_mut();
     projections
         .iter()

@@ -102,6 +102,7 @@ impl RunConfig {
             .map_err(|e| e.under("train"))?;
         check_loss(c.loss, &blueprint)?;
         let rule = build_rule(c, &task, &blueprint, context)?;
+        check_engine(&task, &blueprint, &rule)?;
         check_post_updates(c, &blueprint)?;
         Ok(RunPlan {
             run: self.clone(),
@@ -112,6 +113,39 @@ impl RunConfig {
             record_every,
         })
     }
+}
+
+/// A static task runs each sample at once (the batch engine); a task in time runs renditions
+/// step by step (the trial engine). Each takes what it can run.
+fn check_engine(task: &PreparedTask, blueprint: &CircuitBlueprint, rule: &RulePlan) -> Result<(), ScenarioError> {
+    if task.trial().is_some() {
+        npsim_core::trial::check_circuit(blueprint).map_err(|m| Invalid::new("circuit", m))?;
+        let r = rule.requirements;
+        if r.weight_noise_std > 0.0 || r.backprop_estimate || r.output_noise_only {
+            return Err(Invalid::new(
+                "rule",
+                format!(
+                    "`{}` runs on static tasks only: tasks in time perturb nodes (NP) or back-propagate through time (SGD)",
+                    rule.name
+                ),
+            )
+            .into());
+        }
+        return Ok(());
+    }
+    for pop in blueprint.populations() {
+        if !pop.model.is_static() || matches!(pop.noise, npsim_core::Noise::OrnsteinUhlenbeck { .. }) {
+            return Err(Invalid::new(
+                "circuit",
+                format!(
+                    "population `{}` has dynamics in time (a `LeakyRate` model or `OrnsteinUhlenbeck` noise), but this task presents static samples: use `model: Static` and `Gaussian` noise, or a task in time such as `Birdsong`",
+                    pop.name
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 fn check_loss(loss: Loss, blueprint: &CircuitBlueprint) -> Result<(), ScenarioError> {
