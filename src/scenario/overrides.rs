@@ -42,6 +42,12 @@ pub(super) fn set_path(
         at = descend(at, key).expect("checked above");
         walked.push(key);
     }
+    // `None` is both an absent option and a unit variant (`noise: None`, `trace_gate: None`):
+    // where the place holds a variant name, it is the variant.
+    let value = match (&value, &*at) {
+        (Value::Null, Value::String(_)) => Value::String("None".into()),
+        _ => value,
+    };
     let previous = std::mem::replace(at, value);
     serde_json::from_value(tree.clone()).map_err(|e| fail(explain(&e.to_string(), &previous, &tree, path)))
 }
@@ -206,7 +212,8 @@ fn variants_at(tree: &Value, path: &str, previous: &Value) -> Option<String> {
         list.split(", ")
             .map(|v| {
                 let name = v.trim().trim_matches('`');
-                let unit = matches!(previous, Value::String(s) if s == name);
+                // A place that held a bare name takes bare names (a unit-variant choice).
+                let unit = matches!(previous, Value::String(_));
                 if unit || name.is_empty() {
                     format!("`{name}`")
                 } else {
