@@ -34,6 +34,11 @@ pub fn sections() -> Vec<Section> {
             entries: npsim_models::TASKS.to_vec(),
         },
         Section {
+            kind: "population model",
+            field: "model of a population",
+            entries: npsim_core::population::POPULATION_MODELS.to_vec(),
+        },
+        Section {
             kind: "activation",
             field: "activation of a population",
             entries: npsim_core::registry::ACTIVATIONS.to_vec(),

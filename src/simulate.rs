@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use nalgebra::DMatrix;
 use npsim_core::analysis::cosine;
 use npsim_core::{
-    Attr, Circuit, Engine, Geometry, LearningRule, Measure, PostUpdate, Precision, Real, RuleError, SeedStreams,
-    TrialEngine,
+    Attr, Circuit, Engine, Geometry, LearningRule, Measure, PostUpdate, Precision, Real, RuleError,
+    SeedStreams, TrialEngine,
 };
 use npsim_models::{Task, TheorySettings};
 use npsim_rules::Baseline;
@@ -219,8 +219,14 @@ impl<T: Real> Trainer<T> for Engine<T> {
         // The true gradient first (it draws no noise), then what the rule needs, as in
         // `Engine::step`.
         self.backprop(targets);
-        let descent: Vec<DMatrix<f64>> = plastic.iter().map(|&q| -widen(&self.weight_gradient(q))).collect();
-        let before: Vec<DMatrix<f64>> = plastic.iter().map(|&q| widen(self.circuit_mut().weights(q))).collect();
+        let descent: Vec<DMatrix<f64>> = plastic
+            .iter()
+            .map(|&q| -widen(&self.weight_gradient(q)))
+            .collect();
+        let before: Vec<DMatrix<f64>> = plastic
+            .iter()
+            .map(|&q| widen(self.circuit_mut().weights(q)))
+            .collect();
         self.prepare(targets, requirements, false);
         self.apply_rule(rule, post)?;
         Ok((loss, cosines(self.circuit_mut(), plastic, &descent, &before)))
@@ -252,8 +258,14 @@ impl<T: Real> Trainer<T> for TrialEngine<T> {
                 message,
             })?;
         let loss = self.losses().iter().map(|l| l.f64()).sum::<f64>() / self.losses().len() as f64;
-        let descent: Vec<DMatrix<f64>> = plastic.iter().map(|&q| -widen(&self.weight_gradient(q))).collect();
-        let before: Vec<DMatrix<f64>> = plastic.iter().map(|&q| widen(self.circuit_mut().weights(q))).collect();
+        let descent: Vec<DMatrix<f64>> = plastic
+            .iter()
+            .map(|&q| -widen(&self.weight_gradient(q)))
+            .collect();
+        let before: Vec<DMatrix<f64>> = plastic
+            .iter()
+            .map(|&q| widen(self.circuit_mut().weights(q)))
+            .collect();
         self.apply_rule(rule, post)?;
         Ok((loss, cosines(self.circuit_mut(), plastic, &descent, &before)))
     }
@@ -400,7 +412,11 @@ fn train<T: Real, E: Trainer<T>>(
         Err(message) => return emit(failed_before_start(run, message)),
     };
     let mut post = build_post_updates::<T>(plan);
-    let finish = |engine: &mut E, status: RunStatus, steps_done: u64, last_row: Vec<f64>, emit: &mut dyn FnMut(Event)| {
+    let finish = |engine: &mut E,
+                  status: RunStatus,
+                  steps_done: u64,
+                  last_row: Vec<f64>,
+                  emit: &mut dyn FnMut(Event)| {
         let weights = final_weights(engine.circuit_mut());
         emit(Event::Finished {
             run,

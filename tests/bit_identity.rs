@@ -75,3 +75,30 @@ fn a_plugin_run_is_bit_identical() {
         "7288f5b0df5249ebfde50ffd60a65efc41a1a9a9074f6c274a65ca4b82ce730b",
     );
 }
+
+#[test]
+fn a_birdsong_run_in_time_is_bit_identical() {
+    let scenario = r#"(
+    version: 1,
+    name: "song-identity",
+    circuit: Explicit(
+        populations: [
+            (name: "hvc", size: 40),
+            (name: "ra", size: 12, activation: Relu, model: LeakyRate(tau: 10.0), noise: OrnsteinUhlenbeck(std: 0.3, tau: 5.0)),
+            (name: "motor", size: 2),
+        ],
+        projections: [
+            (name: "HVC_RA", from: "hvc", to: "ra", init: Normal(std: 0.3), bias: Some(Constant(value: 0.5))),
+            (name: "readout", from: "ra", to: "motor", init: Pools(weight: 0.16), plastic: false),
+        ],
+    ),
+    task: Birdsong(duration: 80.0, dt: 1.0, burst: 4.0, trace_gate: Clean),
+    rule: NodePerturbation(learning_rate: Absolute(0.1)),
+    train: (steps: 60, batch_size: 3, record_every: 20),
+)"#;
+    check(
+        "birdsong",
+        scenario,
+        "c9038b8d33089c93e8a2552c4b471972c158ff528657e54df6803361c68744fd",
+    );
+}

@@ -494,7 +494,14 @@ fn none_as_a_variant_can_be_set_and_swept() {
     // Setting the output's noise to the variant `None` is understood as the variant (and then
     // refused by NP, which needs the noise), not as an absent value.
     scenario(dir.path(), &TINY.replace("DeepLinear(lx: 8, lh: 16, ly: 2)", "Explicit(populations: [(name: \"x\", size: 3), (name: \"y\", size: 2, noise: Gaussian(std: 1e-6))], projections: [(from: \"x\", to: \"y\")])"));
-    let out = npsim(&["validate", "s.ron", "--set", "circuit.populations.y.noise=None"], dir.path());
+    let out = npsim(
+        &["validate", "s.ron", "--set", "circuit.populations.y.noise=None"],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("needs intrinsic noise on population `y`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("needs intrinsic noise on population `y`"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -270,7 +270,8 @@ impl<T: Real> TrialEngine<T> {
                     let spec = &bp.projections()[q];
                     let proj = &self.circuit.projections[q];
                     let pre_size = bp.populations()[spec.pre].size;
-                    let pre = &rendition.act[spec.pre].as_slice()[t * batch * pre_size..(t + 1) * batch * pre_size];
+                    let pre =
+                        &rendition.act[spec.pre].as_slice()[t * batch * pre_size..(t + 1) * batch * pre_size];
                     accumulate(u, proj.weights.as_slice(), pre, size, pre_size);
                     if let Some(bias) = &proj.bias {
                         for column in u.chunks_exact_mut(size) {
@@ -307,7 +308,10 @@ impl<T: Real> TrialEngine<T> {
                 if rho == T::zero() || t == 0 {
                     // A leaky unit starts from rest: r(0) = (1 − ρ) f(u(0)).
                     let gain = T::one() - rho;
-                    act[here].iter_mut().zip(f.iter()).for_each(|(a, &f)| *a = gain * f);
+                    act[here]
+                        .iter_mut()
+                        .zip(f.iter())
+                        .for_each(|(a, &f)| *a = gain * f);
                 } else {
                     let (before, now) = act.split_at_mut(here.start);
                     let previous = &before[here.start - batch * size..];

@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use nalgebra::DMatrix;
-use npsim_core::{Attr, Measure, Loss, Real, SeedStreams, StreamRng};
+use npsim_core::{Attr, Loss, Measure, Real, SeedStreams, StreamRng};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 

@@ -11,7 +11,8 @@
 use std::path::{Path, PathBuf};
 
 use npsim_core::{
-    Attr, CircuitBlueprint, CircuitError, Entry, Geometry, Invalid, Loss, Real, SeedStreams, TraceGate, TrialTiming,
+    Attr, CircuitBlueprint, CircuitError, Entry, Geometry, Invalid, Loss, Real, SeedStreams, TraceGate,
+    TrialTiming,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -117,7 +117,11 @@ impl RunConfig {
 
 /// A static task runs each sample at once (the batch engine); a task in time runs renditions
 /// step by step (the trial engine). Each takes what it can run.
-fn check_engine(task: &PreparedTask, blueprint: &CircuitBlueprint, rule: &RulePlan) -> Result<(), ScenarioError> {
+fn check_engine(
+    task: &PreparedTask,
+    blueprint: &CircuitBlueprint,
+    rule: &RulePlan,
+) -> Result<(), ScenarioError> {
     if task.trial().is_some() {
         npsim_core::trial::check_circuit(blueprint).map_err(|m| Invalid::new("circuit", m))?;
         let r = rule.requirements;
