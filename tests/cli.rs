@@ -483,19 +483,41 @@ fn runs_record_their_error_metric_and_post_updates_in_scenario_syntax() {
 
 #[test]
 fn none_as_a_variant_can_be_set_and_swept() {
+    let explicit = r#"(
+    version: 1,
+    name: "none-variant",
+    circuit: Explicit(
+        populations: [(name: "x", size: 3), (name: "y", size: 2, noise: Gaussian(std: 1e-6))],
+        projections: [(from: "x", to: "y")],
+    ),
+    task: LinearTeacher(teacher_noise_std: 0.0),
+    rule: Sgd(learning_rate: Absolute(1e-3)),
+    train: (steps: 10),
+    SWEEP
+)"#;
     let dir = tempfile::tempdir().unwrap();
-    let text = TINY.replace(
-        "    train:",
-        "    sweep: { \"circuit\": [Explicit(populations: [(name: \"x\", size: 3), (name: \"y\", size: 2, noise: Gaussian(std: 1e-6))], projections: [(from: \"x\", to: \"y\")])] },\n    train:",
+    // Swept: `None` is the variant (a noiseless output), fine for SGD.
+    scenario(
+        dir.path(),
+        &explicit.replace(
+            "SWEEP",
+            "sweep: { \"circuit.populations.y.noise\": [None, Gaussian(std: 1e-5)] },",
+        ),
     );
-    scenario(dir.path(), &text);
     let out = npsim(&["validate", "s.ron"], dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
-    // Setting the output's noise to the variant `None` is understood as the variant (and then
-    // refused by NP, which needs the noise), not as an absent value.
-    scenario(dir.path(), &TINY.replace("DeepLinear(lx: 8, lh: 16, ly: 2)", "Explicit(populations: [(name: \"x\", size: 3), (name: \"y\", size: 2, noise: Gaussian(std: 1e-6))], projections: [(from: \"x\", to: \"y\")])"));
+    assert!(stdout(&out).contains("2 run(s)"), "{}", stdout(&out));
+    // Set: understood as the variant, so NP then finds no noise to learn from.
+    scenario(dir.path(), &explicit.replace("SWEEP", ""));
     let out = npsim(
-        &["validate", "s.ron", "--set", "circuit.populations.y.noise=None"],
+        &[
+            "validate",
+            "s.ron",
+            "--set",
+            "circuit.populations.y.noise=None",
+            "--set",
+            "rule=NodePerturbation(learning_rate: Absolute(1e-3))",
+        ],
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(2));

@@ -11,6 +11,7 @@
 //! | REINFORCE (Eq. 15) | **non-local**: back-propagates an output estimate | [`reinforce`] |
 //! | weight normalisation (synaptic scaling) | local post-update step | [`normalisation`] |
 //! | weight decay | local post-update step | [`decay`] |
+//! | sign constraint (`W ≥ 0`) | local post-update step | [`sign`] |
 //!
 //! Adding a rule is one new file (a config implementing [`RuleSpec`] and the rule) and one
 //! line below; `docs/architecture.md` walks through it.
@@ -33,6 +34,7 @@ register_rules! {
 register_post_updates! {
     normalisation::WeightNormalisationConfig => WeightNormalisation,
     decay::WeightDecayConfig => WeightDecay,
+    sign::NonNegativeConfig => NonNegative,
 }
 
 pub use decay::WeightDecay;

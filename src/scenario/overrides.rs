@@ -48,8 +48,26 @@ pub(super) fn set_path(
         (Value::Null, Value::String(_)) => Value::String("None".into()),
         _ => value,
     };
+    let is_null = value.is_null();
     let previous = std::mem::replace(at, value);
-    serde_json::from_value(tree.clone()).map_err(|e| fail(explain(&e.to_string(), &previous, &tree, path)))
+    match serde_json::from_value(tree.clone()) {
+        Ok(config) => Ok(config),
+        Err(first) => {
+            // An enum with a variant named `None` where an absent option does not fit.
+            if is_null {
+                let mut retry = tree.clone();
+                let mut at = &mut retry;
+                for key in path.split('.') {
+                    at = descend(at, key).expect("walked above");
+                }
+                *at = Value::String("None".into());
+                if let Ok(config) = serde_json::from_value(retry) {
+                    return Ok(config);
+                }
+            }
+            Err(fail(explain(&first.to_string(), &previous, &tree, path)))
+        }
+    }
 }
 
 /// The child `key` of `node`: a field; an element of a list by its `name` or index; stepping
