@@ -167,6 +167,7 @@ pub fn mlp<T: Real>(settings: &MlpBench) -> f64 {
         bias: Some(Initializer::Zeros),
         plastic: true,
         connectivity: Default::default(),
+        synapse: Default::default(),
     };
     let config = CircuitConfig {
         populations: vec![

@@ -39,6 +39,11 @@ pub fn sections() -> Vec<Section> {
             entries: npsim_core::population::POPULATION_MODELS.to_vec(),
         },
         Section {
+            kind: "synapse",
+            field: "synapse of a projection",
+            entries: npsim_core::synapse::SYNAPSES.to_vec(),
+        },
+        Section {
             kind: "activation",
             field: "activation of a population",
             entries: npsim_core::registry::ACTIVATIONS.to_vec(),

@@ -258,6 +258,11 @@ impl<T: Real> Trainer<T> for TrialEngine<T> {
                 message,
             })?;
         let loss = self.losses().iter().map(|l| l.f64()).sum::<f64>() / self.losses().len() as f64;
+        if !self.differentiable() {
+            // Spiking circuits have no gradient to compare with.
+            self.apply_rule(rule, post)?;
+            return Ok((loss, vec![f64::NAN; plastic.len()]));
+        }
         let descent: Vec<DMatrix<f64>> = plastic
             .iter()
             .map(|&q| -widen(&self.weight_gradient(q)))

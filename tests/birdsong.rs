@@ -32,6 +32,26 @@ fn the_shipped_rate_scenario_learns_the_song_below_ten_percent_for_three_seeds()
     }
 }
 
+#[test]
+fn the_shipped_spiking_scenario_learns_the_song_below_a_quarter_for_three_seeds() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/birdsong_spiking.ron");
+    let dir = tempfile::tempdir().unwrap();
+    let (_, summary) = run_text(dir.path(), &std::fs::read_to_string(&path).unwrap());
+    for run in &summary.runs {
+        assert_eq!(text(run, "status"), "completed");
+        let error = metric(run, "song_error");
+        let (first, last) = (error[0], error[error.len() - 1]);
+        eprintln!(
+            "{}: song error {first:.4e} -> {last:.4e} ({:.3})",
+            text(run, "label"),
+            last / first
+        );
+        assert!(last < 0.25 * first, "{}: {last} vs {first}", text(run, "label"));
+        // No gradient to compare with in a spiking circuit.
+        assert!(metric(run, "cosine_HVC_RA").iter().all(|c| c.is_nan()));
+    }
+}
+
 const SMALL: &str = r#"(
     version: 1,
     name: "small-song",

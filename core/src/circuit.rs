@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::conv::{Connectivity, ConvGeometry, PoolGeometry, Shape, output_side};
-use crate::{Activation, Initializer, Noise, PopulationModel, Real, SeedStreams};
+use crate::{Activation, Initializer, Noise, PopulationModel, Real, SeedStreams, Synapse};
 
 /// One population of rate neurons.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +67,10 @@ pub struct ProjectionConfig {
     /// Dense, convolution or pooling (default `Dense`).
     #[serde(default)]
     pub connectivity: Connectivity,
+    /// How input reaches the postsynaptic population over time (default `Instant`; the
+    /// others need a task in time).
+    #[serde(default)]
+    pub synapse: Synapse,
 }
 
 impl ProjectionConfig {
@@ -214,6 +218,8 @@ pub struct ProjectionSpec {
     pub plastic: bool,
     /// Dense, convolution or pooling.
     pub geometry: Geometry,
+    /// Synapse kind.
+    pub synapse: Synapse,
 }
 
 impl ProjectionSpec {
@@ -338,6 +344,20 @@ impl CircuitConfig {
                 }
             }
             let geometry = geometry(&name, q, &populations[from.index()], &populations[to.index()])?;
+            q.synapse.check().map_err(|problem| CircuitError::Parameter {
+                what: format!("projection `{name}` synapse"),
+                problem,
+            })?;
+            if matches!(q.synapse, Synapse::Conductance { .. }) && !populations[to.index()].model.is_spiking()
+            {
+                return Err(CircuitError::Parameter {
+                    what: format!("projection `{name}` synapse"),
+                    problem: format!(
+                        "a conductance drives a membrane potential, but `{}` is not a `Lif` population: use `Current(tau:)` or make it `Lif`",
+                        populations[to.index()].name
+                    ),
+                });
+            }
             graph.add_edge(from, to, j);
             projections.push(ProjectionSpec {
                 name,
@@ -347,6 +367,7 @@ impl CircuitConfig {
                 bias: q.bias,
                 plastic: q.plastic && !matches!(geometry, Geometry::Pool(_)),
                 geometry,
+                synapse: q.synapse,
             });
         }
         let order: Vec<usize> = toposort(&graph, None)
@@ -791,6 +812,7 @@ mod tests {
             bias: None,
             plastic: true,
             connectivity: Connectivity::Dense,
+            synapse: Default::default(),
         }
     }
 

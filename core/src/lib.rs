@@ -24,6 +24,7 @@ mod real;
 pub mod registry;
 pub mod rule;
 pub mod seed;
+pub mod synapse;
 #[cfg(test)]
 mod test_support;
 pub mod trial;
@@ -39,11 +40,12 @@ pub use engine::{Engine, Loss, Perturbation};
 pub use init::Initializer;
 pub use measure::Measure;
 pub use noise::Noise;
-pub use population::PopulationModel;
+pub use population::{LifParameters, PopulationModel};
 pub use real::{Precision, Real};
 pub use registry::{Entry, Invalid, Param};
 pub use rule::{
     LearningRule, PlasticWeights, PostUpdate, ProjectionContext, Requirements, RuleContext, RuleError,
 };
 pub use seed::{SeedStreams, StreamRng};
+pub use synapse::Synapse;
 pub use trial::{TraceGate, TrialEngine, TrialTiming};

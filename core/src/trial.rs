@@ -41,7 +41,7 @@ use crate::circuit::Circuit;
 use crate::rule::{
     LearningRule, PlasticWeights, PostUpdate, ProjectionContext, Requirements, RuleContext, RuleError,
 };
-use crate::{Geometry, Loss, Noise, Real, SeedStreams, StreamRng};
+use crate::{Geometry, Loss, Noise, PopulationModel, Real, SeedStreams, StreamRng, Synapse};
 
 /// Which activity gates the noise in a synapse's eligibility trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -98,6 +98,8 @@ pub struct TrialEngine<T: Real> {
     signal: Vec<T>,
     /// `f(u)` of one step, for the population being updated.
     scratch: Vec<T>,
+    /// Current, conductance and reversal-weighted conductance of one step.
+    scratch_inputs: Vec<T>,
 }
 
 /// `u += W x` for each of the columns of `u` (`rows` each) and `x` (`cols` each), `W`
@@ -166,6 +168,7 @@ impl<T: Real> TrialEngine<T> {
             clean_loss: Vec::new(),
             signal: Vec::new(),
             scratch: Vec::new(),
+            scratch_inputs: Vec::new(),
         }
     }
 
@@ -187,6 +190,22 @@ impl<T: Real> TrialEngine<T> {
     /// Clean activity of population `index` in the last noise-free renditions, time-major.
     pub fn activity(&self, index: usize) -> &DMatrix<T> {
         &self.clean.act[index]
+    }
+
+    /// Whether the circuit has a gradient (no spiking population).
+    pub fn differentiable(&self) -> bool {
+        self.circuit
+            .blueprint()
+            .populations()
+            .iter()
+            .all(|p| !p.model.is_spiking())
+    }
+
+    /// The state of population `index` in the last noise-free renditions, time-major: its
+    /// summed input `u` (with noise, for a noisy rendition) for rate populations, its membrane
+    /// potential (mV) for `Lif` populations.
+    pub fn state(&self, index: usize) -> &DMatrix<T> {
+        &self.clean.u[index]
     }
 
     /// `∂ℓ/∂u` of population `index` after the last back-propagation through time,
@@ -238,6 +257,7 @@ impl<T: Real> TrialEngine<T> {
         rendition.act[input].copy_from(inputs);
         let widest = bp.populations().iter().map(|p| p.size).max().unwrap_or(0);
         self.scratch.resize(widest * batch, T::zero());
+        self.scratch_inputs.resize(3 * widest * batch, T::zero());
         let dt = self.timing.dt;
         // Ornstein–Uhlenbeck state per noisy population, started from its stationary law.
         let mut ou: Vec<Option<(DMatrix<T>, f64)>> = bp
@@ -256,6 +276,27 @@ impl<T: Real> TrialEngine<T> {
                 _ => None,
             })
             .collect();
+        // Synaptic traces per projection (current or conductance), and refractory steps left
+        // per spiking neuron: both start at rest in each rendition.
+        let mut traces: Vec<Vec<T>> = bp
+            .projections()
+            .iter()
+            .map(|spec| match spec.synapse {
+                Synapse::Instant => Vec::new(),
+                _ => vec![T::zero(); bp.populations()[spec.post].size * batch],
+            })
+            .collect();
+        let mut refractory: Vec<Vec<u32>> = bp
+            .populations()
+            .iter()
+            .map(|pop| {
+                if pop.model.is_spiking() {
+                    vec![0; pop.size * batch]
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
         for t in 0..steps {
             for &p in bp.order() {
                 if p == input {
@@ -264,21 +305,47 @@ impl<T: Real> TrialEngine<T> {
                 let pop = &bp.populations()[p];
                 let size = pop.size;
                 let here = t * batch * size..(t + 1) * batch * size;
-                let u = &mut rendition.u[p].as_mut_slice()[here.clone()];
-                u.fill(T::zero());
+                // The current (instant and current-based synapses) and, for a membrane, the
+                // conductances and their reversal-weighted sum.
+                let (current, rest) = self.scratch_inputs.split_at_mut(size * batch);
+                let (conductance, driven) = rest[..2 * size * batch].split_at_mut(size * batch);
+                current.fill(T::zero());
+                conductance.fill(T::zero());
+                driven.fill(T::zero());
                 for &q in bp.incoming(p) {
                     let spec = &bp.projections()[q];
                     let proj = &self.circuit.projections[q];
                     let pre_size = bp.populations()[spec.pre].size;
                     let pre =
                         &rendition.act[spec.pre].as_slice()[t * batch * pre_size..(t + 1) * batch * pre_size];
-                    accumulate(u, proj.weights.as_slice(), pre, size, pre_size);
+                    match spec.synapse {
+                        Synapse::Instant => accumulate(current, proj.weights.as_slice(), pre, size, pre_size),
+                        synapse => {
+                            let trace = &mut traces[q];
+                            let keep = T::of(synapse.retention(dt));
+                            trace.iter_mut().for_each(|s| *s *= keep);
+                            accumulate(trace, proj.weights.as_slice(), pre, size, pre_size);
+                            if let Synapse::Conductance { reversal, .. } = synapse {
+                                let e = T::of(reversal);
+                                for ((g, d), &s) in
+                                    conductance.iter_mut().zip(driven.iter_mut()).zip(trace.iter())
+                                {
+                                    *g += s;
+                                    *d += s * e;
+                                }
+                            } else {
+                                current.iter_mut().zip(trace.iter()).for_each(|(c, &s)| *c += s);
+                            }
+                        }
+                    }
                     if let Some(bias) = &proj.bias {
-                        for column in u.chunks_exact_mut(size) {
+                        for column in current.chunks_exact_mut(size) {
                             column.iter_mut().zip(bias.iter()).for_each(|(u, &b)| *u += b);
                         }
                     }
                 }
+                let u = &mut rendition.u[p].as_mut_slice()[here.clone()];
+                u.copy_from_slice(current);
                 if noisy && pop.noise.std() > 0.0 {
                     let rng = &mut self.noise_streams[p];
                     let n = &mut self.noise[p].as_mut_slice()[here.clone()];
@@ -300,6 +367,42 @@ impl<T: Real> TrialEngine<T> {
                         }
                     }
                     u.iter_mut().zip(n.iter()).for_each(|(u, &n)| *u += n);
+                }
+                if let PopulationModel::Lif(lif) = pop.model {
+                    // `u` holds the current; the membrane potential replaces it in the record.
+                    let (before, now) = rendition.u[p].as_mut_slice().split_at_mut(here.start);
+                    let previous = if t == 0 {
+                        None
+                    } else {
+                        Some(&before[here.start - batch * size..])
+                    };
+                    let spikes = &mut rendition.act[p].as_mut_slice()[here.clone()];
+                    let refractory = &mut refractory[p];
+                    let hold = (lif.refractory / dt).round() as u32;
+                    let (tau, r) = (lif.tau_m, lif.resistance);
+                    let conductance = &self.scratch_inputs[size * batch..2 * size * batch];
+                    let driven = &self.scratch_inputs[2 * size * batch..3 * size * batch];
+                    for k in 0..size * batch {
+                        let v_then = previous.map_or(lif.v_rest, |v| v[k].f64());
+                        let (i, g, ge) = (now[k].f64(), conductance[k].f64(), driven[k].f64());
+                        let (v, spike) = if refractory[k] > 0 {
+                            refractory[k] -= 1;
+                            (lif.v_reset, false)
+                        } else {
+                            let leak = 1.0 + r * g;
+                            let v_inf = (lif.v_rest + r * i + r * ge) / leak;
+                            let v = v_inf + (v_then - v_inf) * (-dt * leak / tau).exp();
+                            if v >= lif.v_threshold {
+                                refractory[k] = hold;
+                                (lif.v_reset, true)
+                            } else {
+                                (v, false)
+                            }
+                        };
+                        now[k] = T::of(v);
+                        spikes[k] = if spike { T::one() } else { T::zero() };
+                    }
+                    continue;
                 }
                 let f = &mut self.scratch[..size * batch];
                 pop.activation.apply_columns(size, u, f);
@@ -361,6 +464,10 @@ impl<T: Real> TrialEngine<T> {
                 "the trial engine perturbs nodes and back-propagates true errors; weight perturbation and REINFORCE run on static tasks only"
                     .into(),
             );
+        }
+        let differentiable = self.differentiable();
+        if requirements.backprop && !differentiable {
+            return Err("spiking populations have no gradient: back-propagation through time (SGD) needs rate populations".into());
         }
         let output = self.circuit.blueprint().output();
         self.run(inputs, false);

@@ -24,6 +24,7 @@ fn network(hidden: Activation, output: Activation) -> CircuitConfig {
         bias: Some(Initializer::Normal { std: 0.3 }),
         plastic: true,
         connectivity: Default::default(),
+        synapse: Default::default(),
     };
     CircuitConfig {
         populations: vec![

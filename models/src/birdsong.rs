@@ -45,7 +45,7 @@
 use std::path::PathBuf;
 
 use nalgebra::DMatrix;
-use npsim_core::{Attr, Entry, Invalid, Measure, Param, Real, SeedStreams, TraceGate, TrialTiming};
+use npsim_core::{Attr, Entry, Invalid, Measure, Param, PopulationModel, Real, SeedStreams, TraceGate, TrialTiming};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
@@ -178,7 +178,7 @@ impl TaskSpec for BirdsongConfig {
             ));
         }
         for pop in blueprint.populations() {
-            if pop.model.retention(self.dt) == 0.0 && !pop.model.is_static() {
+            if matches!(pop.model, PopulationModel::LeakyRate { .. }) && pop.model.retention(self.dt) == 0.0 {
                 return Err(invalid(
                     "dt",
                     format!("{} ms is too long for population `{}`: its activity would not carry over a step", self.dt, pop.name),

@@ -36,6 +36,7 @@ fn convnet() -> CircuitConfig {
         },
         plastic: true,
         connectivity,
+        synapse: Default::default(),
     };
     CircuitConfig {
         populations: vec![

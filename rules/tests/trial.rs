@@ -36,6 +36,7 @@ fn config(sigma: f64) -> CircuitConfig {
         bias,
         plastic: true,
         connectivity: Default::default(),
+        synapse: Default::default(),
     };
     CircuitConfig {
         populations: vec![

@@ -49,6 +49,7 @@ fn circuit(sizes: &[usize], hidden: Activation) -> CircuitConfig {
             bias: None,
             plastic: true,
             connectivity: Default::default(),
+            synapse: Default::default(),
         })
         .collect();
     CircuitConfig {

@@ -125,6 +125,16 @@ fn check_engine(
     if task.trial().is_some() {
         npsim_core::trial::check_circuit(blueprint).map_err(|m| Invalid::new("circuit", m))?;
         let r = rule.requirements;
+        if r.backprop && blueprint.populations().iter().any(|p| p.model.is_spiking()) {
+            return Err(Invalid::new(
+                "rule",
+                format!(
+                    "`{}` needs a gradient, and spiking populations have none: use node perturbation, or rate populations (`LeakyRate`)",
+                    rule.name
+                ),
+            )
+            .into());
+        }
         if r.weight_noise_std > 0.0 || r.backprop_estimate || r.output_noise_only {
             return Err(Invalid::new(
                 "rule",
@@ -137,12 +147,26 @@ fn check_engine(
         }
         return Ok(());
     }
+    if let Some(spec) = blueprint
+        .projections()
+        .iter()
+        .find(|p| p.synapse != npsim_core::Synapse::Instant)
+    {
+        return Err(Invalid::new(
+            "circuit",
+            format!(
+                "projection `{}` has a synapse with a time constant, but this task presents static samples: use `synapse: Instant`, or a task in time such as `Birdsong`",
+                spec.name
+            ),
+        )
+        .into());
+    }
     for pop in blueprint.populations() {
         if !pop.model.is_static() || matches!(pop.noise, npsim_core::Noise::OrnsteinUhlenbeck { .. }) {
             return Err(Invalid::new(
                 "circuit",
                 format!(
-                    "population `{}` has dynamics in time (a `LeakyRate` model or `OrnsteinUhlenbeck` noise), but this task presents static samples: use `model: Static` and `Gaussian` noise, or a task in time such as `Birdsong`",
+                    "population `{}` has dynamics in time (a `LeakyRate` or `Lif` model, or `OrnsteinUhlenbeck` noise), but this task presents static samples: use `model: Static` and `Gaussian` noise, or a task in time such as `Birdsong`",
                     pop.name
                 ),
             )

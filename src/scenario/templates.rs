@@ -100,6 +100,7 @@ impl DeepLinearConfig {
             bias: None,
             plastic: true,
             connectivity: Default::default(),
+            synapse: Default::default(),
         };
         CircuitConfig {
             populations: vec![
@@ -213,6 +214,7 @@ impl MlpConfig {
                 bias: Some(self.init),
                 plastic: true,
                 connectivity: Default::default(),
+                synapse: Default::default(),
             })
             .collect();
         CircuitConfig {
@@ -309,6 +311,7 @@ impl ConvNetConfig {
             bias,
             plastic: true,
             connectivity,
+            synapse: Default::default(),
         };
         let mut populations = vec![population(
             "x".into(),
