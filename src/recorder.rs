@@ -52,6 +52,8 @@ pub struct RunLayout {
     pub metrics: Vec<String>,
     /// Theory curves (name, values), `step` first; empty if none.
     pub theory: Vec<(String, Vec<f64>)>,
+    /// The group the task's end-of-run recordings go in (e.g. `song`), if it has any.
+    pub recording_group: Option<String>,
 }
 
 /// A final weight matrix, row-major `rows × cols`.
@@ -143,6 +145,7 @@ struct RunBuffers {
     group: String,
     metrics: Vec<String>,
     pending: Vec<Vec<f64>>,
+    recording_group: Option<String>,
 }
 
 fn chunk_len(rows_per_sync: u64) -> u64 {
@@ -214,6 +217,10 @@ impl Recorder {
             }
             let weights = group.create_group("weights");
             group.add_group(weights.finish());
+            if let Some(name) = &run.recording_group {
+                let recordings = group.create_group(name);
+                group.add_group(recordings.finish());
+            }
             runs_group.add_group(group.finish());
         }
         builder.add_group(runs_group.finish());
@@ -227,6 +234,7 @@ impl Recorder {
                 group: r.group.clone(),
                 metrics: r.metrics.clone(),
                 pending: vec![Vec::new(); r.metrics.len()],
+                recording_group: r.recording_group.clone(),
             })
             .collect();
         Ok(Self {
@@ -300,6 +308,7 @@ impl Recorder {
         steps_done: u64,
         extra: &[(String, Attr)],
         weights: &[WeightMatrix],
+        recordings: &[WeightMatrix],
     ) -> Result<(), RecorderError> {
         let group = self.runs[run].group.clone();
         let g = self
@@ -312,18 +321,24 @@ impl Recorder {
             g.set_attr(name, attr_to_hdf5(value))
                 .map_err(self.error(format!("updating `{group}`")))?;
         }
-        for w in weights {
+        let recording_group = self.runs[run].recording_group.clone();
+        let placed = weights.iter().map(|w| ("weights", w)).chain(
+            recording_group
+                .iter()
+                .flat_map(|g| recordings.iter().map(move |w| (g.as_str(), w))),
+        );
+        for (place, w) in placed {
             let shape = [w.rows as u64, w.cols as u64];
             self.file()
                 .root()
-                .create_dataset(&format!("runs/{group}/weights/{}", w.name), |b| {
+                .create_dataset(&format!("runs/{group}/{place}/{}", w.name), |b| {
                     match &w.data {
                         WeightData::F32(v) => b.with_f32_data(v),
                         WeightData::F64(v) => b.with_f64_data(v),
                     }
                     .with_shape(&shape);
                 })
-                .map_err(self.error(format!("writing weights `{}` of `{group}`", w.name)))?;
+                .map_err(self.error(format!("writing {place} `{}` of `{group}`", w.name)))?;
         }
         self.flush_run(run, steps_done)
     }
@@ -466,14 +481,25 @@ pub fn read_weights(
     group: &str,
     projection: &str,
 ) -> Result<(Vec<u64>, Vec<f64>), RecorderError> {
+    read_recording(path, group, "weights", projection)
+}
+
+/// Reads one matrix written at the end of run `group` into its `place` (`weights`, or the
+/// task's recording group such as `song`) as `f64`, row-major, with its shape.
+pub fn read_recording(
+    path: &Path,
+    group: &str,
+    place: &str,
+    name: &str,
+) -> Result<(Vec<u64>, Vec<f64>), RecorderError> {
     let fail = |e: hdf5_pure::Error| RecorderError::Hdf5 {
         path: path.into(),
-        action: "reading weights".into(),
+        action: format!("reading {place} `{name}`"),
         message: e.to_string(),
     };
     let file = File::open(path).map_err(fail)?;
     let ds = file
-        .dataset(&format!("runs/{group}/weights/{projection}"))
+        .dataset(&format!("runs/{group}/{place}/{name}"))
         .map_err(fail)?;
     Ok((ds.shape().map_err(fail)?, ds.read_f64().map_err(fail)?))
 }
@@ -513,6 +539,7 @@ mod tests {
             attributes: Vec::new(),
             metrics: vec!["step".into(), "epsilon".into()],
             theory: Vec::new(),
+            recording_group: None,
         };
         let header = [("npsim_version".to_string(), Attr::Text("test".into()))];
         let mut recorder = Recorder::create(&path, false, &header, &[layout], 8).unwrap();
@@ -524,7 +551,7 @@ mod tests {
         );
         assert!(recorder.append(0, &[1.0, 2.0, 3.0]).is_err());
         recorder.append(0, &[2.0, 0.5]).unwrap();
-        recorder.finish_run(0, "completed", 2, &[], &[]).unwrap();
+        recorder.finish_run(0, "completed", 2, &[], &[], &[]).unwrap();
         let summary = read(&recorder.close().unwrap()).unwrap();
         assert_eq!(summary.runs[0].metrics[0].1, vec![0.0, 2.0]);
         assert_eq!(summary.runs[0].metrics[1].1, vec![1.0, 0.5]);

@@ -123,6 +123,7 @@ fn layout(plan: &RunPlan) -> RunLayout {
         attributes,
         metrics: metric_names(plan),
         theory: theory_curves(plan),
+        recording_group: plan.task.recording_group().map(String::from),
     }
 }
 
@@ -220,6 +221,7 @@ pub fn run(
                         outcome.steps_done,
                         &outcome.status.attributes(),
                         &outcome.weights,
+                        &outcome.recordings,
                     )
                 }
             };

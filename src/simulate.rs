@@ -96,6 +96,8 @@ pub struct RunOutcome {
     pub last_row: Vec<f64>,
     /// Final weights.
     pub weights: Vec<WeightMatrix>,
+    /// What the task records at the end (e.g. the song beside its tutor).
+    pub recordings: Vec<WeightMatrix>,
 }
 
 /// Metric names of a plan, `step` first, then the task's, then `train_loss` (and
@@ -322,6 +324,7 @@ fn failed_before_start(run: usize, message: String) -> Event {
         steps_done: 0,
         last_row: Vec::new(),
         weights: Vec::new(),
+        recordings: Vec::new(),
     };
     Event::Finished {
         run,
@@ -418,11 +421,22 @@ fn train<T: Real, E: Trainer<T>>(
     };
     let mut post = build_post_updates::<T>(plan);
     let finish = |engine: &mut E,
+                  task: &mut dyn Task<T>,
                   status: RunStatus,
                   steps_done: u64,
                   last_row: Vec<f64>,
                   emit: &mut dyn FnMut(Event)| {
         let weights = final_weights(engine.circuit_mut());
+        let recordings = task
+            .recordings(engine)
+            .into_iter()
+            .map(|(name, rows, cols, data)| WeightMatrix {
+                name,
+                rows,
+                cols,
+                data: WeightData::F64(data),
+            })
+            .collect();
         emit(Event::Finished {
             run,
             outcome: Box::new(RunOutcome {
@@ -430,6 +444,7 @@ fn train<T: Real, E: Trainer<T>>(
                 steps_done,
                 last_row,
                 weights,
+                recordings,
             }),
         });
     };
@@ -438,7 +453,14 @@ fn train<T: Real, E: Trainer<T>>(
         for step in post.iter_mut() {
             if let Err(e) = step.initialise(&mut weights) {
                 drop(weights);
-                return finish(&mut engine, RunStatus::Failed(e.to_string()), 0, Vec::new(), emit);
+                return finish(
+                    &mut engine,
+                    task.as_mut(),
+                    RunStatus::Failed(e.to_string()),
+                    0,
+                    Vec::new(),
+                    emit,
+                );
             }
         }
     }
@@ -486,7 +508,16 @@ fn train<T: Real, E: Trainer<T>>(
         };
         let (loss, cosines) = match outcome {
             Ok(result) => result,
-            Err(e) => return finish(&mut engine, RunStatus::Failed(e.to_string()), step - 1, row, emit),
+            Err(e) => {
+                return finish(
+                    &mut engine,
+                    task.as_mut(),
+                    RunStatus::Failed(e.to_string()),
+                    step - 1,
+                    row,
+                    emit,
+                );
+            }
         };
         loss_sum += loss;
         loss_count += 1;
@@ -528,10 +559,24 @@ fn train<T: Real, E: Trainer<T>>(
                 None
             };
             if let Some(reason) = reason {
-                return finish(&mut engine, RunStatus::Diverged { step, reason }, step, row, emit);
+                return finish(
+                    &mut engine,
+                    task.as_mut(),
+                    RunStatus::Diverged { step, reason },
+                    step,
+                    row,
+                    emit,
+                );
             }
             if stop.load(Ordering::Relaxed) {
-                return finish(&mut engine, RunStatus::Interrupted, step, row, emit);
+                return finish(
+                    &mut engine,
+                    task.as_mut(),
+                    RunStatus::Interrupted,
+                    step,
+                    row,
+                    emit,
+                );
             }
         }
         if step % c.train.sync_every == 0 {
@@ -541,5 +586,12 @@ fn train<T: Real, E: Trainer<T>>(
             });
         }
     }
-    finish(&mut engine, RunStatus::Completed, plan.steps, row, emit)
+    finish(
+        &mut engine,
+        task.as_mut(),
+        RunStatus::Completed,
+        plan.steps,
+        row,
+        emit,
+    )
 }

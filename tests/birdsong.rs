@@ -52,6 +52,38 @@ fn the_shipped_spiking_scenario_learns_the_song_below_a_quarter_for_three_seeds(
     }
 }
 
+#[test]
+fn the_song_is_recorded_beside_its_tutor_and_matches_the_song_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, summary) = run_text(
+        dir.path(),
+        &SMALL.replace(", Sgd(learning_rate: Absolute(1.0))", ""),
+    );
+    let run = &summary.runs[0];
+    let read = |name: &str| {
+        let (shape, values) = npsim::recorder::read_recording(&path, &run.group, "song", name).unwrap();
+        assert_eq!(shape, [2, 80], "{name}: channels × steps");
+        values
+    };
+    let (tutor, initial, last) = (read("tutor"), read("initial"), read("final"));
+    // The recorded songs give back the recorded song errors: ½ Σ (y − y*)² / steps.
+    let error = |song: &[f64]| {
+        song.iter()
+            .zip(&tutor)
+            .map(|(y, t)| (y - t) * (y - t))
+            .sum::<f64>()
+            * 0.5
+            / 80.0
+    };
+    let song_error = metric(run, "song_error");
+    assert!((error(&initial) - song_error[0]).abs() < 1e-12 * song_error[0].max(1.0));
+    assert!((error(&last) - song_error[song_error.len() - 1]).abs() < 1e-12);
+    assert!(
+        tutor.iter().all(|&v| (0.25..=0.75).contains(&v)),
+        "the generated tutor lies in [0.25, 0.75]"
+    );
+}
+
 const SMALL: &str = r#"(
     version: 1,
     name: "small-song",

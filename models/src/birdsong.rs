@@ -309,6 +309,10 @@ impl Prepared for BirdsongPrepared {
         })
     }
 
+    fn recording_group(&self) -> Option<&'static str> {
+        Some("song")
+    }
+
     fn build<T: Real>(&self, streams: &SeedStreams) -> Box<dyn Task<T>> {
         let steps = self.timing.steps;
         // Input neuron k bursts from step ⌊k·steps/N⌋ for `burst_steps` steps.
@@ -324,6 +328,7 @@ impl Prepared for BirdsongPrepared {
             hvc,
             song: self.song(streams).map(T::of),
             projections: self.projections.clone(),
+            initial: None,
         })
     }
 }
@@ -333,6 +338,13 @@ pub struct Birdsong<T: Real> {
     hvc: DMatrix<T>,
     song: DMatrix<T>,
     projections: Vec<(usize, String)>,
+    /// The noise-free song at the first measurement (before learning).
+    initial: Option<DMatrix<f64>>,
+}
+
+/// `channels × steps` as (name, rows, columns, row-major values).
+fn recording(name: &str, m: &DMatrix<f64>) -> (String, usize, usize, Vec<f64>) {
+    (name.into(), m.nrows(), m.ncols(), m.transpose().as_slice().to_vec())
 }
 
 /// `m` (`rows × steps`) repeated for `batch` renditions, time-major.
@@ -365,10 +377,23 @@ impl<T: Real> Task<T> for Birdsong<T> {
 
     fn metrics(&mut self, engine: &mut dyn Measure<T>) -> Vec<f64> {
         let song = engine.forward(&self.hvc);
+        if self.initial.is_none() {
+            self.initial = Some(song.map(|v| v.f64()));
+        }
         let steps = self.song.ncols() as f64;
         let error = (song - &self.song).iter().map(|d| d.f64() * d.f64()).sum::<f64>() * 0.5 / steps;
         let mut row = vec![error];
         row.extend(weight_norms(engine, &self.projections));
         row
+    }
+
+    fn recordings(&mut self, engine: &mut dyn Measure<T>) -> Vec<(String, usize, usize, Vec<f64>)> {
+        let last = engine.forward(&self.hvc).map(|v| v.f64());
+        let mut out = vec![recording("tutor", &self.song.map(|v| v.f64()))];
+        if let Some(initial) = &self.initial {
+            out.push(recording("initial", initial));
+        }
+        out.push(recording("final", &last));
+        out
     }
 }

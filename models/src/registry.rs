@@ -160,6 +160,10 @@ pub trait Prepared: Send + Sync + std::fmt::Debug {
     fn trial(&self) -> Option<TrialSetup> {
         None
     }
+    /// The group under each run where [`Task::recordings`] go (`None`: it records none).
+    fn recording_group(&self) -> Option<&'static str> {
+        None
+    }
     /// The task for one run, drawing from `streams`.
     fn build<T: Real>(&self, streams: &SeedStreams) -> Box<dyn Task<T>>;
 }
@@ -246,6 +250,11 @@ macro_rules! register_tasks {
                 self.inner().trial()
             }
 
+            /// The group its end-of-run recordings go in, if any.
+            pub fn recording_group(&self) -> Option<&'static str> {
+                self.inner().recording_group()
+            }
+
             /// The task for one run.
             pub fn build<T: npsim_core::Real>(&self, streams: &npsim_core::SeedStreams) -> Box<dyn $crate::Task<T>> {
                 match self {
@@ -270,6 +279,8 @@ pub trait PreparedInfo {
     fn theory(&self) -> Option<TheoryBasis>;
     /// See [`Prepared::trial`].
     fn trial(&self) -> Option<TrialSetup>;
+    /// See [`Prepared::recording_group`].
+    fn recording_group(&self) -> Option<&'static str>;
 }
 
 impl<P: Prepared> PreparedInfo for P {
@@ -287,5 +298,8 @@ impl<P: Prepared> PreparedInfo for P {
     }
     fn trial(&self) -> Option<TrialSetup> {
         Prepared::trial(self)
+    }
+    fn recording_group(&self) -> Option<&'static str> {
+        Prepared::recording_group(self)
     }
 }

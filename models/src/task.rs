@@ -23,6 +23,11 @@ pub trait Task<T: Real>: Send {
     /// Measures the circuit now. It may run clean forward passes through `engine` (which
     /// overwrite the engine's activities but not its weights).
     fn metrics(&mut self, engine: &mut dyn Measure<T>) -> Vec<f64>;
+    /// What the task records once, when the run ends, in the group its [`Prepared`] names
+    /// (`(name, rows, columns, row-major values)`; default none).
+    fn recordings(&mut self, _engine: &mut dyn Measure<T>) -> Vec<(String, usize, usize, Vec<f64>)> {
+        Vec::new()
+    }
 }
 
 /// Names of the structural metrics dataset tasks record after their own: `norm_<projection>`
