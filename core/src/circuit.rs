@@ -779,6 +779,20 @@ impl<T: Real> Circuit<T> {
             .collect()
     }
 
+    /// Runs post-update steps in order on the plastic projections' current weights.
+    pub fn apply_post_updates(
+        &mut self,
+        steps: &mut [Box<dyn crate::PostUpdate<T>>],
+    ) -> Result<(), crate::RuleError> {
+        if !steps.is_empty() {
+            let mut weights = self.plastic_weights();
+            for step in steps.iter_mut() {
+                step.apply(&mut weights)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether any weight or bias is NaN or infinite (pending updates applied first).
     pub fn has_non_finite(&mut self) -> bool {
         self.flush();

@@ -537,13 +537,7 @@ impl<T: Real> Engine<T> {
             projections,
         };
         rule.update(&mut context)?;
-        if !post_updates.is_empty() {
-            let mut weights = self.plastic_weights();
-            for step in post_updates.iter_mut() {
-                step.apply(&mut weights)?;
-            }
-        }
-        Ok(())
+        self.circuit.apply_post_updates(post_updates)
     }
 
     /// The plastic projections' current weights, for post-update steps.

@@ -242,7 +242,11 @@ mod tests {
         };
         for entry in POPULATION_MODELS {
             let text = entry.example.trim_start_matches("model: ");
-            let model: PopulationModel = ron::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            // Scenarios read newtype variants like struct variants (`Lif(tau_m: ..)`).
+            let model: PopulationModel = ron::Options::default()
+                .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES)
+                .from_str(text)
+                .unwrap_or_else(|e| panic!("{text}: {e}"));
             assert!(ron::to_string(&model).unwrap().starts_with(entry.name));
         }
         assert_eq!(PopulationModel::Static.retention(1.0), 0.0);

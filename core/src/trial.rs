@@ -38,9 +38,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::circuit::Circuit;
-use crate::rule::{
-    LearningRule, PlasticWeights, PostUpdate, ProjectionContext, Requirements, RuleContext, RuleError,
-};
+use crate::rule::{LearningRule, PostUpdate, ProjectionContext, Requirements, RuleContext, RuleError};
 use crate::{Geometry, Loss, Noise, PopulationModel, Real, SeedStreams, StreamRng, Synapse};
 
 /// Which activity gates the noise in a synapse's eligibility trace.
@@ -622,13 +620,7 @@ impl<T: Real> TrialEngine<T> {
             projections,
         };
         rule.update(&mut context)?;
-        if !post_updates.is_empty() {
-            let mut weights: Vec<PlasticWeights<'_, T>> = self.circuit.plastic_weights();
-            for step in post_updates.iter_mut() {
-                step.apply(&mut weights)?;
-            }
-        }
-        Ok(())
+        self.circuit.apply_post_updates(post_updates)
     }
 
     /// One update: prepare what the rule needs, then apply it. Returns the mean clean loss
