@@ -415,7 +415,7 @@ impl<T: Real> LearningRule<T> for PluginRule<T> {
             return Err(RuleError::Unsupported {
                 rule: self.info().name.clone(),
                 projection: p.name.into(),
-                problem: "plugin rules update dense projections only; freeze the convolution (`plastic: false`) or use a built-in rule".into(),
+                problem: "plugin rules see one column per sample: they update dense projections of static tasks only; freeze a convolution (`plastic: false`), or use a built-in rule (tasks in time)".into(),
             });
         }
         let mut projections = Vec::with_capacity(context.projections.len());

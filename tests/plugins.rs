@@ -256,3 +256,35 @@ fn the_example_trace_rule_learns() {
     // Measured: the error falls by about half in 30,000 steps; require a quarter.
     assert!(eps[eps.len() - 1] < 0.75 * eps[0], "{eps:?}");
 }
+
+#[test]
+fn a_plugin_rule_on_a_task_in_time_is_refused_with_a_reason() {
+    let scenario = format!(
+        r#"(
+    version: 1,
+    name: "plugin-in-time",
+    circuit: Explicit(
+        populations: [
+            (name: "hvc", size: 20),
+            (name: "ra", size: 4, model: LeakyRate(tau: 20.0), noise: Gaussian(std: 0.1)),
+        ],
+        projections: [(from: "hvc", to: "ra")],
+    ),
+    task: Birdsong(duration: 100.0),
+    rule: Plugin(path: "{}", name: "node_perturbation", params: "learning_rate: 1e-3"),
+    train: (steps: 10),
+)"#,
+        example()
+    );
+    let err = npsim::scenario::Scenario::parse(Path::new("s.ron"), scenario)
+        .unwrap()
+        .plans()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "rule: plugin rules run on static tasks only: the plugin interface has no time axis yet"
+        ),
+        "{err}"
+    );
+}

@@ -124,6 +124,13 @@ fn check_engine(
 ) -> Result<(), ScenarioError> {
     if task.trial().is_some() {
         npsim_core::trial::check_circuit(blueprint).map_err(|m| Invalid::new("circuit", m))?;
+        if rule.plugin.is_some() {
+            return Err(Invalid::new(
+                "rule",
+                "plugin rules run on static tasks only: the plugin interface has no time axis yet; use `NodePerturbation` or `Sgd` for tasks in time",
+            )
+            .into());
+        }
         let r = rule.requirements;
         if r.backprop && blueprint.populations().iter().any(|p| p.model.is_spiking()) {
             return Err(Invalid::new(
