@@ -168,6 +168,7 @@ pub fn mlp<T: Real>(settings: &MlpBench) -> f64 {
         plastic: true,
         connectivity: Default::default(),
         synapse: Default::default(),
+        delay: 0.0,
     };
     let config = CircuitConfig {
         populations: vec![

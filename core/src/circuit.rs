@@ -71,6 +71,10 @@ pub struct ProjectionConfig {
     /// others need a task in time).
     #[serde(default)]
     pub synapse: Synapse,
+    /// Conduction delay, in ms (default 0; a delay needs a task in time, where it is rounded
+    /// to whole steps). Every cycle of projections must contain a delayed one.
+    #[serde(default)]
+    pub delay: f64,
 }
 
 impl ProjectionConfig {
@@ -121,7 +125,9 @@ pub enum CircuitError {
         known: String,
     },
     /// The graph has a cycle.
-    #[error("the circuit has a cycle through population `{0}`: feedforward circuits must be acyclic")]
+    #[error(
+        "the circuit has a cycle through population `{0}` in which no projection has a delay: give a projection of the cycle a `delay:` (ms, tasks in time) or remove one"
+    )]
     Cycle(String),
     /// No unique input population.
     #[error(
@@ -220,6 +226,8 @@ pub struct ProjectionSpec {
     pub geometry: Geometry,
     /// Synapse kind.
     pub synapse: Synapse,
+    /// Conduction delay, ms (0: within the step).
+    pub delay: f64,
 }
 
 impl ProjectionSpec {
@@ -261,9 +269,11 @@ impl CircuitConfig {
             return Err(CircuitError::Empty);
         }
         let mut graph = DiGraph::new();
+        let mut within_step = DiGraph::<usize, usize>::new();
         let mut index_of = HashMap::new();
         let mut populations = Vec::new();
         for (i, p) in self.populations.iter().enumerate() {
+            within_step.add_node(i);
             if index_of.insert(p.name.clone(), graph.add_node(i)).is_some() {
                 return Err(CircuitError::DuplicatePopulation(p.name.clone()));
             }
@@ -358,7 +368,16 @@ impl CircuitConfig {
                     ),
                 });
             }
+            if !(q.delay >= 0.0 && q.delay.is_finite()) {
+                return Err(CircuitError::Parameter {
+                    what: format!("projection `{name}` delay"),
+                    problem: format!("must be a finite number of ms >= 0, got {}", q.delay),
+                });
+            }
             graph.add_edge(from, to, j);
+            if q.delay == 0.0 {
+                within_step.add_edge(from, to, j);
+            }
             projections.push(ProjectionSpec {
                 name,
                 pre: from.index(),
@@ -368,9 +387,12 @@ impl CircuitConfig {
                 plastic: q.plastic && !matches!(geometry, Geometry::Pool(_)),
                 geometry,
                 synapse: q.synapse,
+                delay: q.delay,
             });
         }
-        let order: Vec<usize> = toposort(&graph, None)
+        // Populations are evaluated in the order of the projections acting within a step;
+        // delayed projections read the past and may close cycles.
+        let order: Vec<usize> = toposort(&within_step, None)
             .map_err(|cycle| CircuitError::Cycle(populations[cycle.node_id().index()].name.clone()))?
             .into_iter()
             .map(|n| n.index())
@@ -827,6 +849,7 @@ mod tests {
             plastic: true,
             connectivity: Connectivity::Dense,
             synapse: Default::default(),
+            delay: 0.0,
         }
     }
 

@@ -80,6 +80,8 @@ pub struct TrialEngine<T: Real> {
     gate: TraceGate,
     loss: Loss,
     retention: Vec<T>,
+    /// Each projection's delay in whole steps.
+    delays: Vec<usize>,
     noise_streams: Vec<StreamRng>,
     clean: Rendition<T>,
     noisy: Rendition<T>,
@@ -92,6 +94,8 @@ pub struct TrialEngine<T: Real> {
     rule_act: Vec<DMatrix<T>>,
     rule_noise: Vec<DMatrix<T>>,
     rule_error: Vec<DMatrix<T>>,
+    /// Presynaptic activity of delayed plastic projections, delayed, rendition-major.
+    rule_delayed_pre: Vec<DMatrix<T>>,
     clean_loss: Vec<T>,
     signal: Vec<T>,
     /// `f(u)` of one step, for the population being updated.
@@ -114,9 +118,15 @@ fn accumulate<T: Real>(u: &mut [T], w: &[T], x: &[T], rows: usize, cols: usize) 
     }
 }
 
-/// Why a circuit cannot run in the trial engine.
-pub fn check_circuit(bp: &crate::CircuitBlueprint) -> Result<(), String> {
+/// Why a circuit cannot run in the trial engine with steps of `dt` ms.
+pub fn check_circuit(bp: &crate::CircuitBlueprint, dt: f64) -> Result<(), String> {
     for spec in bp.projections() {
+        if spec.delay > 0.0 && (spec.delay / dt).round() < 1.0 {
+            return Err(format!(
+                "projection `{}` has a delay of {} ms, less than half a step of {dt} ms: give a delay of at least one step or a smaller dt",
+                spec.name, spec.delay
+            ));
+        }
         if !matches!(spec.geometry, Geometry::Dense) {
             return Err(format!(
                 "projection `{}` is a convolution or pooling: time-stepped circuits take dense projections",
@@ -142,6 +152,11 @@ impl<T: Real> TrialEngine<T> {
             .iter()
             .map(|p| streams.stream(&format!("noise/{}", p.name)))
             .collect();
+        let delays = bp
+            .projections()
+            .iter()
+            .map(|q| (q.delay / timing.dt).round() as usize)
+            .collect();
         let empty = || vec![DMatrix::zeros(0, 0); n];
         Self {
             circuit,
@@ -149,6 +164,7 @@ impl<T: Real> TrialEngine<T> {
             gate,
             loss: Loss::SquaredError,
             retention,
+            delays,
             noise_streams,
             clean: Rendition {
                 act: empty(),
@@ -163,6 +179,7 @@ impl<T: Real> TrialEngine<T> {
             rule_act: empty(),
             rule_noise: empty(),
             rule_error: empty(),
+            rule_delayed_pre: vec![DMatrix::zeros(0, 0); bp.projections().len()],
             clean_loss: Vec::new(),
             signal: Vec::new(),
             scratch: Vec::new(),
@@ -314,8 +331,17 @@ impl<T: Real> TrialEngine<T> {
                     let spec = &bp.projections()[q];
                     let proj = &self.circuit.projections[q];
                     let pre_size = bp.populations()[spec.pre].size;
-                    let pre =
-                        &rendition.act[spec.pre].as_slice()[t * batch * pre_size..(t + 1) * batch * pre_size];
+                    // A delayed projection reads its presynaptic activity `delay` steps back;
+                    // before the rendition's start there was none.
+                    let Some(then) = t.checked_sub(self.delays[q]) else {
+                        if let Some(trace) = traces.get_mut(q).filter(|t| !t.is_empty()) {
+                            let keep = T::of(spec.synapse.retention(dt));
+                            trace.iter_mut().for_each(|s| *s *= keep);
+                        }
+                        continue;
+                    };
+                    let pre = &rendition.act[spec.pre].as_slice()
+                        [then * batch * pre_size..(then + 1) * batch * pre_size];
                     match spec.synapse {
                         Synapse::Instant => accumulate(current, proj.weights.as_slice(), pre, size, pre_size),
                         synapse => {
@@ -524,8 +550,14 @@ impl<T: Real> TrialEngine<T> {
                     lambda[p] += g * per_step;
                 }
                 for &q in bp.outgoing(p) {
+                    // Activity at t reached the postsynaptic population `delay` steps later,
+                    // whose error is known already (later steps are done first).
                     let spec = &bp.projections()[q];
-                    let delta = self.error[spec.post].columns(t * batch, batch);
+                    let reached = t + self.delays[q];
+                    if reached >= steps {
+                        continue;
+                    }
+                    let delta = self.error[spec.post].columns(reached * batch, batch);
                     lambda[p].gemm_tr(T::one(), &self.circuit.projections[q].weights, &delta, T::one());
                 }
                 let rho = self.retention[p];
@@ -571,12 +603,31 @@ impl<T: Real> TrialEngine<T> {
                 to_rendition_major(&self.error[p], &mut self.rule_error[p]);
             }
         }
+        // A delayed projection's synapses pair postsynaptic activity at t with presynaptic
+        // activity at t − delay.
+        for (q, spec) in bp.projections().iter().enumerate() {
+            if self.delays[q] > 0 && spec.plastic {
+                let delayed = self.delayed(&self.clean.act[spec.pre], self.delays[q]);
+                to_rendition_major(&delayed, &mut self.rule_delayed_pre[q]);
+            }
+        }
+    }
+
+    /// `m` (time-major) shifted `delay` steps later, zero before.
+    fn delayed(&self, m: &DMatrix<T>, delay: usize) -> DMatrix<T> {
+        let batch = m.ncols() / self.timing.steps;
+        let mut out = DMatrix::zeros(m.nrows(), m.ncols());
+        let shift = (delay * batch).min(m.ncols());
+        out.columns_mut(shift, m.ncols() - shift)
+            .copy_from(&m.columns(0, m.ncols() - shift));
+        out
     }
 
     /// The gradient `∂(Σ_b ℓ_b)/∂W` of projection `q` after a step that back-propagated.
     pub fn weight_gradient(&self, q: usize) -> DMatrix<T> {
         let spec = &self.circuit.blueprint().projections()[q];
-        &self.error[spec.post] * self.clean.act[spec.pre].transpose()
+        let pre = self.delayed(&self.clean.act[spec.pre], self.delays[q]);
+        &self.error[spec.post] * pre.transpose()
     }
 
     /// Hands the prepared step to `rule`, then runs `post_updates` in order.
@@ -591,14 +642,19 @@ impl<T: Real> TrialEngine<T> {
         let projections = bp
             .projections()
             .iter()
+            .enumerate()
             .zip(self.circuit.projections.iter_mut())
-            .filter(|(spec, _)| spec.plastic)
-            .map(|(spec, state)| {
+            .filter(|((_, spec), _)| spec.plastic)
+            .map(|((q, spec), state)| {
                 let post_pop = &bp.populations()[spec.post];
                 let noisy = requirements.perturbation && post_pop.noise.std() > 0.0;
                 ProjectionContext {
                     name: &spec.name,
-                    pre: &self.rule_act[spec.pre],
+                    pre: if self.delays[q] > 0 {
+                        &self.rule_delayed_pre[q]
+                    } else {
+                        &self.rule_act[spec.pre]
+                    },
                     post: &self.rule_act[spec.post],
                     columns_per_sample: steps,
                     post_noise: noisy.then_some(&self.rule_noise[spec.post]),

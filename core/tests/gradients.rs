@@ -25,6 +25,7 @@ fn network(hidden: Activation, output: Activation) -> CircuitConfig {
         plastic: true,
         connectivity: Default::default(),
         synapse: Default::default(),
+        delay: 0.0,
     };
     CircuitConfig {
         populations: vec![

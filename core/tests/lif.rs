@@ -41,6 +41,7 @@ fn circuit(n: usize, weight: f64, synapse: Synapse, lif: LifParameters) -> Circu
             plastic: false,
             connectivity: Default::default(),
             synapse,
+            delay: 0.0,
         }],
     }
 }

@@ -37,6 +37,7 @@ fn convnet() -> CircuitConfig {
         plastic: true,
         connectivity,
         synapse: Default::default(),
+        delay: 0.0,
     };
     CircuitConfig {
         populations: vec![

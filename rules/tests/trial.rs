@@ -37,6 +37,7 @@ fn config(sigma: f64) -> CircuitConfig {
         plastic: true,
         connectivity: Default::default(),
         synapse: Default::default(),
+        delay: 0.0,
     };
     CircuitConfig {
         populations: vec![
@@ -64,7 +65,11 @@ fn config(sigma: f64) -> CircuitConfig {
 }
 
 fn engine(sigma: f64, gate: TraceGate) -> TrialEngine<f64> {
-    let blueprint = config(sigma).build().unwrap();
+    engine_for(&config(sigma), gate)
+}
+
+fn engine_for(config: &CircuitConfig, gate: TraceGate) -> TrialEngine<f64> {
+    let blueprint = config.build().unwrap();
     let streams = SeedStreams::new(11);
     TrialEngine::new(
         Circuit::instantiate(&blueprint, &streams),
@@ -92,12 +97,12 @@ fn clean_loss(engine: &mut TrialEngine<f64>, x: &DMatrix<f64>, y: &DMatrix<f64>)
     engine.losses().iter().sum()
 }
 
-#[test]
-fn backprop_through_time_matches_finite_differences() {
-    let mut engine = engine(0.1, TraceGate::None);
+/// Central finite differences of the summed clean loss against the engine's BPTT gradient, for
+/// every weight of every projection.
+fn check_gradients(mut engine: TrialEngine<f64>, projections: usize) {
     let (x, y) = data(2);
     engine.prepare(&x, &y, Requirements::default(), true).unwrap();
-    for q in 0..2 {
+    for q in 0..projections {
         let gradient = engine.weight_gradient(q);
         let w0 = engine.circuit_mut().weights(q).clone();
         let h = 1e-6;
@@ -112,13 +117,32 @@ fn backprop_through_time_matches_finite_differences() {
                 let scale = numeric.abs().max(1e-3);
                 assert!(
                     (gradient[(i, j)] - numeric).abs() / scale < 1e-5,
-                    "W{} ({i}, {j}): BPTT {} vs finite differences {numeric}",
-                    q + 1,
+                    "projection {q} ({i}, {j}): BPTT {} vs finite differences {numeric}",
                     gradient[(i, j)]
                 );
             }
         }
     }
+}
+
+#[test]
+fn backprop_through_time_matches_finite_differences() {
+    check_gradients(engine(0.1, TraceGate::None), 2);
+}
+
+#[test]
+fn backprop_through_delays_and_a_recurrent_loop_matches_finite_differences() {
+    // x → h with a 2 ms delay, h → h recurrent with a 3 ms delay, h → y within the step.
+    let mut config = config(0.1);
+    config.projections[0].delay = 2.0;
+    let mut recurrent = config.projections[1].clone();
+    recurrent.name = Some("H".into());
+    recurrent.from = "h".into();
+    recurrent.to = "h".into();
+    recurrent.delay = 3.0;
+    recurrent.init = Initializer::Normal { std: 0.3 };
+    config.projections.push(recurrent);
+    check_gradients(engine_for(&config, TraceGate::None), 3);
 }
 
 /// For one projection: the BPTT gradient, the predicted per-entry variance of one

@@ -50,6 +50,7 @@ fn circuit(sizes: &[usize], hidden: Activation) -> CircuitConfig {
             plastic: true,
             connectivity: Default::default(),
             synapse: Default::default(),
+            delay: 0.0,
         })
         .collect();
     CircuitConfig {

@@ -122,8 +122,9 @@ fn check_engine(
     blueprint: &CircuitBlueprint,
     rule: &RulePlan,
 ) -> Result<(), ScenarioError> {
-    if task.trial().is_some() {
-        npsim_core::trial::check_circuit(blueprint).map_err(|m| Invalid::new("circuit", m))?;
+    if let Some(setup) = task.trial() {
+        npsim_core::trial::check_circuit(blueprint, setup.timing.dt)
+            .map_err(|m| Invalid::new("circuit", m))?;
         if rule.plugin.is_some() {
             return Err(Invalid::new(
                 "rule",
@@ -153,6 +154,16 @@ fn check_engine(
             .into());
         }
         return Ok(());
+    }
+    if let Some(spec) = blueprint.projections().iter().find(|p| p.delay > 0.0) {
+        return Err(Invalid::new(
+            "circuit",
+            format!(
+                "projection `{}` has a delay, but this task presents static samples: remove the delay, or use a task in time such as `Birdsong`",
+                spec.name
+            ),
+        )
+        .into());
     }
     if let Some(spec) = blueprint
         .projections()

@@ -101,6 +101,7 @@ impl DeepLinearConfig {
             plastic: true,
             connectivity: Default::default(),
             synapse: Default::default(),
+            delay: 0.0,
         };
         CircuitConfig {
             populations: vec![
@@ -215,6 +216,7 @@ impl MlpConfig {
                 plastic: true,
                 connectivity: Default::default(),
                 synapse: Default::default(),
+                delay: 0.0,
             })
             .collect();
         CircuitConfig {
@@ -312,6 +314,7 @@ impl ConvNetConfig {
             plastic: true,
             connectivity,
             synapse: Default::default(),
+            delay: 0.0,
         };
         let mut populations = vec![population(
             "x".into(),
