@@ -1,4 +1,7 @@
 //! The `npsim` command: run, validate and inspect scenarios; theory; benchmarks.
+//!
+//! Why one long file: it holds only the command line's argument types and their dispatch to
+//! the library, where each command's work lives.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -1,5 +1,8 @@
 //! Circuits: populations joined by projections, as a petgraph graph.
 //!
+//! Why one long file: the configuration, its validation into a blueprint and the instantiated
+//! circuit with its deferred updates share private fields; about a quarter is unit tests.
+//!
 //! A [`CircuitConfig`] is what a scenario writes; [`CircuitConfig::build`] validates it once
 //! and returns a [`CircuitBlueprint`] holding the graph and its execution plan (populations in
 //! topological order). [`Circuit::instantiate`] then draws the weights from named streams.

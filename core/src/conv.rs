@@ -1,5 +1,8 @@
 //! Convolution and pooling between populations laid out as feature maps.
 //!
+//! Why one long file: the geometry, its forward and adjoint products and their tests belong
+//! together; about a third is tests.
+//!
 //! A population with a `shape: (c, h, w)` holds, for each sample, `c` maps of `h × w` units,
 //! flattened channel first (`index = (channel · h + y) · w + x`, PyTorch's and CIFAR-10's
 //! order), so a dense projection from it is a "flatten".

@@ -1,6 +1,9 @@
 //! The engine: batched clean and perturbed passes, the scalar signal, back-propagation, and
 //! the hand-off to rules.
 //!
+//! Why one long file: the clean pass, the perturbed pass, back-propagation and the rule
+//! hand-off share the engine's private work buffers, which are its speed.
+//!
 //! # The signal without cancellation
 //! The neuromodulatory signal is `δℓ = ℓ(noisy) − ℓ(clean)`. With perturbations of `1e-6` the
 //! two losses agree to twelve digits, so subtracting them in `f32` leaves nothing. The engine

@@ -1,5 +1,8 @@
 //! The trial engine: circuits that run in time, rendition by rendition.
 //!
+//! Why one long file: the rendition loop, back-propagation through time and the layout for
+//! rules share the engine's private buffers.
+//!
 //! A *rendition* (trial) runs a circuit for `steps` time steps of `dt` ms on a time-varying
 //! input. Several renditions with independent noise run side by side as the batch dimension.
 //! Each population follows its [`PopulationModel`] (static or leaky rate, see

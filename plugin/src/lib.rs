@@ -1,5 +1,8 @@
 //! # npsim-plugin
 //!
+//! Why one long file: the C-compatible interface and the safe views over it must change
+//! together (one interface version); the file is the crate.
+//!
 //! Write an npsim learning rule in its own crate, compile it as a shared library, and use it
 //! from a scenario with `rule: Plugin(path: "...", name: "...", params: "...")`.
 //!
