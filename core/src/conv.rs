@@ -41,10 +41,14 @@ pub type Shape = (usize, usize, usize);
 /// | `Dense` (default) | `post_size × pre_size` | any |
 /// | `Conv2d(kernel: k, stride: s, padding: p)` | `c_out × c·k·k` (+ bias per output channel) | `(c_out, (h + 2p − k)/s + 1, (w + 2p − k)/s + 1)` |
 /// | `MaxPool(window: k, stride: s)`, `AvgPool(..)` | none | `(c, (h − k)/s + 1, (w − k)/s + 1)` |
+/// | `OneToOne` | one per unit, stored compressed | equal sizes |
+/// | `Random(p: p)` | each pair with probability `p`, compressed | any |
+/// | `FixedInDegree(k: k)` | `k` distinct sources per unit, compressed | any (`k ≤ pre_size`) |
 ///
 /// Both populations of a convolution or pooling projection need a `shape`; `stride`
 /// defaults to 1 for convolutions and to the window for pooling, `padding` (zeros) to 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// The sparse kinds run in time only; see [`crate::sparse`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename = "connectivity", deny_unknown_fields)]
 pub enum Connectivity {
     /// Every presynaptic unit to every postsynaptic unit.
@@ -76,6 +80,18 @@ pub enum Connectivity {
         /// Step between windows (default: the window).
         #[serde(default)]
         stride: Option<usize>,
+    },
+    /// Unit `i` to unit `i` (both populations of one size), e.g. LMAN onto RA.
+    OneToOne,
+    /// Each (post, pre) pair connected independently with probability `p`.
+    Random {
+        /// Connection probability, `0 < p ≤ 1`.
+        p: f64,
+    },
+    /// Each postsynaptic unit receives exactly `k` distinct presynaptic units.
+    FixedInDegree {
+        /// In-degree, `1 ≤ k ≤ pre_size`.
+        k: usize,
     },
 }
 

@@ -70,7 +70,19 @@ pub struct Engine<T: Real> {
 
 impl<T: Real> Engine<T> {
     /// Wraps a circuit; population `p`'s noise comes from stream `noise/<p>`.
+    ///
+    /// # Panics
+    /// If the circuit has a sparse projection (those run in the [`crate::TrialEngine`];
+    /// scenarios refuse them on static tasks with a located error).
     pub fn new(circuit: Circuit<T>, streams: &SeedStreams) -> Self {
+        assert!(
+            !circuit
+                .blueprint
+                .projections()
+                .iter()
+                .any(|p| matches!(p.geometry, Geometry::Sparse(_))),
+            "sparse projections run in the trial engine"
+        );
         let noise_streams = circuit
             .blueprint
             .populations()
@@ -193,6 +205,7 @@ impl<T: Real> Engine<T> {
                         }
                     }
                     Geometry::Pool(g) => g.forward(input, &mut pre),
+                    Geometry::Sparse(_) => unreachable!("refused by Engine::new"),
                 }
             }
             let act = &mut self.ws.act[p];
@@ -283,6 +296,7 @@ impl<T: Real> Engine<T> {
                         g.forward_from_patches(weights, &self.ws.diff_patches[q], &mut d_pre);
                     }
                     Geometry::Pool(g) => g.difference(&self.ws.act[spec.pre], diff, &mut d_pre),
+                    Geometry::Sparse(_) => unreachable!("refused by Engine::new"),
                 }
             }
             if weight_noise {
@@ -418,6 +432,7 @@ impl<T: Real> Engine<T> {
                         ),
                         Geometry::Conv(g) => g.backward_input(weights, post_error, &mut e),
                         Geometry::Pool(g) => g.backward(&self.ws.act[p], post_error, &mut e),
+                        Geometry::Sparse(_) => unreachable!("refused by Engine::new"),
                     }
                 }
             }
@@ -458,7 +473,7 @@ impl<T: Real> Engine<T> {
                     Operand::transposed(&self.ws.patches[q]),
                 );
             }
-            Geometry::Pool(_) => {}
+            Geometry::Pool(_) | Geometry::Sparse(_) => {}
         }
         gradient
     }

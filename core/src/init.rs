@@ -15,6 +15,7 @@ use crate::{Real, seed::StreamRng};
 /// | `Normal(std: s)` | `N(0, s²)` |
 /// | `Zeros` | `0` |
 /// | `Constant(value: c)` | `c` |
+/// | `LogNormal(mean: m, std: s)` | lognormal with mean `m > 0` and standard deviation `s` of the weight itself (`ln w ~ N(μ, σ²)`, `σ² = ln(1 + s²/m²)`, `μ = ln m − σ²/2`): positive weights with a heavy tail, as measured for cortical and HVC→RA synapses |
 /// | `Pools(weight: w)` | `w` from the pre units of block `i` to post unit `i`, 0 elsewhere: the presynaptic population is cut into as many equal contiguous blocks (pools) as there are postsynaptic units (a readout summing or averaging each pool) |
 ///
 /// For a bias vector of length `L`, `fan_in = fan_out = L` (TensorFlow's convention, which
@@ -36,6 +37,13 @@ pub enum Initializer {
     },
     /// All zeros.
     Zeros,
+    /// Lognormal with this mean and standard deviation of the weights (not of their log).
+    LogNormal {
+        /// Mean weight, > 0.
+        mean: f64,
+        /// Standard deviation of the weights, >= 0.
+        std: f64,
+    },
     /// Every entry `value`.
     Constant {
         /// The value.
@@ -64,7 +72,7 @@ impl Initializer {
                 (variance_scale * 2.0 / (rows + cols) as f64).sqrt()
             }
             Initializer::GlorotTruncated => (2.0 / (rows + cols) as f64).sqrt(),
-            Initializer::Normal { std } => std,
+            Initializer::Normal { std } | Initializer::LogNormal { std, .. } => std,
             Initializer::Zeros | Initializer::Constant { .. } | Initializer::Pools { .. } => 0.0,
         }
     }
@@ -81,6 +89,13 @@ impl Initializer {
             }
             Initializer::Normal { std } if !(std >= 0.0 && std.is_finite()) => {
                 Err(format!("std must be a finite number >= 0, got {std}"))
+            }
+            Initializer::LogNormal { mean, std }
+                if !(mean > 0.0 && mean.is_finite() && std >= 0.0 && std.is_finite()) =>
+            {
+                Err(format!(
+                    "a lognormal needs a finite mean > 0 and a finite std >= 0, got mean {mean} and std {std}"
+                ))
             }
             Initializer::Constant { value: v } | Initializer::Pools { weight: v } if !v.is_finite() => {
                 Err(format!("must be a finite number, got {v}"))
@@ -125,6 +140,14 @@ impl Initializer {
                     }
                 });
             }
+            Initializer::LogNormal { mean, std } => {
+                let sigma2 = (1.0 + (std / mean).powi(2)).ln();
+                let (mu, sigma) = (mean.ln() - sigma2 / 2.0, sigma2.sqrt());
+                return DMatrix::from_fn(rows, cols, |_, _| {
+                    let z: f64 = StandardNormal.sample(rng);
+                    T::of((mu + sigma * z).exp())
+                });
+            }
             _ => {}
         }
         if std == 0.0 {
@@ -165,6 +188,20 @@ mod tests {
         assert_eq!(w.row(1).sum(), 1.0);
         let c: DMatrix<f64> = Initializer::Constant { value: 0.5 }.draw_bias(3, &mut rng);
         assert_eq!(c.as_slice(), &[0.5, 0.5, 0.5]);
+    }
+
+    #[test]
+    fn lognormal_weights_have_the_mean_and_std_asked_for() {
+        let mut rng = StreamRng::seed_from_u64(4);
+        let init = Initializer::LogNormal { mean: 0.5, std: 0.25 };
+        let w: DMatrix<f64> = init.draw(400, 500, &mut rng);
+        let n = w.len() as f64;
+        let mean = w.sum() / n;
+        let sd = (w.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        // 200,000 draws: the mean within 0.5 % (4.5 standard errors), the std within 1.5 % (5).
+        assert!((mean / 0.5 - 1.0).abs() < 5e-3, "mean {mean}");
+        assert!((sd / 0.25 - 1.0).abs() < 0.015, "std {sd}");
+        assert!(w.iter().all(|&v| v > 0.0));
     }
 
     #[test]

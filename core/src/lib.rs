@@ -24,6 +24,7 @@ mod real;
 pub mod registry;
 pub mod rule;
 pub mod seed;
+pub mod sparse;
 pub mod synapse;
 #[cfg(test)]
 mod test_support;

@@ -86,7 +86,7 @@ pub struct ProjectionContext<'a, T: Real> {
 
 impl<T: Real> ProjectionContext<'_, T> {
     fn check_factors(&self, post_factors: &DMatrix<T>, pre_factors: &DMatrix<T>) {
-        let (rows, cols) = self.state.weights.shape();
+        let (rows, cols) = self.state.shape();
         assert_eq!(
             post_factors.nrows(),
             rows,
@@ -170,14 +170,13 @@ impl<T: Real> ProjectionContext<'_, T> {
 
     /// The current weights, `post_size × pre_size`.
     pub fn weights(&mut self) -> &DMatrix<T> {
-        self.state.flush();
-        &self.state.weights
+        self.state.dense()
     }
 
-    /// The weights, to change in place.
+    /// The weights, to change in place (for a sparse projection only the entries at its
+    /// synapses are kept).
     pub fn weights_mut(&mut self) -> &mut DMatrix<T> {
-        self.state.flush();
-        &mut self.state.weights
+        self.state.dense_mut()
     }
 
     /// The bias, to change in place, if the projection has one.

@@ -130,9 +130,9 @@ pub fn check_circuit(bp: &crate::CircuitBlueprint, dt: f64) -> Result<(), String
                 spec.name, spec.delay
             ));
         }
-        if !matches!(spec.geometry, Geometry::Dense) {
+        if !matches!(spec.geometry, Geometry::Dense | Geometry::Sparse(_)) {
             return Err(format!(
-                "projection `{}` is a convolution or pooling: time-stepped circuits take dense projections",
+                "projection `{}` is a convolution or pooling: time-stepped circuits take dense and sparse projections",
                 spec.name
             ));
         }
@@ -345,13 +345,17 @@ impl<T: Real> TrialEngine<T> {
                     };
                     let pre = &rendition.act[spec.pre].as_slice()
                         [then * batch * pre_size..(then + 1) * batch * pre_size];
+                    let add = |into: &mut [T]| match &proj.sparse {
+                        Some(s) => s.structure.accumulate(&s.values, pre, into),
+                        None => accumulate(into, proj.weights.as_slice(), pre, size, pre_size),
+                    };
                     match spec.synapse {
-                        Synapse::Instant => accumulate(current, proj.weights.as_slice(), pre, size, pre_size),
+                        Synapse::Instant => add(current),
                         synapse => {
                             let trace = &mut traces[q];
                             let keep = T::of(synapse.retention(dt));
                             trace.iter_mut().for_each(|s| *s *= keep);
-                            accumulate(trace, proj.weights.as_slice(), pre, size, pre_size);
+                            add(trace);
                             if let Synapse::Conductance { reversal, .. } = synapse {
                                 let e = T::of(reversal);
                                 for ((g, d), &s) in
@@ -561,7 +565,14 @@ impl<T: Real> TrialEngine<T> {
                         continue;
                     }
                     let delta = self.error[spec.post].columns(reached * batch, batch);
-                    lambda[p].gemm_tr(T::one(), &self.circuit.projections[q].weights, &delta, T::one());
+                    match &self.circuit.projections[q].sparse {
+                        Some(s) => {
+                            let delta = delta.into_owned();
+                            s.structure
+                                .accumulate_transposed(&s.values, delta.as_slice(), lambda[p].as_mut_slice());
+                        }
+                        None => lambda[p].gemm_tr(T::one(), &self.circuit.projections[q].weights, &delta, T::one()),
+                    }
                 }
                 let rho = self.retention[p];
                 let mut delta = &lambda[p] * (T::one() - rho);
@@ -626,11 +637,23 @@ impl<T: Real> TrialEngine<T> {
         out
     }
 
-    /// The gradient `∂(Σ_b ℓ_b)/∂W` of projection `q` after a step that back-propagated.
+    /// The gradient `∂(Σ_b ℓ_b)/∂W` of projection `q` after a step that back-propagated (zero
+    /// where a sparse projection has no synapse).
     pub fn weight_gradient(&self, q: usize) -> DMatrix<T> {
         let spec = &self.circuit.blueprint().projections()[q];
         let pre = self.delayed(&self.clean.act[spec.pre], self.delays[q]);
-        &self.error[spec.post] * pre.transpose()
+        let gradient = &self.error[spec.post] * pre.transpose();
+        match &self.circuit.projections[q].sparse {
+            // Only the synapses that exist have a gradient.
+            Some(s) => {
+                let mut at_synapses = vec![T::zero(); s.structure.len()];
+                s.structure.gather(&gradient, &mut at_synapses);
+                let mut masked = DMatrix::zeros(0, 0);
+                s.structure.scatter(&at_synapses, &mut masked);
+                masked
+            }
+            None => gradient,
+        }
     }
 
     /// Hands the prepared step to `rule`, then runs `post_updates` in order.

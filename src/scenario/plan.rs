@@ -155,6 +155,20 @@ fn check_engine(
         }
         return Ok(());
     }
+    if let Some(spec) = blueprint
+        .projections()
+        .iter()
+        .find(|p| matches!(p.geometry, npsim_core::Geometry::Sparse(_)))
+    {
+        return Err(Invalid::new(
+            "circuit",
+            format!(
+                "projection `{}` is sparse (`OneToOne`, `Random` or `FixedInDegree`), which runs in time only, but this task presents static samples: use `connectivity: Dense`, or a task in time such as `Birdsong`",
+                spec.name
+            ),
+        )
+        .into());
+    }
     if let Some(spec) = blueprint.projections().iter().find(|p| p.delay > 0.0) {
         return Err(Invalid::new(
             "circuit",

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::conv::{Connectivity, ConvGeometry, PoolGeometry, Shape, output_side};
+use crate::sparse::SparseKind;
 use crate::{Activation, Initializer, Noise, PopulationModel, Synapse};
 
 /// One population of rate neurons.
@@ -192,7 +193,7 @@ pub struct Population {
 }
 
 /// How a validated projection maps its presynaptic population onto its postsynaptic one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Geometry {
     /// Dense: weights `post_size × pre_size`.
     Dense,
@@ -200,6 +201,9 @@ pub enum Geometry {
     Conv(ConvGeometry),
     /// Pooling: no weights.
     Pool(PoolGeometry),
+    /// Sparse: some synapses of a `post_size × pre_size` matrix, stored compressed (see
+    /// [`crate::sparse`]).
+    Sparse(SparseKind),
 }
 
 impl Geometry {
@@ -240,16 +244,23 @@ impl ProjectionSpec {
     /// Shape of the weight matrix (`0 × 0` for pooling).
     pub fn weight_shape(&self, populations: &[Population]) -> (usize, usize) {
         match self.geometry {
-            Geometry::Dense => (populations[self.post].size, populations[self.pre].size),
+            Geometry::Dense | Geometry::Sparse(_) => (populations[self.post].size, populations[self.pre].size),
             Geometry::Conv(g) => (g.output.0, g.patch_len()),
             Geometry::Pool(_) => (0, 0),
         }
     }
 
     /// `(fan_in, fan_out)` for initialisers: a convolution's counts its kernel's taps.
-    fn fans(&self, populations: &[Population]) -> (usize, usize) {
+    pub(crate) fn fans(&self, populations: &[Population]) -> (usize, usize) {
         match self.geometry {
             Geometry::Conv(g) => (g.patch_len(), g.output.0 * g.kernel * g.kernel),
+            Geometry::Sparse(kind) => {
+                let (pre, post) = (populations[self.pre].size, populations[self.post].size);
+                // An initialiser's scale follows the synapses a unit actually has.
+                let fan_in = kind.fan_in(pre).round().max(1.0) as usize;
+                let fan_out = kind.fan_out(pre, post).round().max(1.0) as usize;
+                (fan_in, fan_out)
+            }
             _ => (populations[self.pre].size, populations[self.post].size),
         }
     }
@@ -360,6 +371,12 @@ impl CircuitConfig {
                 }
             }
             let geometry = geometry(&name, q, &populations[from.index()], &populations[to.index()])?;
+            if matches!(geometry, Geometry::Sparse(_)) && matches!(q.init, Initializer::Pools { .. }) {
+                return Err(CircuitError::Parameter {
+                    what: format!("projection `{name}` init"),
+                    problem: "`Pools` lays out a dense readout and cannot fill sparse synapses: use `Constant`, `Normal`, `LogNormal` or `XavierNormal`".into(),
+                });
+            }
             q.synapse.check().map_err(|problem| CircuitError::Parameter {
                 what: format!("projection `{name}` synapse"),
                 problem,
@@ -485,6 +502,32 @@ fn geometry(
     };
     match q.connectivity {
         Connectivity::Dense => Ok(Geometry::Dense),
+        Connectivity::OneToOne => {
+            if pre.size != post.size {
+                return Err(problem(format!(
+                    "one-to-one needs populations of one size, but `{}` has {} units and `{}` has {}: make them equal or use `Random(p:)`",
+                    pre.name, pre.size, post.name, post.size
+                )));
+            }
+            Ok(Geometry::Sparse(SparseKind::OneToOne))
+        }
+        Connectivity::Random { p } => {
+            if !(p > 0.0 && p <= 1.0) {
+                return Err(problem(format!(
+                    "the connection probability p must lie in (0, 1], got {p}"
+                )));
+            }
+            Ok(Geometry::Sparse(SparseKind::Random { p }))
+        }
+        Connectivity::FixedInDegree { k } => {
+            if k == 0 || k > pre.size {
+                return Err(problem(format!(
+                    "the in-degree k must lie between 1 and the {} units of `{}`, got {k}",
+                    pre.size, pre.name
+                )));
+            }
+            Ok(Geometry::Sparse(SparseKind::FixedInDegree { k }))
+        }
         Connectivity::Conv2d {
             kernel,
             stride,

@@ -3,7 +3,8 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use super::CircuitBlueprint;
+use super::{CircuitBlueprint, Geometry};
+use crate::sparse::SparseStructure;
 use crate::{Real, SeedStreams};
 
 /// A low-rank weight change `scale · U Vᵀ` waiting to be applied.
@@ -20,14 +21,37 @@ pub struct PendingUpdate<T: Real> {
     pub pre_factors: DMatrix<T>,
 }
 
+/// How a sparse projection's dense view relates to its stored weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum View {
+    /// Not built, or out of date: build it before reading.
+    Stale,
+    /// Equal to the stored weights.
+    Fresh,
+    /// Handed out for writing: its entries at the synapses are the weights.
+    Written,
+}
+
+/// A sparse projection's synapses and their weights, one value per synapse.
+#[derive(Debug, Clone)]
+pub(crate) struct SparseWeights<T: Real> {
+    pub(crate) structure: SparseStructure,
+    pub(crate) values: Vec<T>,
+    view: View,
+}
+
 /// A projection's state during a run.
 #[derive(Debug, Clone)]
 pub struct Projection<T: Real> {
+    /// The weights of a dense or convolution projection; for a sparse one, a dense view of
+    /// its synapses built only when someone asks for the matrix (rules reading weights,
+    /// post-update steps, recordings).
     pub(crate) weights: DMatrix<T>,
     pub(crate) bias: Option<DVector<T>>,
     /// Buffers of the pending update, kept between steps to avoid reallocating.
     pub(crate) pending: PendingUpdate<T>,
     pub(crate) pending_active: bool,
+    pub(crate) sparse: Option<SparseWeights<T>>,
 }
 
 impl<T: Real> Projection<T> {
@@ -43,11 +67,68 @@ impl<T: Real> Projection<T> {
             bias,
             pending,
             pending_active: false,
+            sparse: None,
         }
     }
 
-    /// Applies any pending update now.
+    /// A sparse projection with one weight per synapse of `structure`.
+    pub(crate) fn new_sparse(structure: SparseStructure, values: Vec<T>, bias: Option<DVector<T>>) -> Self {
+        assert_eq!(values.len(), structure.len(), "one weight per synapse");
+        let mut projection = Self::new(DMatrix::zeros(0, 0), bias);
+        projection.sparse = Some(SparseWeights {
+            structure,
+            values,
+            view: View::Stale,
+        });
+        projection
+    }
+
+    /// `(post_size, pre_size)` of the weight matrix (for a convolution, of its kernel).
+    pub(crate) fn shape(&self) -> (usize, usize) {
+        match &self.sparse {
+            Some(s) => s.structure.shape(),
+            None => self.weights.shape(),
+        }
+    }
+
+    /// The current weights as a matrix (a sparse projection's built on demand).
+    pub(crate) fn dense(&mut self) -> &DMatrix<T> {
+        self.flush();
+        if let Some(s) = &mut self.sparse
+            && s.view == View::Stale
+        {
+            s.structure.scatter(&s.values, &mut self.weights);
+            s.view = View::Fresh;
+        }
+        &self.weights
+    }
+
+    /// The weights as a matrix to change in place; for a sparse projection only the entries
+    /// at its synapses count, read back at the next [`Projection::flush`].
+    pub(crate) fn dense_mut(&mut self) -> &mut DMatrix<T> {
+        self.dense();
+        if let Some(s) = &mut self.sparse {
+            s.view = View::Written;
+        }
+        &mut self.weights
+    }
+
+    /// A sparse projection's synapses and current weights.
+    pub(crate) fn sparse(&mut self) -> Option<(&SparseStructure, &[T])> {
+        self.flush();
+        self.sparse.as_ref().map(|s| (&s.structure, s.values.as_slice()))
+    }
+
+    /// Applies any pending update now (for a sparse projection: reads back a written view).
     pub(crate) fn flush(&mut self) {
+        if let Some(s) = &mut self.sparse {
+            if s.view == View::Written {
+                s.structure.gather(&self.weights, &mut s.values);
+                // Entries written off the synapses are dropped when the view is next built.
+                s.view = View::Stale;
+            }
+            return;
+        }
         if self.pending_active {
             let p = &self.pending;
             crate::kernels::apply_outer(&mut self.weights, p.scale, &p.post_factors, &p.pre_factors);
@@ -68,6 +149,12 @@ impl<T: Real> Projection<T> {
         pre: &DMatrix<T>,
     ) {
         self.flush();
+        if let Some(s) = &mut self.sparse {
+            s.structure
+                .add_sampled_outer(&mut s.values, scale, post, sample_scales, columns_per_sample, pre);
+            s.view = View::Stale;
+            return;
+        }
         let p = &mut self.pending;
         // For a GEMM the per-sample scales go on the smaller factor (`U diag(c) Vᵀ =
         // U (V diag(c))ᵀ`). Fused updates keep them on `U`, so that they round exactly as a
@@ -114,7 +201,8 @@ pub struct Circuit<T: Real> {
 
 impl<T: Real> Circuit<T> {
     /// Draws the initial weights: projection `p` from stream `init/<p>`, its bias from
-    /// `init/<p>/bias`.
+    /// `init/<p>/bias`, and a sparse projection's synapses from `connect/<p>` (then one weight
+    /// per synapse, in the order of presynaptic units).
     pub fn instantiate(blueprint: &CircuitBlueprint, streams: &SeedStreams) -> Self {
         let projections = blueprint
             .projections
@@ -123,13 +211,21 @@ impl<T: Real> Circuit<T> {
                 let (rows, cols) = spec.weight_shape(&blueprint.populations);
                 let (fan_in, fan_out) = spec.fans(&blueprint.populations);
                 let mut rng = streams.stream(&format!("init/{}", spec.name));
-                let weights = spec.init.draw_with_fans(rows, cols, fan_in, fan_out, &mut rng);
                 let bias = spec.bias.map(|init| {
                     let mut rng = streams.stream(&format!("init/{}/bias", spec.name));
                     // A bias of length L has fan_in = fan_out = L (TensorFlow's convention).
                     let drawn: DMatrix<T> = init.draw_bias(rows, &mut rng);
                     DVector::from_column_slice(drawn.as_slice())
                 });
+                if let Geometry::Sparse(kind) = spec.geometry {
+                    let mut connect = streams.stream(&format!("connect/{}", spec.name));
+                    let structure = SparseStructure::draw(kind, rows, cols, &mut connect);
+                    let values: DMatrix<T> =
+                        spec.init
+                            .draw_with_fans(structure.len(), 1, fan_in, fan_out, &mut rng);
+                    return Projection::new_sparse(structure, values.as_slice().to_vec(), bias);
+                }
+                let weights = spec.init.draw_with_fans(rows, cols, fan_in, fan_out, &mut rng);
                 Projection::new(weights, bias)
             })
             .collect();
@@ -154,15 +250,21 @@ impl<T: Real> Circuit<T> {
     /// The current weights of projection `index` (`post × pre`), pending updates applied
     /// first. Taking `&mut self` is what makes a stale read impossible: a step may leave an
     /// update pending (to fuse it with the next product), and only a flush makes it visible.
+    /// A sparse projection's matrix is built from its synapses (zero elsewhere).
     pub fn weights(&mut self, index: usize) -> &DMatrix<T> {
-        self.projections[index].flush();
-        &self.projections[index].weights
+        self.projections[index].dense()
     }
 
-    /// Mutable weights of projection `index` (pending updates applied first).
+    /// Mutable weights of projection `index` (pending updates applied first). For a sparse
+    /// projection only the entries at its synapses are kept.
     pub fn weights_mut(&mut self, index: usize) -> &mut DMatrix<T> {
-        self.projections[index].flush();
-        &mut self.projections[index].weights
+        self.projections[index].dense_mut()
+    }
+
+    /// The synapses and weights (one per synapse) of sparse projection `index`; `None` for
+    /// other projections.
+    pub fn sparse_weights(&mut self, index: usize) -> Option<(&SparseStructure, &[T])> {
+        self.projections[index].sparse()
     }
 
     /// The bias of projection `index`, if it has one.
@@ -183,12 +285,9 @@ impl<T: Real> Circuit<T> {
             .iter()
             .zip(self.projections.iter_mut())
             .filter(|(spec, _)| spec.plastic)
-            .map(|(spec, state)| {
-                state.flush();
-                crate::PlasticWeights {
-                    name: &spec.name,
-                    weights: &mut state.weights,
-                }
+            .map(|(spec, state)| crate::PlasticWeights {
+                name: &spec.name,
+                weights: state.dense_mut(),
             })
             .collect()
     }
@@ -211,7 +310,8 @@ impl<T: Real> Circuit<T> {
     pub fn has_non_finite(&mut self) -> bool {
         self.flush();
         self.projections.iter().any(|p| {
-            p.weights.iter().any(|w| !w.is_finite())
+            let weights = p.sparse.as_ref().map_or(p.weights.as_slice(), |s| &s.values);
+            weights.iter().any(|w| !w.is_finite())
                 || p.bias.as_ref().is_some_and(|b| b.iter().any(|w| !w.is_finite()))
         })
     }
