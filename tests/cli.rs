@@ -522,7 +522,7 @@ fn none_as_a_variant_can_be_set_and_swept() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("needs intrinsic noise on population `y`"),
+        stderr(&out).contains("needs a perturbed population `y`"),
         "{}",
         stderr(&out)
     );

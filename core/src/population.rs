@@ -5,6 +5,7 @@
 //! | `Static` | `a = f(u + n)` at once | batch and trial |
 //! | `LeakyRate(tau: τ)` | `τ dr/dt = −r + f(u + n)` | trial |
 //! | `Lif(..)` | leaky integrate-and-fire: `τ_m dV/dt = −(V − E_L) + R I − R Σ_k g_k (V − E_k)`, a spike and a reset when `V ≥ θ` | trial |
+//! | `Poisson(rate: λ)` | a noise source: independent Poisson spike trains at `λ` Hz, no input | trial |
 //!
 //! `u` is the summed input (weights times presynaptic activity, plus bias), `n` the
 //! population's intrinsic noise and `f` its activation.
@@ -26,6 +27,16 @@
 //! steps). `V` starts at `E_L`. Spiking populations have no gradient: SGD and the cosine
 //! diagnostic are unavailable for circuits with them.
 //!
+//! `Poisson` is a source of variability such as the songbird's LMAN: each unit spikes in a
+//! step with probability `λ dt` (activity 1 in that step, drawn from the population's stream
+//! `noise/<name>`), independently across units, steps and renditions. In a noise-free
+//! rendition it delivers its mean instead, activity `λ dt` in every step, so the clean
+//! rendition is the circuit driven by LMAN's mean input. What a postsynaptic unit receives
+//! from it minus that mean — the synaptic current or conductance of the spikes minus the one
+//! of the mean, through the projection's synapse — is the perturbation node perturbation
+//! correlates with the reward. A `Poisson` population takes no projections and has no other
+//! noise; it needs `λ dt ≤ 1`.
+//!
 //! # Parameters
 //! | model | name | unit | default | meaning |
 //! |---|---|---|---|---|
@@ -36,6 +47,7 @@
 //! | `Lif` | `v_reset` | mV | -60.0 | potential after a spike |
 //! | `Lif` | `refractory` | ms | 2.0 | time held at `v_reset` after a spike |
 //! | `Lif` | `resistance` | MΩ | 100.0 | membrane resistance `R` (`R I` in mV for `I` in nA; `R g` dimensionless for `g` in µS) |
+//! | `Poisson` | `rate` | Hz | required | firing rate λ ≥ 0 of each unit |
 //!
 //! # References
 //! - P. Dayan, L. F. Abbott (2001). Theoretical Neuroscience, ch. 7 (firing-rate models).
@@ -58,6 +70,11 @@ pub enum PopulationModel {
     },
     /// Leaky integrate-and-fire (trial engine).
     Lif(LifParameters),
+    /// Independent Poisson spike trains, a noise source with no input (trial engine).
+    Poisson {
+        /// Rate of each unit, Hz.
+        rate: f64,
+    },
 }
 
 fn default_tau_m() -> f64 {
@@ -123,14 +140,28 @@ impl PopulationModel {
     /// and `Lif`, whose activity is its spikes).
     pub fn retention(&self, dt: f64) -> f64 {
         match *self {
-            PopulationModel::Static | PopulationModel::Lif(_) => 0.0,
+            PopulationModel::Static | PopulationModel::Lif(_) | PopulationModel::Poisson { .. } => 0.0,
             PopulationModel::LeakyRate { tau } => (-dt / tau).exp(),
         }
     }
 
-    /// Whether the population spikes (and so has no gradient).
+    /// Whether the population spikes in response to its input (and so has no gradient).
     pub fn is_spiking(&self) -> bool {
         matches!(self, PopulationModel::Lif(_))
+    }
+
+    /// Whether the population is a noise source (no input; its variability perturbs the
+    /// populations it projects to).
+    pub fn is_source(&self) -> bool {
+        matches!(self, PopulationModel::Poisson { .. })
+    }
+
+    /// A spike's probability per step of `dt` ms for a noise source (0 otherwise).
+    pub fn spike_probability(&self, dt: f64) -> f64 {
+        match *self {
+            PopulationModel::Poisson { rate } => rate * dt / 1000.0,
+            _ => 0.0,
+        }
     }
 
     /// Checks the parameters; returns a description of the problem.
@@ -138,6 +169,9 @@ impl PopulationModel {
         match *self {
             PopulationModel::LeakyRate { tau } if !(tau > 0.0 && tau.is_finite()) => {
                 Err(format!("tau must be a finite number of ms > 0, got {tau}"))
+            }
+            PopulationModel::Poisson { rate } if !(rate >= 0.0 && rate.is_finite()) => {
+                Err(format!("rate must be a finite number of Hz >= 0, got {rate}"))
             }
             PopulationModel::Lif(p) => {
                 for (name, value) in [("tau_m", p.tau_m), ("resistance", p.resistance)] {
@@ -229,6 +263,17 @@ pub const POPULATION_MODELS: &[Entry] = &[
         ],
         example: "model: Lif(tau_m: 25.0, v_threshold: -49.0, v_reset: -72.0, refractory: 1.0)",
     },
+    Entry {
+        name: "Poisson",
+        summary: "noise source: independent Poisson spike trains (spike probability λ·dt per step; its mean λ·dt in noise-free renditions); takes no projections; what it delivers minus its mean is the perturbation NP correlates (trial engine)",
+        params: &[Param {
+            name: "rate",
+            unit: "Hz",
+            default: "required",
+            meaning: "rate λ ≥ 0 of each unit (λ·dt ≤ 1)",
+        }],
+        example: "model: Poisson(rate: 80.0)",
+    },
 ];
 
 #[cfg(test)]
@@ -238,7 +283,10 @@ mod tests {
     #[test]
     fn every_model_is_registered_and_its_example_parses() {
         let _exhaustive = |m: PopulationModel| match m {
-            PopulationModel::Static | PopulationModel::LeakyRate { .. } | PopulationModel::Lif(_) => {}
+            PopulationModel::Static
+            | PopulationModel::LeakyRate { .. }
+            | PopulationModel::Lif(_)
+            | PopulationModel::Poisson { .. } => {}
         };
         for entry in POPULATION_MODELS {
             let text = entry.example.trim_start_matches("model: ");

@@ -37,6 +37,7 @@
 //! stream (`noise/<population>`), so results do not depend on the thread count.
 
 use nalgebra::DMatrix;
+use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +86,8 @@ pub struct TrialEngine<T: Real> {
     retention: Vec<T>,
     /// Each projection's delay in whole steps.
     delays: Vec<usize>,
+    /// Whether each population is perturbed: intrinsic noise, or input from a noise source.
+    perturbed: Vec<bool>,
     noise_streams: Vec<StreamRng>,
     clean: Rendition<T>,
     noisy: Rendition<T>,
@@ -123,6 +126,15 @@ fn accumulate<T: Real>(u: &mut [T], w: &[T], x: &[T], rows: usize, cols: usize) 
 
 /// Why a circuit cannot run in the trial engine with steps of `dt` ms.
 pub fn check_circuit(bp: &crate::CircuitBlueprint, dt: f64) -> Result<(), String> {
+    for pop in bp.populations() {
+        if pop.model.spike_probability(dt) > 1.0 {
+            return Err(format!(
+                "population `{}` fires at {} Hz, more than one spike per step of {dt} ms: lower its rate or dt",
+                pop.name,
+                pop.model.spike_probability(dt) * 1000.0 / dt
+            ));
+        }
+    }
     for spec in bp.projections() {
         if spec.delay > 0.0 && (spec.delay / dt).round() < 1.0 {
             return Err(format!(
@@ -161,6 +173,7 @@ impl<T: Real> TrialEngine<T> {
             .map(|q| (q.delay / timing.dt).round() as usize)
             .collect();
         let empty = || vec![DMatrix::zeros(0, 0); n];
+        let perturbed = (0..n).map(|p| perturbed(&bp, p)).collect();
         Self {
             circuit,
             timing,
@@ -168,6 +181,7 @@ impl<T: Real> TrialEngine<T> {
             loss: Loss::SquaredError,
             retention,
             delays,
+            perturbed,
             noise_streams,
             clean: Rendition {
                 act: empty(),
@@ -226,6 +240,18 @@ impl<T: Real> TrialEngine<T> {
         &self.clean.u[index]
     }
 
+    /// Activity of population `index` in the last noisy renditions, time-major (the spikes
+    /// that happened, for spiking and `Poisson` populations); empty before any.
+    pub fn noisy_activity(&self, index: usize) -> &DMatrix<T> {
+        &self.noisy.act[index]
+    }
+
+    /// The perturbation population `index` received in the last noisy renditions,
+    /// time-major: its intrinsic noise plus what noise sources delivered beyond their mean.
+    pub fn received_noise(&self, index: usize) -> &DMatrix<T> {
+        &self.noise[index]
+    }
+
     /// `∂ℓ/∂u` of population `index` after the last back-propagation through time,
     /// time-major.
     pub fn error(&self, index: usize) -> &DMatrix<T> {
@@ -275,8 +301,30 @@ impl<T: Real> TrialEngine<T> {
         rendition.act[input].copy_from(inputs);
         let widest = bp.populations().iter().map(|p| p.size).max().unwrap_or(0);
         self.scratch.resize(widest * batch, T::zero());
-        self.scratch_inputs.resize(3 * widest * batch, T::zero());
+        self.scratch_inputs.resize(5 * widest * batch, T::zero());
         let dt = self.timing.dt;
+        // For projections from noise sources: their synaptic trace under the source's mean
+        // activity (the same in every rendition), driven by the weights' row sums.
+        let mut mean_traces: Vec<Option<(Vec<T>, Vec<T>)>> = bp
+            .projections()
+            .iter()
+            .enumerate()
+            .map(|(q, spec)| {
+                let source = &bp.populations()[spec.pre];
+                (noisy && source.model.is_source()).then(|| {
+                    let mean = T::of(source.model.spike_probability(dt));
+                    let proj = &self.circuit.projections[q];
+                    let post_size = bp.populations()[spec.post].size;
+                    let mut drive = vec![T::zero(); post_size];
+                    let means = vec![mean; source.size];
+                    match &proj.sparse {
+                        Some(s) => s.structure.accumulate(&s.values, &means, &mut drive),
+                        None => accumulate(&mut drive, proj.weights.as_slice(), &means, post_size, source.size),
+                    }
+                    (vec![T::zero(); drive.len()], drive)
+                })
+            })
+            .collect();
         // Ornstein–Uhlenbeck state per noisy population, started from its stationary law.
         let mut ou: Vec<Option<(DMatrix<T>, f64)>> = bp
             .populations()
@@ -323,13 +371,32 @@ impl<T: Real> TrialEngine<T> {
                 let pop = &bp.populations()[p];
                 let size = pop.size;
                 let here = t * batch * size..(t + 1) * batch * size;
+                if pop.model.is_source() {
+                    let chance = pop.model.spike_probability(dt);
+                    let act = &mut rendition.act[p].as_mut_slice()[here];
+                    if noisy {
+                        let rng = &mut self.noise_streams[p];
+                        act.iter_mut().for_each(|a| {
+                            let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+                            *a = if u < chance { T::one() } else { T::zero() };
+                        });
+                    } else {
+                        act.fill(T::of(chance));
+                    }
+                    continue;
+                }
                 // The current (instant and current-based synapses) and, for a membrane, the
-                // conductances and their reversal-weighted sum.
+                // conductances and their reversal-weighted sum; what noise sources delivered
+                // beyond their mean; one projection's instant input.
                 let (current, rest) = self.scratch_inputs.split_at_mut(size * batch);
-                let (conductance, driven) = rest[..2 * size * batch].split_at_mut(size * batch);
+                let (conductance, rest) = rest.split_at_mut(size * batch);
+                let (driven, rest) = rest.split_at_mut(size * batch);
+                let (received, rest) = rest.split_at_mut(size * batch);
+                let instant = &mut rest[..size * batch];
                 current.fill(T::zero());
                 conductance.fill(T::zero());
                 driven.fill(T::zero());
+                received.fill(T::zero());
                 for &q in bp.incoming(p) {
                     let spec = &bp.projections()[q];
                     let proj = &self.circuit.projections[q];
@@ -343,6 +410,11 @@ impl<T: Real> TrialEngine<T> {
                         }
                         continue;
                     };
+                    // The trace the source's mean would leave, one step on.
+                    if let Some((mean, drive)) = &mut mean_traces[q] {
+                        let keep = T::of(spec.synapse.retention(dt));
+                        mean.iter_mut().zip(drive.iter()).for_each(|(m, &d)| *m = keep * *m + d);
+                    }
                     let pre = &rendition.act[spec.pre].as_slice()
                         [then * batch * pre_size..(then + 1) * batch * pre_size];
                     let add = |into: &mut [T]| match &proj.sparse {
@@ -350,7 +422,11 @@ impl<T: Real> TrialEngine<T> {
                         None => accumulate(into, proj.weights.as_slice(), pre, size, pre_size),
                     };
                     match spec.synapse {
-                        Synapse::Instant => add(current),
+                        Synapse::Instant => {
+                            instant.fill(T::zero());
+                            add(instant);
+                            current.iter_mut().zip(instant.iter()).for_each(|(c, &i)| *c += i);
+                        }
                         synapse => {
                             let trace = &mut traces[q];
                             let keep = T::of(synapse.retention(dt));
@@ -369,6 +445,17 @@ impl<T: Real> TrialEngine<T> {
                             }
                         }
                     }
+                    if let Some((mean, _)) = &mean_traces[q] {
+                        let delivered: &[T] = match spec.synapse {
+                            Synapse::Instant => instant,
+                            _ => &traces[q],
+                        };
+                        for (r, d) in received.chunks_exact_mut(size).zip(delivered.chunks_exact(size)) {
+                            for ((r, &d), &m) in r.iter_mut().zip(d).zip(mean.iter()) {
+                                *r += d - m;
+                            }
+                        }
+                    }
                     if let Some(bias) = &proj.bias {
                         for column in current.chunks_exact_mut(size) {
                             column.iter_mut().zip(bias.iter()).for_each(|(u, &b)| *u += b);
@@ -377,10 +464,12 @@ impl<T: Real> TrialEngine<T> {
                 }
                 let u = &mut rendition.u[p].as_mut_slice()[here.clone()];
                 u.copy_from_slice(current);
-                if noisy && pop.noise.std() > 0.0 {
-                    let rng = &mut self.noise_streams[p];
+                if noisy && self.perturbed[p] {
                     let n = &mut self.noise[p].as_mut_slice()[here.clone()];
+                    n.fill(T::zero());
+                    let rng = &mut self.noise_streams[p];
                     match (pop.noise, &mut ou[p]) {
+                        (Noise::None, _) => {}
                         (Noise::OrnsteinUhlenbeck { std, .. }, Some((state, rho))) => {
                             let kick = std * (1.0 - *rho * *rho).sqrt();
                             for (s, out) in state.iter_mut().zip(n.iter_mut()) {
@@ -398,6 +487,8 @@ impl<T: Real> TrialEngine<T> {
                         }
                     }
                     u.iter_mut().zip(n.iter()).for_each(|(u, &n)| *u += n);
+                    // What noise sources delivered beyond their mean is already in the input.
+                    n.iter_mut().zip(received.iter()).for_each(|(n, &r)| *n += r);
                 }
                 if let PopulationModel::Lif(lif) = pop.model {
                     // `u` holds the current; the membrane potential replaces it in the record.
@@ -542,7 +633,7 @@ impl<T: Real> TrialEngine<T> {
         for t in (0..steps).rev() {
             let mut lambda: Vec<DMatrix<T>> = carry.clone();
             for &p in bp.order().iter().rev() {
-                if p == bp.input() {
+                if p == bp.input() || bp.populations()[p].model.is_source() {
                     continue;
                 }
                 let pop = &bp.populations()[p];
@@ -605,7 +696,7 @@ impl<T: Real> TrialEngine<T> {
         };
         for (p, pop) in bp.populations().iter().enumerate() {
             to_rendition_major(&self.clean.act[p], &mut self.rule_act[p]);
-            if noise && pop.noise.std() > 0.0 {
+            if noise && self.perturbed[p] {
                 let gated = match self.gate {
                     TraceGate::None => self.noise[p].clone(),
                     TraceGate::Clean => gate(&self.noise[p], &self.clean.u[p], pop.activation),
@@ -613,7 +704,7 @@ impl<T: Real> TrialEngine<T> {
                 };
                 to_rendition_major(&gated, &mut self.rule_noise[p]);
             }
-            if errors && p != bp.input() {
+            if errors && p != bp.input() && !pop.model.is_source() {
                 to_rendition_major(&self.error[p], &mut self.rule_error[p]);
             }
         }
@@ -673,7 +764,7 @@ impl<T: Real> TrialEngine<T> {
             .filter(|((_, spec), _)| spec.plastic)
             .map(|((q, spec), state)| {
                 let post_pop = &bp.populations()[spec.post];
-                let noisy = requirements.perturbation && post_pop.noise.std() > 0.0;
+                let noisy = requirements.perturbation && self.perturbed[spec.post];
                 ProjectionContext {
                     name: &spec.name,
                     pre: if self.delays[q] > 0 {
@@ -684,7 +775,7 @@ impl<T: Real> TrialEngine<T> {
                     post: &self.rule_act[spec.post],
                     columns_per_sample: steps,
                     post_noise: noisy.then_some(&self.rule_noise[spec.post]),
-                    noise_std: T::of(post_pop.noise.std()),
+                    noise_std: T::of(noise_scale(post_pop)),
                     post_error: requirements.backprop.then_some(&self.rule_error[spec.post]),
                     weight_noise: None,
                     state,
@@ -723,6 +814,24 @@ impl<T: Real> TrialEngine<T> {
         self.apply_rule(rule, post_updates)?;
         Ok(loss)
     }
+}
+
+/// The σ a rule divides by: the population's intrinsic noise std, or 1 when its only
+/// perturbation comes from noise sources (whose scale the learning rate then absorbs).
+fn noise_scale(pop: &crate::Population) -> f64 {
+    match pop.noise.std() {
+        std if std > 0.0 => std,
+        _ => 1.0,
+    }
+}
+
+/// Whether population `p` is perturbed: intrinsic noise, or a projection from a noise source.
+pub fn perturbed(bp: &crate::CircuitBlueprint, p: usize) -> bool {
+    bp.populations()[p].noise.std() > 0.0
+        || bp
+            .incoming(p)
+            .iter()
+            .any(|&q| bp.populations()[bp.projections()[q].pre].model.is_source())
 }
 
 /// `n ⊙ f'(u)`, column by column (through the activation's Jacobian, so a softmax gates by

@@ -72,7 +72,7 @@ impl TaskSpec for LinearTeacherConfig {
         let chain = blueprint.linear_chain().ok_or_else(|| {
             TaskError::Invalid(Invalid::new(
                 "",
-                "the linear teacher needs a chain of linear populations without biases (like `DeepLinear`)",
+                "the linear teacher needs a chain of linear populations joined by dense projections without biases (like `DeepLinear`)",
             ))
         })?;
         let first = &blueprint.projections()[chain[0]];

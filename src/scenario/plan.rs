@@ -283,11 +283,11 @@ fn build_rule(
             .filter(|p| p.plastic && (!requirements.output_noise_only || p.post == blueprint.output()))
         {
             let post = &blueprint.populations()[spec.post];
-            if post.noise.std() == 0.0 {
+            if !npsim_core::trial::perturbed(blueprint, spec.post) {
                 return Err(Invalid::new(
                     "rule",
                     format!(
-                        "{who} needs intrinsic noise on population `{}` (target of plastic projection `{}`); give it `noise: Gaussian(std: 1e-6)` or make the projection `plastic: false`",
+                        "{who} needs a perturbed population `{}` (target of plastic projection `{}`); give it `noise: Gaussian(std: 1e-6)`, a projection from a `Poisson` noise source (tasks in time), or make the projection `plastic: false`",
                         post.name, spec.name
                     ),
                 )

@@ -138,7 +138,7 @@ pub enum CircuitError {
     Cycle(String),
     /// No unique input population.
     #[error(
-        "the circuit has no single input population (found {0}): exactly one population must have no incoming projection"
+        "the circuit has no single input population (found {0}): exactly one population other than noise sources must have no incoming projection"
     )]
     NoInput(String),
     /// No unique output population.
@@ -439,8 +439,28 @@ impl CircuitConfig {
                     .join(", ")
             }
         };
-        let sources = names_where(&|i| incoming[i].is_empty());
-        let sinks = names_where(&|i| outgoing[i].is_empty());
+        for (i, pop) in populations.iter().enumerate() {
+            if !pop.model.is_source() {
+                continue;
+            }
+            if let Some(&q) = incoming[i].first() {
+                return Err(CircuitError::Parameter {
+                    what: format!("population `{}` model", pop.name),
+                    problem: format!(
+                        "a `Poisson` population is a noise source and takes no input, but projection `{}` arrives at it: remove the projection or use another model",
+                        projections[q].name
+                    ),
+                });
+            }
+            if pop.noise.std() > 0.0 {
+                return Err(CircuitError::Parameter {
+                    what: format!("population `{}` noise", pop.name),
+                    problem: "a `Poisson` population's spikes are its variability: set `noise: None`".into(),
+                });
+            }
+        }
+        let sources = names_where(&|i| incoming[i].is_empty() && !populations[i].model.is_source());
+        let sinks = names_where(&|i| outgoing[i].is_empty() && !populations[i].model.is_source());
         if sources.len() != 1 {
             return Err(CircuitError::NoInput(describe(&sources)));
         }
