@@ -259,7 +259,10 @@ impl SparseStructure {
     /// `λ += Wᵀ δ` for each column of `lambda` (`cols` each) and `delta` (`rows` each):
     /// back-propagation through the synapses.
     pub fn accumulate_transposed<T: Real>(&self, values: &[T], delta: &[T], lambda: &mut [T]) {
-        for (lambda, delta) in lambda.chunks_exact_mut(self.cols).zip(delta.chunks_exact(self.rows)) {
+        for (lambda, delta) in lambda
+            .chunks_exact_mut(self.cols)
+            .zip(delta.chunks_exact(self.rows))
+        {
             for (j, l) in lambda.iter_mut().enumerate() {
                 let (targets, start) = self.targets(j);
                 let mut sum = T::zero();
@@ -327,7 +330,11 @@ mod tests {
         // of the rows hold as many synapses within 4 sd.
         let first = s.post.iter().filter(|&&i| (i as usize) < rows / 2).count() as f64;
         let half = s.len() as f64 / 2.0;
-        assert!((first - half).abs() < 4.0 * (half / 2.0).sqrt(), "{first} of {}", s.len());
+        assert!(
+            (first - half).abs() < 4.0 * (half / 2.0).sqrt(),
+            "{first} of {}",
+            s.len()
+        );
     }
 
     #[test]

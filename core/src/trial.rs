@@ -319,7 +319,13 @@ impl<T: Real> TrialEngine<T> {
                     let means = vec![mean; source.size];
                     match &proj.sparse {
                         Some(s) => s.structure.accumulate(&s.values, &means, &mut drive),
-                        None => accumulate(&mut drive, proj.weights.as_slice(), &means, post_size, source.size),
+                        None => accumulate(
+                            &mut drive,
+                            proj.weights.as_slice(),
+                            &means,
+                            post_size,
+                            source.size,
+                        ),
                     }
                     (vec![T::zero(); drive.len()], drive)
                 })
@@ -413,7 +419,9 @@ impl<T: Real> TrialEngine<T> {
                     // The trace the source's mean would leave, one step on.
                     if let Some((mean, drive)) = &mut mean_traces[q] {
                         let keep = T::of(spec.synapse.retention(dt));
-                        mean.iter_mut().zip(drive.iter()).for_each(|(m, &d)| *m = keep * *m + d);
+                        mean.iter_mut()
+                            .zip(drive.iter())
+                            .for_each(|(m, &d)| *m = keep * *m + d);
                     }
                     let pre = &rendition.act[spec.pre].as_slice()
                         [then * batch * pre_size..(then + 1) * batch * pre_size];
@@ -659,10 +667,18 @@ impl<T: Real> TrialEngine<T> {
                     match &self.circuit.projections[q].sparse {
                         Some(s) => {
                             let delta = delta.into_owned();
-                            s.structure
-                                .accumulate_transposed(&s.values, delta.as_slice(), lambda[p].as_mut_slice());
+                            s.structure.accumulate_transposed(
+                                &s.values,
+                                delta.as_slice(),
+                                lambda[p].as_mut_slice(),
+                            );
                         }
-                        None => lambda[p].gemm_tr(T::one(), &self.circuit.projections[q].weights, &delta, T::one()),
+                        None => lambda[p].gemm_tr(
+                            T::one(),
+                            &self.circuit.projections[q].weights,
+                            &delta,
+                            T::one(),
+                        ),
                     }
                 }
                 let rho = self.retention[p];

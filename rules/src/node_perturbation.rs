@@ -21,7 +21,7 @@
 //! |------|------|---------|---------|
 //! | `learning_rate` | 1 | — | η, absolute (scenarios may give it relative to η*) |
 //!
-//! | `baseline` | — | `Clean` | what the noisy loss is compared with: `Clean`, the clean pass (the paper; `δℓ = ℓ̃ − ℓ`), or `RunningAverage(γ)`, a running average `b ← (1 − γ) b + γ ℓ̃` of past noisy losses (biologically plausible: no second pass; `δℓ = ℓ̃ − b`) |
+//! | `baseline` | — | `Clean` | what the noisy loss is compared with: `Clean`, the clean pass (the paper; `δℓ = ℓ̃ − ℓ`); `RunningAverage(γ)`, a running average `b ← (1 − γ) b + γ ℓ̃` of past noisy losses (biologically plausible: no second pass; `δℓ = ℓ̃ − b`); or `BatchMean`, the mean noisy loss of the other renditions (samples) of the same update, `δℓ_b = ℓ̃_b − (Σ_{b'≠b} ℓ̃_{b'})/(B − 1)` (leaving `b` out keeps the estimate unbiased; needs `B ≥ 2` samples per update) |
 //!
 //! Perturbation strength σ is a property of each population's intrinsic noise, not of the rule.
 //!
@@ -57,7 +57,7 @@ impl RuleSpec for NodePerturbationConfig {
                 name: "baseline",
                 unit: "",
                 default: "Clean",
-                meaning: "what the noisy loss is compared with: `Clean` (a noise-free pass, the paper) or `RunningAverage(γ)` (b ← (1 − γ) b + γ ℓ̃, γ in (0, 1])",
+                meaning: "what the noisy loss is compared with: `Clean` (a noise-free pass, the paper), `RunningAverage(γ)` (b ← (1 − γ) b + γ ℓ̃, γ in (0, 1]) or `BatchMean` (the mean noisy loss of the batch's other samples; batch ≥ 2)",
             },
         ],
         example: "NodePerturbation(learning_rate: Absolute(1e-3))",
@@ -78,6 +78,9 @@ impl RuleSpec for NodePerturbationConfig {
         }
     }
 
+    fn min_batch_size(&self) -> usize {
+        if self.baseline == Baseline::BatchMean { 2 } else { 1 }
+    }
     fn build<T: Real>(&self, learning_rate: f64) -> Box<dyn LearningRule<T>> {
         Box::new(NodePerturbation::<T>::with_baseline(learning_rate, self.baseline))
     }
@@ -92,6 +95,8 @@ pub enum Baseline {
     Clean,
     /// A running average of past noisy losses, updated with rate γ after each step.
     RunningAverage(f64),
+    /// The mean noisy loss of the other samples (renditions) of the same update.
+    BatchMean,
 }
 
 /// Node perturbation with a fixed learning rate.
@@ -149,6 +154,25 @@ impl<T: Real> LearningRule<T> for NodePerturbation<T> {
                 self.relative = noisy.iter().map(|&l| l - average).collect();
                 let gamma = T::of(rate);
                 self.average = Some((T::one() - gamma) * average + gamma * mean);
+                &self.relative
+            }
+            Baseline::BatchMean => {
+                let count = context.signal.len();
+                if count < 2 {
+                    return Err(RuleError::Failed {
+                        rule: "node_perturbation".into(),
+                        message: "the `BatchMean` baseline compares the samples of one update with each other and needs at least 2: raise `train.batch_size`".into(),
+                    });
+                }
+                let noisy: Vec<T> = context
+                    .loss
+                    .iter()
+                    .zip(context.signal)
+                    .map(|(&l, &s)| l + s)
+                    .collect();
+                let total: T = noisy.iter().copied().sum();
+                let others = T::of((count - 1) as f64);
+                self.relative = noisy.iter().map(|&l| l - (total - l) / others).collect();
                 &self.relative
             }
         };

@@ -32,6 +32,10 @@ pub trait RuleSpec: Clone + PartialEq + std::fmt::Debug + Serialize + Deserializ
     fn validate(&self) -> Result<(), Invalid> {
         Ok(())
     }
+    /// The fewest samples per update the rule works with (default 1).
+    fn min_batch_size(&self) -> usize {
+        1
+    }
     /// The rule, with the learning rate resolved to an absolute η.
     fn build<T: Real>(&self, learning_rate: f64) -> Box<dyn LearningRule<T>>;
 }
@@ -106,6 +110,14 @@ macro_rules! register_rules {
                 match self {
                     $(RuleConfig::$variant(c) => Some($crate::registry::RuleSpec::learning_rate(c)),)+
                     RuleConfig::Plugin(_) => None,
+                }
+            }
+
+            /// The fewest samples per update the rule works with (1 for a plugin rule).
+            pub fn min_batch_size(&self) -> usize {
+                match self {
+                    $(RuleConfig::$variant(c) => $crate::registry::RuleSpec::min_batch_size(c),)+
+                    RuleConfig::Plugin(_) => 1,
                 }
             }
 

@@ -396,3 +396,21 @@ fn running_average_baseline_np_is_unbiased() {
     eprintln!("running-average baseline: cosine of the mean with SGD {cosine:.4}");
     assert!(cosine > 0.98, "{cosine}");
 }
+
+#[test]
+fn batch_mean_baseline_np_is_unbiased() {
+    // Eight samples of one input per update: each noisy loss is compared with the mean of
+    // the other seven, independent of its own noise, so the mean update points along SGD's.
+    let sizes = [12, 20, 20, 20];
+    let mut s = setup::<f64>(&sizes, Activation::Relu, 13);
+    let repeat = |m: &DMatrix<f64>| DMatrix::from_fn(m.nrows(), 8, |i, _| m[(i, 0)]);
+    (s.x, s.t) = (repeat(&s.x), repeat(&s.t));
+    let mut rule = NodePerturbation::<f64>::with_baseline(1.0, npsim_rules::Baseline::BatchMean);
+    let (mean, sgd) = mean_and_sgd(&mut s, &mut rule, 2000);
+    let cosine =
+        frobenius_dot(&mean, &sgd) / (frobenius_dot(&mean, &mean) * frobenius_dot(&sgd, &sgd)).sqrt();
+    let ratio = (frobenius_dot(&mean, &mean) / frobenius_dot(&sgd, &sgd)).sqrt();
+    eprintln!("batch-mean baseline: cosine of the mean with SGD {cosine:.4}, norm ratio {ratio:.3}");
+    assert!(cosine > 0.98, "{cosine}");
+    assert!((ratio - 1.0).abs() < 0.1, "{ratio}");
+}

@@ -248,6 +248,17 @@ fn build_rule(
 ) -> Result<RulePlan, ScenarioError> {
     let rule: &RuleConfig = &c.rule;
     rule.validate().map_err(|e| e.under("rule"))?;
+    if c.train.batch_size < rule.min_batch_size() {
+        return Err(Invalid::new(
+            "train.batch_size",
+            format!(
+                "the rule compares the samples of one update with each other and needs at least {} per update, got {}: raise `batch_size`",
+                rule.min_batch_size(),
+                c.train.batch_size
+            ),
+        )
+        .into());
+    }
     let reference = task.theory().map(|t| ReferenceRates {
         critical: t.dims.critical_learning_rate(t.init_scale),
         sgd_optimal: t.dims.sgd_optimal_learning_rate(t.init_scale),

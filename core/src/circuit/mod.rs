@@ -244,7 +244,9 @@ impl ProjectionSpec {
     /// Shape of the weight matrix (`0 × 0` for pooling).
     pub fn weight_shape(&self, populations: &[Population]) -> (usize, usize) {
         match self.geometry {
-            Geometry::Dense | Geometry::Sparse(_) => (populations[self.post].size, populations[self.pre].size),
+            Geometry::Dense | Geometry::Sparse(_) => {
+                (populations[self.post].size, populations[self.pre].size)
+            }
             Geometry::Conv(g) => (g.output.0, g.patch_len()),
             Geometry::Pool(_) => (0, 0),
         }
