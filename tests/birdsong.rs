@@ -119,3 +119,43 @@ fn runs_in_time_repeat_exactly_on_any_thread_count() {
     };
     assert_eq!(digest(1), digest(2));
 }
+
+/// The shipped spiking scenario, shortened to `steps` renditions, with LMAN at `rate` Hz.
+fn spiking_scenario(steps: usize, rate: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/birdsong_spiking.ron");
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains("Poisson(rate: 80.0)") && text.contains("steps: 2000"));
+    text.replace("Poisson(rate: 80.0)", &format!("Poisson(rate: {rate})"))
+        .replace("steps: 2000", &format!("steps: {steps}"))
+        .replace("record_every: 250", "record_every: 50")
+}
+
+#[test]
+fn with_lman_silent_the_song_does_not_change() {
+    // The control: no variability, no learning. With LMAN at 0 Hz every rendition is the
+    // noise-free one, the reward signal is zero and the song stays exactly as it was.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, summary) = run_text(dir.path(), &spiking_scenario(200, "0.0"));
+    for run in &summary.runs {
+        assert_eq!(text(run, "status"), "completed");
+        let error = metric(run, "song_error");
+        assert!(error.iter().all(|&e| e == error[0]), "{error:?}");
+    }
+}
+
+#[test]
+fn spiking_runs_with_poisson_noise_repeat_exactly_on_any_thread_count() {
+    let scenario = spiking_scenario(40, "80.0");
+    let digest = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, _) = run_text(dir.path(), &scenario);
+            fingerprint(&path)
+        })
+    };
+    assert_eq!(digest(1), digest(2));
+}
