@@ -252,3 +252,184 @@ pub fn training_steps<T: Real>(
     };
     median_rate(&mut step, batch, seconds, reps)
 }
+
+/// Which shipped birdsong scenario to time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SongModel {
+    /// `scenarios/birdsong_rate.ron`: leaky-rate RA with correlated noise.
+    Rate,
+    /// `scenarios/birdsong_spiking.ron`: LIF RA, sparse HVC synapses, Poisson LMAN.
+    Spiking,
+}
+
+/// Median renditions per second of training updates (noise-free and noisy renditions, the
+/// rule, the post-update steps) of a shipped birdsong scenario with `batch` renditions per
+/// update, through the engine and rule `npsim run` uses.
+pub fn birdsong<T: Real>(model: SongModel, batch: usize, reps: usize, seconds: f64) -> f64 {
+    use npsim_core::TrialEngine;
+    let (name, text) = match model {
+        SongModel::Rate => (
+            "scenarios/birdsong_rate.ron",
+            include_str!("../scenarios/birdsong_rate.ron"),
+        ),
+        SongModel::Spiking => (
+            "scenarios/birdsong_spiking.ron",
+            include_str!("../scenarios/birdsong_spiking.ron"),
+        ),
+    };
+    let mut scenario = crate::scenario::Scenario::parse(std::path::Path::new(name), text.into())
+        .expect("the shipped scenario is valid");
+    scenario
+        .apply_overrides(&[format!("train.batch_size={batch}")])
+        .expect("a batch size of at least 1 is valid");
+    let plan = scenario
+        .plans()
+        .expect("the shipped scenario is valid")
+        .swap_remove(0);
+    let setup = plan.task.trial().expect("birdsong is a task in time");
+    let streams = SeedStreams::new(plan.run.config.seed);
+    let circuit = Circuit::<T>::instantiate(&plan.blueprint, &streams);
+    let mut engine = TrialEngine::new(circuit, &streams, setup.timing, setup.gate);
+    engine.set_loss(plan.run.config.loss);
+    let mut task = plan.task.build::<T>(&streams);
+    let mut rule = crate::simulate::build_rule::<T>(&plan).expect("built-in rules build");
+    let mut post = crate::simulate::build_post_updates::<T>(&plan);
+    let columns = batch * setup.timing.steps;
+    let mut inputs = DMatrix::<T>::zeros(task.input_size(), columns);
+    let mut targets = DMatrix::<T>::zeros(task.output_size(), columns);
+    let mut step = |n: usize| {
+        for _ in 0..n {
+            task.next_batch(&mut inputs, &mut targets);
+            engine
+                .step(&inputs, &targets, rule.as_mut(), &mut post)
+                .expect("the shipped rule does not fail");
+        }
+    };
+    median_rate(&mut step, batch, seconds, reps)
+}
+
+/// Settings of the LIF network benchmark.
+#[derive(Debug, Clone, Copy)]
+pub struct LifBench {
+    /// Neurons (80 % excitatory).
+    pub neurons: usize,
+    /// Connection probability of every projection.
+    pub p: f64,
+    /// Simulated ms per rendition.
+    pub duration: f64,
+    /// Step, ms.
+    pub dt: f64,
+    /// Timed repetitions; the median is reported.
+    pub reps: usize,
+}
+
+/// Neuron-steps per second and the mean rate (Hz) of a random network of LIF neurons run by
+/// the trial engine: 80 % excitatory and 20 % inhibitory, Vogels–Abbott COBA parameters (τ_m
+/// 20 ms, E_L = V_reset = −60 mV, θ = −50 mV, refractory 5 ms, conductance synapses of 6 nS
+/// with τ = 5 ms and E = 0 mV from excitatory, 67 nS with τ = 10 ms and E = −80 mV from
+/// inhibitory neurons), sparse random connectivity with probability `p` and a delay of one
+/// step, each neuron driven by a constant current drawn lognormal with mean 0.12 nA and std
+/// 0.02 nA (12 mV above rest on average: the network fires from the start of each rendition,
+/// and neurons that start together at rest drift apart).
+pub fn lif_network<T: Real>(settings: LifBench) -> (f64, f64) {
+    use npsim_core::{
+        Activation, CircuitConfig, Connectivity, Initializer, LifParameters, Noise, PopulationConfig,
+        PopulationModel, ProjectionConfig, Synapse, TrialEngine, TrialTiming,
+    };
+    let excitatory = settings.neurons * 4 / 5;
+    let lif = PopulationModel::Lif(LifParameters {
+        tau_m: 20.0,
+        v_rest: -60.0,
+        v_threshold: -50.0,
+        v_reset: -60.0,
+        refractory: 5.0,
+        resistance: 100.0,
+    });
+    let pop = |name: &str, size, model| PopulationConfig {
+        name: name.into(),
+        size,
+        shape: None,
+        activation: Activation::Linear,
+        noise: Noise::None,
+        model,
+    };
+    let projection = |from: &str, to: &str, init, connectivity, synapse, delay| ProjectionConfig {
+        name: None,
+        from: from.into(),
+        to: to.into(),
+        init,
+        bias: None,
+        plastic: false,
+        connectivity,
+        synapse,
+        delay,
+    };
+    let (ampa, gaba) = (
+        Synapse::Conductance {
+            tau: 5.0,
+            reversal: 0.0,
+        },
+        Synapse::Conductance {
+            tau: 10.0,
+            reversal: -80.0,
+        },
+    );
+    let random = Connectivity::Random { p: settings.p };
+    // Drives spread around 0.12 nA, so that neurons starting together at rest drift apart.
+    let drive = Initializer::LogNormal {
+        mean: 0.12,
+        std: 0.02,
+    };
+    let mut projections = vec![
+        projection("x", "e", drive, Connectivity::Dense, Synapse::Instant, 0.0),
+        projection("x", "i", drive, Connectivity::Dense, Synapse::Instant, 0.0),
+        projection(
+            "e",
+            "y",
+            Initializer::Zeros,
+            Connectivity::Dense,
+            Synapse::Instant,
+            0.0,
+        ),
+    ];
+    for (from, weight, synapse) in [("e", 0.006, ampa), ("i", 0.067, gaba)] {
+        for to in ["e", "i"] {
+            let init = Initializer::Constant { value: weight };
+            projections.push(projection(from, to, init, random, synapse, settings.dt));
+        }
+    }
+    let config = CircuitConfig {
+        populations: vec![
+            pop("x", 1, PopulationModel::Static),
+            pop("e", excitatory, lif),
+            pop("i", settings.neurons - excitatory, lif),
+            pop("y", 1, PopulationModel::Static),
+        ],
+        projections,
+    };
+    let blueprint = config.build().expect("the benchmark network is valid");
+    let streams = SeedStreams::new(1);
+    let steps = (settings.duration / settings.dt).round() as usize;
+    let mut engine = TrialEngine::new(
+        Circuit::<T>::instantiate(&blueprint, &streams),
+        &streams,
+        TrialTiming {
+            steps,
+            dt: settings.dt,
+        },
+        Default::default(),
+    );
+    let drive = DMatrix::from_element(1, steps, T::one());
+    let mut rates = Vec::new();
+    let mut step = |n: usize| {
+        for _ in 0..n {
+            engine.forward(&drive);
+            let spikes: f64 = [1, 2].iter().map(|&p| engine.activity(p).sum().f64()).sum();
+            rates.push(spikes / settings.neurons as f64 / (settings.duration / 1000.0));
+        }
+    };
+    let per_rendition = settings.neurons * steps;
+    let throughput = median_rate(&mut step, per_rendition, 0.5, settings.reps);
+    let mean_rate = rates.iter().sum::<f64>() / rates.len() as f64;
+    (throughput, mean_rate)
+}

@@ -204,6 +204,29 @@ fn bench_rule(name: &str) -> Result<npsim::scenario::RuleConfig, String> {
     npsim::bench::rule_by_name(name)
 }
 
+fn probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 1.0 => Ok(p),
+        Ok(p) => Err(format!("must lie in (0, 1], got {p}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn positive_ms(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        Ok(v) => Err(format!("must be a finite number of ms > 0, got {v}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The shipped birdsong scenarios.
+#[derive(Clone, Copy, ValueEnum)]
+enum SongModelArg {
+    Rate,
+    Spiking,
+}
+
 fn at_least_one(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),
@@ -257,6 +280,43 @@ enum BenchCommand {
         fused: bool,
         /// Precision.
         #[arg(long, value_enum, default_value = "f32")]
+        precision: PrecisionArg,
+        #[command(flatten)]
+        run: BenchRunArgs,
+    },
+    /// Training updates of a shipped birdsong scenario (renditions per second).
+    Birdsong {
+        /// Which scenario: `spiking` (scenarios/birdsong_spiking.ron) or `rate`
+        /// (scenarios/birdsong_rate.ron).
+        #[arg(long, value_enum, default_value = "spiking")]
+        model: SongModelArg,
+        /// Renditions per update.
+        #[arg(long, default_value_t = 1, value_parser = at_least_one)]
+        batch: usize,
+        /// Precision.
+        #[arg(long, value_enum, default_value = "f64")]
+        precision: PrecisionArg,
+        #[command(flatten)]
+        run: BenchRunArgs,
+    },
+    /// A random network of LIF neurons (80 % excitatory, COBA parameters, driven by a
+    /// constant current) run by the trial engine; prints the mean rate, then neuron-steps per
+    /// second.
+    Lif {
+        /// Neurons.
+        #[arg(long, default_value_t = 10_000, value_parser = at_least_one)]
+        neurons: usize,
+        /// Connection probability.
+        #[arg(long, default_value_t = 0.02, value_parser = probability)]
+        p: f64,
+        /// Simulated ms per rendition.
+        #[arg(long, default_value_t = 100.0, value_parser = positive_ms)]
+        duration: f64,
+        /// Step, ms.
+        #[arg(long, default_value_t = 0.1, value_parser = positive_ms)]
+        dt: f64,
+        /// Precision.
+        #[arg(long, value_enum, default_value = "f64")]
         precision: PrecisionArg,
         #[command(flatten)]
         run: BenchRunArgs,
@@ -652,6 +712,60 @@ fn run_bench(what: BenchCommand) -> Result<ExitCode> {
                 "gflops",
                 || npsim::bench::gemm::<f32>(m, n, k, fused, run.reps, 1.0),
                 || npsim::bench::gemm::<f64>(m, n, k, fused, run.reps, 1.0),
+            )
+        }
+        BenchCommand::Birdsong {
+            model,
+            batch,
+            precision,
+            run,
+        } => {
+            let (model, name) = match model {
+                SongModelArg::Rate => (npsim::bench::SongModel::Rate, "rate"),
+                SongModelArg::Spiking => (npsim::bench::SongModel::Spiking, "spiking"),
+            };
+            timed(
+                run,
+                precision,
+                format!("birdsong {name} (scenarios/birdsong_{name}.ron), batch {batch}"),
+                "renditions_per_second",
+                || npsim::bench::birdsong::<f32>(model, batch, run.reps, 1.0),
+                || npsim::bench::birdsong::<f64>(model, batch, run.reps, 1.0),
+            )
+        }
+        BenchCommand::Lif {
+            neurons,
+            p,
+            duration,
+            dt,
+            precision,
+            run,
+        } => {
+            if duration / dt < 1.0 {
+                return Err(BadInput(format!(
+                    "--duration {duration} ms is shorter than one step of {dt} ms"
+                ))
+                .into());
+            }
+            let settings = npsim::bench::LifBench {
+                neurons,
+                p,
+                duration,
+                dt,
+                reps: run.reps,
+            };
+            // The mean rate is printed before the throughput, which stays the last line.
+            let report = |(rate, hz): (f64, f64)| {
+                println!("mean_rate_hz: {hz:.2}");
+                rate
+            };
+            timed(
+                run,
+                precision,
+                format!("lif network of {neurons} neurons, p {p}, {duration} ms at dt {dt} ms"),
+                "neuron_steps_per_second",
+                || report(npsim::bench::lif_network::<f32>(settings)),
+                || report(npsim::bench::lif_network::<f64>(settings)),
             )
         }
         BenchCommand::LinearNp {

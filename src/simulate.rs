@@ -332,7 +332,7 @@ fn failed_before_start(run: usize, message: String) -> Event {
     }
 }
 
-fn build_rule<T: Real>(plan: &RunPlan) -> Result<Box<dyn LearningRule<T>>, String> {
+pub(crate) fn build_rule<T: Real>(plan: &RunPlan) -> Result<Box<dyn LearningRule<T>>, String> {
     let rule = &plan.run.config.rule;
     if let Some(config) = rule.plugin() {
         let library = plan.rule.plugin.as_ref().ok_or("the plugin was not loaded")?;
@@ -346,7 +346,7 @@ fn build_rule<T: Real>(plan: &RunPlan) -> Result<Box<dyn LearningRule<T>>, Strin
         .ok_or_else(|| "not a built-in rule".to_string())
 }
 
-fn build_post_updates<T: Real>(plan: &RunPlan) -> Vec<Box<dyn PostUpdate<T>>> {
+pub(crate) fn build_post_updates<T: Real>(plan: &RunPlan) -> Vec<Box<dyn PostUpdate<T>>> {
     plan.run
         .config
         .post_update
