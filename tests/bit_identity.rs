@@ -99,6 +99,9 @@ fn a_birdsong_run_in_time_is_bit_identical() {
     check(
         "birdsong",
         scenario,
-        "c9038b8d33089c93e8a2552c4b471972c158ff528657e54df6803361c68744fd",
+        // Re-pinned when renditions went rendition-major and parallel: compared with the
+        // build before, every recorded number is bit-identical except `cosine_HVC_RA`, whose
+        // gradient is now summed in another order (differences of 3e-17).
+        "ffa07c6ff385a98ff3291e9af1f0954c124b7a6548e996a3a99d5205eed544b3",
     );
 }

@@ -9,7 +9,7 @@ use crate::{Circuit, Engine, Real};
 /// metrics.
 ///
 /// # Implementing
-/// `forward` runs the circuit without noise on `inputs` (for the trial engine: time-major
+/// `forward` runs the circuit without noise on `inputs` (for the trial engine: rendition-major
 /// renditions, `steps` columns per rendition) and returns the output activity in the same
 /// layout; `activity` is a population's activity in the last `forward`. Neither changes
 /// weights.

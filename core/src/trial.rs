@@ -33,15 +33,21 @@
 //! [`TraceGate::Noisy`] by `f'(ũ(t))` of the noisy one (what a synapse could see; biased), and
 //! [`TraceGate::None`] leaves it as it is (exact node perturbation).
 //!
-//! Noise is drawn population by population, step by step, from each population's named
-//! stream (`noise/<population>`), so results do not depend on the thread count.
+//! # Layout and threads
+//! Inputs, targets and everything the engine shows are *rendition-major*: column
+//! `b·steps + t` is step `t` of rendition `b`, so each rendition is a contiguous block of
+//! columns. Noise (Gaussian, Ornstein–Uhlenbeck, `Poisson` spikes) is drawn first, population
+//! by population from its named stream (`noise/<population>`), step by step and rendition by
+//! rendition; the renditions then run, and back-propagate, independently on the threads of
+//! the current rayon pool. Results therefore do not depend on the thread count.
 
 use nalgebra::DMatrix;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::circuit::Circuit;
+use crate::circuit::{Circuit, CircuitBlueprint, Projection};
 use crate::rule::{LearningRule, PostUpdate, ProjectionContext, Requirements, RuleContext, RuleError};
 use crate::{Geometry, Loss, Noise, PopulationModel, Real, SeedStreams, StreamRng, Synapse};
 
@@ -67,13 +73,13 @@ pub struct TrialTiming {
     pub dt: f64,
 }
 
-/// Activity of every population over one set of renditions, time-major: column `t·B + b`
-/// is step `t` of rendition `b`.
+/// Activity of every population over one set of renditions, rendition-major.
 #[derive(Debug, Clone, Default)]
 struct Rendition<T: Real> {
     /// Activity.
     act: Vec<DMatrix<T>>,
-    /// Pre-activation `u` (summed input plus noise).
+    /// Pre-activation `u` (summed input plus noise), or a `Lif` population's membrane
+    /// potential.
     u: Vec<DMatrix<T>>,
 }
 
@@ -91,23 +97,16 @@ pub struct TrialEngine<T: Real> {
     noise_streams: Vec<StreamRng>,
     clean: Rendition<T>,
     noisy: Rendition<T>,
-    /// Noise each population received, time-major.
+    /// The perturbation each population received in the noisy renditions.
     noise: Vec<DMatrix<T>>,
-    /// `∂ℓ/∂u` after back-propagation through time, time-major.
+    /// `∂ℓ/∂u` after back-propagation through time.
     error: Vec<DMatrix<T>>,
-    /// What rules see, rendition-major (column `b·steps + t`): clean activity, gated noise,
-    /// errors.
-    rule_act: Vec<DMatrix<T>>,
-    rule_noise: Vec<DMatrix<T>>,
-    rule_error: Vec<DMatrix<T>>,
-    /// Presynaptic activity of delayed plastic projections, delayed, rendition-major.
-    rule_delayed_pre: Vec<DMatrix<T>>,
+    /// The noise rules see, gated by `f'` (unused with [`TraceGate::None`]).
+    gated_noise: Vec<DMatrix<T>>,
+    /// Presynaptic activity of delayed plastic projections, delayed.
+    delayed_pre: Vec<DMatrix<T>>,
     clean_loss: Vec<T>,
     signal: Vec<T>,
-    /// `f(u)` of one step, for the population being updated.
-    scratch: Vec<T>,
-    /// Current, conductance and reversal-weighted conductance of one step.
-    scratch_inputs: Vec<T>,
 }
 
 /// `u += W x` for each of the columns of `u` (`rows` each) and `x` (`cols` each), `W`
@@ -124,8 +123,29 @@ fn accumulate<T: Real>(u: &mut [T], w: &[T], x: &[T], rows: usize, cols: usize) 
     }
 }
 
+/// `u += W x` through a dense or sparse projection, one column.
+fn project<T: Real>(proj: &Projection<T>, x: &[T], u: &mut [T]) {
+    match &proj.sparse {
+        Some(s) => s.structure.accumulate(&s.values, x, u),
+        None => accumulate(u, proj.weights.as_slice(), x, u.len(), x.len()),
+    }
+}
+
+/// `λ += Wᵀ δ` through a dense or sparse projection, one column.
+fn project_back<T: Real>(proj: &Projection<T>, delta: &[T], lambda: &mut [T]) {
+    match &proj.sparse {
+        Some(s) => s.structure.accumulate_transposed(&s.values, delta, lambda),
+        None => {
+            let rows = delta.len();
+            for (l, column) in lambda.iter_mut().zip(proj.weights.as_slice().chunks_exact(rows)) {
+                *l += column.iter().zip(delta).map(|(&w, &d)| w * d).sum::<T>();
+            }
+        }
+    }
+}
+
 /// Why a circuit cannot run in the trial engine with steps of `dt` ms.
-pub fn check_circuit(bp: &crate::CircuitBlueprint, dt: f64) -> Result<(), String> {
+pub fn check_circuit(bp: &CircuitBlueprint, dt: f64) -> Result<(), String> {
     for pop in bp.populations() {
         if pop.model.spike_probability(dt) > 1.0 {
             return Err(format!(
@@ -152,294 +172,137 @@ pub fn check_circuit(bp: &crate::CircuitBlueprint, dt: f64) -> Result<(), String
     Ok(())
 }
 
-impl<T: Real> TrialEngine<T> {
-    /// An engine for `circuit` (dense projections only, see [`check_circuit`]).
-    pub fn new(circuit: Circuit<T>, streams: &SeedStreams, timing: TrialTiming, gate: TraceGate) -> Self {
-        let bp = circuit.blueprint().clone();
-        let n = bp.populations().len();
-        let retention = bp
-            .populations()
-            .iter()
-            .map(|p| T::of(p.model.retention(timing.dt)))
-            .collect();
-        let noise_streams = bp
-            .populations()
-            .iter()
-            .map(|p| streams.stream(&format!("noise/{}", p.name)))
-            .collect();
-        let delays = bp
-            .projections()
-            .iter()
-            .map(|q| (q.delay / timing.dt).round() as usize)
-            .collect();
-        let empty = || vec![DMatrix::zeros(0, 0); n];
-        let perturbed = (0..n).map(|p| perturbed(&bp, p)).collect();
-        Self {
-            circuit,
-            timing,
-            gate,
-            loss: Loss::SquaredError,
-            retention,
-            delays,
-            perturbed,
-            noise_streams,
-            clean: Rendition {
-                act: empty(),
-                u: empty(),
-            },
-            noisy: Rendition {
-                act: empty(),
-                u: empty(),
-            },
-            noise: empty(),
-            error: empty(),
-            rule_act: empty(),
-            rule_noise: empty(),
-            rule_error: empty(),
-            rule_delayed_pre: vec![DMatrix::zeros(0, 0); bp.projections().len()],
-            clean_loss: Vec::new(),
-            signal: Vec::new(),
-            scratch: Vec::new(),
-            scratch_inputs: Vec::new(),
-        }
-    }
+/// One rendition's columns of every population's matrices.
+struct Columns<'a, T> {
+    act: Vec<&'a mut [T]>,
+    u: Vec<&'a mut [T]>,
+    noise: Vec<&'a mut [T]>,
+}
 
-    /// The loss renditions are scored by (default [`Loss::SquaredError`]).
-    pub fn set_loss(&mut self, loss: Loss) {
-        self.loss = loss;
-    }
-
-    /// The time axis.
-    pub fn timing(&self) -> TrialTiming {
-        self.timing
-    }
-
-    /// The circuit and its weights.
-    pub fn circuit_mut(&mut self) -> &mut Circuit<T> {
-        &mut self.circuit
-    }
-
-    /// Clean activity of population `index` in the last noise-free renditions, time-major.
-    pub fn activity(&self, index: usize) -> &DMatrix<T> {
-        &self.clean.act[index]
-    }
-
-    /// Whether the circuit has a gradient (no spiking population).
-    pub fn differentiable(&self) -> bool {
-        self.circuit
-            .blueprint()
-            .populations()
-            .iter()
-            .all(|p| !p.model.is_spiking())
-    }
-
-    /// The state of population `index` in the last noise-free renditions, time-major: its
-    /// summed input `u` (with noise, for a noisy rendition) for rate populations, its membrane
-    /// potential (mV) for `Lif` populations.
-    pub fn state(&self, index: usize) -> &DMatrix<T> {
-        &self.clean.u[index]
-    }
-
-    /// Activity of population `index` in the last noisy renditions, time-major (the spikes
-    /// that happened, for spiking and `Poisson` populations); empty before any.
-    pub fn noisy_activity(&self, index: usize) -> &DMatrix<T> {
-        &self.noisy.act[index]
-    }
-
-    /// The perturbation population `index` received in the last noisy renditions,
-    /// time-major: its intrinsic noise plus what noise sources delivered beyond their mean.
-    pub fn received_noise(&self, index: usize) -> &DMatrix<T> {
-        &self.noise[index]
-    }
-
-    /// `∂ℓ/∂u` of population `index` after the last back-propagation through time,
-    /// time-major.
-    pub fn error(&self, index: usize) -> &DMatrix<T> {
-        &self.error[index]
-    }
-
-    /// Clean loss of each of the last renditions.
-    pub fn losses(&self) -> &[T] {
-        &self.clean_loss
-    }
-
-    /// `ℓ̃_b − ℓ_b` of each of the last renditions (empty without perturbation).
-    pub fn signal(&self) -> &[T] {
-        &self.signal
-    }
-
-    /// Renditions in `inputs` (time-major, `input_size × steps·B`).
-    fn renditions(&self, inputs: &DMatrix<T>) -> usize {
-        assert_eq!(
-            inputs.ncols() % self.timing.steps,
-            0,
-            "inputs must have a whole number of renditions of {} steps",
-            self.timing.steps
-        );
-        inputs.ncols() / self.timing.steps
-    }
-
-    /// Runs the renditions: noise-free, or with each population's noise drawn afresh.
-    fn run(&mut self, inputs: &DMatrix<T>, noisy: bool) {
-        self.circuit.flush();
-        let batch = self.renditions(inputs);
-        let steps = self.timing.steps;
-        let columns = steps * batch;
-        let bp = self.circuit.blueprint().clone();
-        let input = bp.input();
-        let rendition = if noisy { &mut self.noisy } else { &mut self.clean };
-        for (p, pop) in bp.populations().iter().enumerate() {
-            for m in [&mut rendition.act[p], &mut rendition.u[p]] {
-                if m.shape() != (pop.size, columns) {
-                    *m = DMatrix::zeros(pop.size, columns);
-                }
-            }
-            if noisy && self.noise[p].shape() != (pop.size, columns) {
-                self.noise[p] = DMatrix::zeros(pop.size, columns);
+/// Splits each matrix into its renditions' column blocks (`steps` columns each); matrices
+/// left empty give empty blocks.
+fn blocks<T>(matrices: &mut [DMatrix<T>], steps: usize, batch: usize) -> Vec<Vec<&mut [T]>> {
+    let mut out: Vec<Vec<&mut [T]>> = (0..batch).map(|_| Vec::with_capacity(matrices.len())).collect();
+    for m in matrices.iter_mut() {
+        let rows = m.nrows();
+        if m.is_empty() {
+            out.iter_mut().for_each(|o| o.push(&mut []));
+        } else {
+            for (o, block) in out.iter_mut().zip(m.as_mut_slice().chunks_mut(rows * steps)) {
+                o.push(block);
             }
         }
-        rendition.act[input].copy_from(inputs);
-        let widest = bp.populations().iter().map(|p| p.size).max().unwrap_or(0);
-        self.scratch.resize(widest * batch, T::zero());
-        self.scratch_inputs.resize(5 * widest * batch, T::zero());
-        let dt = self.timing.dt;
-        // For projections from noise sources: their synaptic trace under the source's mean
-        // activity (the same in every rendition), driven by the weights' row sums.
-        let mut mean_traces: Vec<Option<(Vec<T>, Vec<T>)>> = bp
-            .projections()
-            .iter()
-            .enumerate()
-            .map(|(q, spec)| {
-                let source = &bp.populations()[spec.pre];
-                (noisy && source.model.is_source()).then(|| {
-                    let mean = T::of(source.model.spike_probability(dt));
-                    let proj = &self.circuit.projections[q];
-                    let post_size = bp.populations()[spec.post].size;
-                    let mut drive = vec![T::zero(); post_size];
-                    let means = vec![mean; source.size];
-                    match &proj.sparse {
-                        Some(s) => s.structure.accumulate(&s.values, &means, &mut drive),
-                        None => accumulate(
-                            &mut drive,
-                            proj.weights.as_slice(),
-                            &means,
-                            post_size,
-                            source.size,
-                        ),
-                    }
-                    (vec![T::zero(); drive.len()], drive)
-                })
-            })
-            .collect();
-        // Ornstein–Uhlenbeck state per noisy population, started from its stationary law.
-        let mut ou: Vec<Option<(DMatrix<T>, f64)>> = bp
-            .populations()
-            .iter()
-            .enumerate()
-            .map(|(p, pop)| match pop.noise {
-                Noise::OrnsteinUhlenbeck { std, tau } if noisy => {
-                    let rng = &mut self.noise_streams[p];
-                    let state = DMatrix::from_fn(pop.size, batch, |_, _| {
-                        let z: f64 = StandardNormal.sample(rng);
-                        T::of(std * z)
-                    });
-                    Some((state, (-dt / tau).exp()))
-                }
-                _ => None,
-            })
-            .collect();
-        // Synaptic traces per projection (current or conductance), and refractory steps left
-        // per spiking neuron: both start at rest in each rendition.
+    }
+    out
+}
+
+/// Everything one rendition's dynamics read and never change.
+struct Dynamics<'a, T: Real> {
+    bp: &'a CircuitBlueprint,
+    projections: &'a [Projection<T>],
+    delays: &'a [usize],
+    retention: &'a [T],
+    perturbed: &'a [bool],
+    dt: f64,
+    steps: usize,
+    noisy: bool,
+    /// For projections from noise sources in noisy renditions: what the source's mean
+    /// activity delivers per step (the weights' row sums times `λ dt`).
+    mean_drive: &'a [Option<Vec<T>>],
+}
+
+impl<T: Real> Dynamics<'_, T> {
+    /// Runs one rendition, its noise already drawn into `r.noise` (and a noise source's
+    /// spikes into `r.act`).
+    fn run(&self, r: Columns<'_, T>) {
+        let Columns {
+            mut act,
+            mut u,
+            mut noise,
+        } = r;
+        let (bp, dt, steps) = (self.bp, self.dt, self.steps);
+        let size_of = |p: usize| bp.populations()[p].size;
+        // Synaptic traces (current or conductance) and the traces a source's mean would
+        // leave, per projection; refractory steps left per spiking neuron: all start at rest.
         let mut traces: Vec<Vec<T>> = bp
             .projections()
             .iter()
             .map(|spec| match spec.synapse {
                 Synapse::Instant => Vec::new(),
-                _ => vec![T::zero(); bp.populations()[spec.post].size * batch],
+                _ => vec![T::zero(); size_of(spec.post)],
             })
+            .collect();
+        let mut mean_traces: Vec<Vec<T>> = self
+            .mean_drive
+            .iter()
+            .map(|d| d.as_ref().map_or_else(Vec::new, |d| vec![T::zero(); d.len()]))
             .collect();
         let mut refractory: Vec<Vec<u32>> = bp
             .populations()
             .iter()
             .map(|pop| {
                 if pop.model.is_spiking() {
-                    vec![0; pop.size * batch]
+                    vec![0; pop.size]
                 } else {
                     Vec::new()
                 }
             })
             .collect();
+        let widest = bp.populations().iter().map(|p| p.size).max().unwrap_or(0);
+        let mut scratch = vec![T::zero(); 6 * widest];
         for t in 0..steps {
             for &p in bp.order() {
-                if p == input {
-                    continue;
-                }
                 let pop = &bp.populations()[p];
-                let size = pop.size;
-                let here = t * batch * size..(t + 1) * batch * size;
-                if pop.model.is_source() {
-                    let chance = pop.model.spike_probability(dt);
-                    let act = &mut rendition.act[p].as_mut_slice()[here];
-                    if noisy {
-                        let rng = &mut self.noise_streams[p];
-                        act.iter_mut().for_each(|a| {
-                            let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-                            *a = if u < chance { T::one() } else { T::zero() };
-                        });
-                    } else {
-                        act.fill(T::of(chance));
-                    }
+                if p == bp.input() || pop.model.is_source() {
                     continue;
                 }
+                let size = pop.size;
+                let here = t * size..(t + 1) * size;
                 // The current (instant and current-based synapses) and, for a membrane, the
                 // conductances and their reversal-weighted sum; what noise sources delivered
-                // beyond their mean; one projection's instant input.
-                let (current, rest) = self.scratch_inputs.split_at_mut(size * batch);
-                let (conductance, rest) = rest.split_at_mut(size * batch);
-                let (driven, rest) = rest.split_at_mut(size * batch);
-                let (received, rest) = rest.split_at_mut(size * batch);
-                let instant = &mut rest[..size * batch];
+                // beyond their mean; one projection's instant input; f(u).
+                let (current, rest) = scratch.split_at_mut(widest);
+                let (conductance, rest) = rest.split_at_mut(widest);
+                let (driven, rest) = rest.split_at_mut(widest);
+                let (received, rest) = rest.split_at_mut(widest);
+                let (instant, f) = rest.split_at_mut(widest);
+                let (current, conductance, driven) = (
+                    &mut current[..size],
+                    &mut conductance[..size],
+                    &mut driven[..size],
+                );
+                let (received, instant, f) = (&mut received[..size], &mut instant[..size], &mut f[..size]);
                 current.fill(T::zero());
                 conductance.fill(T::zero());
                 driven.fill(T::zero());
                 received.fill(T::zero());
                 for &q in bp.incoming(p) {
                     let spec = &bp.projections()[q];
-                    let proj = &self.circuit.projections[q];
-                    let pre_size = bp.populations()[spec.pre].size;
+                    let proj = &self.projections[q];
+                    let keep = T::of(spec.synapse.retention(dt));
                     // A delayed projection reads its presynaptic activity `delay` steps back;
                     // before the rendition's start there was none.
                     let Some(then) = t.checked_sub(self.delays[q]) else {
-                        if let Some(trace) = traces.get_mut(q).filter(|t| !t.is_empty()) {
-                            let keep = T::of(spec.synapse.retention(dt));
-                            trace.iter_mut().for_each(|s| *s *= keep);
-                        }
+                        traces[q].iter_mut().for_each(|s| *s *= keep);
                         continue;
                     };
-                    // The trace the source's mean would leave, one step on.
-                    if let Some((mean, drive)) = &mut mean_traces[q] {
-                        let keep = T::of(spec.synapse.retention(dt));
-                        mean.iter_mut()
-                            .zip(drive.iter())
-                            .for_each(|(m, &d)| *m = keep * *m + d);
+                    if let Some(drive) = &self.mean_drive[q] {
+                        let mean = &mut mean_traces[q];
+                        mean.iter_mut().zip(drive).for_each(|(m, &d)| *m = keep * *m + d);
                     }
-                    let pre = &rendition.act[spec.pre].as_slice()
-                        [then * batch * pre_size..(then + 1) * batch * pre_size];
-                    let add = |into: &mut [T]| match &proj.sparse {
-                        Some(s) => s.structure.accumulate(&s.values, pre, into),
-                        None => accumulate(into, proj.weights.as_slice(), pre, size, pre_size),
-                    };
-                    match spec.synapse {
+                    let pre_size = size_of(spec.pre);
+                    let pre = &act[spec.pre][then * pre_size..(then + 1) * pre_size];
+                    let delivered: &[T] = match spec.synapse {
                         Synapse::Instant => {
                             instant.fill(T::zero());
-                            add(instant);
+                            project(proj, pre, instant);
                             current.iter_mut().zip(instant.iter()).for_each(|(c, &i)| *c += i);
+                            instant
                         }
                         synapse => {
                             let trace = &mut traces[q];
-                            let keep = T::of(synapse.retention(dt));
                             trace.iter_mut().for_each(|s| *s *= keep);
-                            add(trace);
+                            project(proj, pre, trace);
                             if let Synapse::Conductance { reversal, .. } = synapse {
                                 let e = T::of(reversal);
                                 for ((g, d), &s) in
@@ -451,68 +314,36 @@ impl<T: Real> TrialEngine<T> {
                             } else {
                                 current.iter_mut().zip(trace.iter()).for_each(|(c, &s)| *c += s);
                             }
+                            trace
                         }
-                    }
-                    if let Some((mean, _)) = &mean_traces[q] {
-                        let delivered: &[T] = match spec.synapse {
-                            Synapse::Instant => instant,
-                            _ => &traces[q],
-                        };
-                        for (r, d) in received.chunks_exact_mut(size).zip(delivered.chunks_exact(size)) {
-                            for ((r, &d), &m) in r.iter_mut().zip(d).zip(mean.iter()) {
-                                *r += d - m;
-                            }
+                    };
+                    if self.mean_drive[q].is_some() {
+                        for ((r, &d), &m) in received.iter_mut().zip(delivered).zip(mean_traces[q].iter()) {
+                            *r += d - m;
                         }
                     }
                     if let Some(bias) = &proj.bias {
-                        for column in current.chunks_exact_mut(size) {
-                            column.iter_mut().zip(bias.iter()).for_each(|(u, &b)| *u += b);
-                        }
+                        current.iter_mut().zip(bias.iter()).for_each(|(u, &b)| *u += b);
                     }
                 }
-                let u = &mut rendition.u[p].as_mut_slice()[here.clone()];
-                u.copy_from_slice(current);
-                if noisy && self.perturbed[p] {
-                    let n = &mut self.noise[p].as_mut_slice()[here.clone()];
-                    n.fill(T::zero());
-                    let rng = &mut self.noise_streams[p];
-                    match (pop.noise, &mut ou[p]) {
-                        (Noise::None, _) => {}
-                        (Noise::OrnsteinUhlenbeck { std, .. }, Some((state, rho))) => {
-                            let kick = std * (1.0 - *rho * *rho).sqrt();
-                            for (s, out) in state.iter_mut().zip(n.iter_mut()) {
-                                let z: f64 = StandardNormal.sample(rng);
-                                *s = *s * T::of(*rho) + T::of(kick * z);
-                                *out = *s;
-                            }
-                        }
-                        (noise, _) => {
-                            let std = noise.std();
-                            for out in n.iter_mut() {
-                                let z: f64 = StandardNormal.sample(rng);
-                                *out = T::of(std * z);
-                            }
-                        }
-                    }
-                    u.iter_mut().zip(n.iter()).for_each(|(u, &n)| *u += n);
-                    // What noise sources delivered beyond their mean is already in the input.
+                let state = &mut u[p][here.clone()];
+                state.copy_from_slice(current);
+                if self.noisy && self.perturbed[p] {
+                    // The intrinsic noise was drawn before the rendition; what noise sources
+                    // delivered beyond their mean is already in the input.
+                    let n = &mut noise[p][here.clone()];
+                    state.iter_mut().zip(n.iter()).for_each(|(u, &n)| *u += n);
                     n.iter_mut().zip(received.iter()).for_each(|(n, &r)| *n += r);
                 }
                 if let PopulationModel::Lif(lif) = pop.model {
                     // `u` holds the current; the membrane potential replaces it in the record.
-                    let (before, now) = rendition.u[p].as_mut_slice().split_at_mut(here.start);
-                    let previous = if t == 0 {
-                        None
-                    } else {
-                        Some(&before[here.start - batch * size..])
-                    };
-                    let spikes = &mut rendition.act[p].as_mut_slice()[here.clone()];
+                    let (before, now) = u[p].split_at_mut(here.start);
+                    let previous = (t > 0).then(|| &before[here.start - size..]);
+                    let spikes = &mut act[p][here];
                     let refractory = &mut refractory[p];
                     let hold = (lif.refractory / dt).round() as u32;
                     let (tau, r) = (lif.tau_m, lif.resistance);
-                    let conductance = &self.scratch_inputs[size * batch..2 * size * batch];
-                    let driven = &self.scratch_inputs[2 * size * batch..3 * size * batch];
-                    for k in 0..size * batch {
+                    for k in 0..size {
                         let v_then = previous.map_or(lif.v_rest, |v| v[k].f64());
                         let (i, g, ge) = (now[k].f64(), conductance[k].f64(), driven[k].f64());
                         let (v, spike) = if refractory[k] > 0 {
@@ -534,51 +365,254 @@ impl<T: Real> TrialEngine<T> {
                     }
                     continue;
                 }
-                let f = &mut self.scratch[..size * batch];
-                pop.activation.apply_columns(size, u, f);
+                pop.activation.apply_columns(size, &u[p][here.clone()], f);
                 let rho = self.retention[p];
-                let act = rendition.act[p].as_mut_slice();
+                let gain = T::one() - rho;
+                let a = &mut act[p];
                 if rho == T::zero() || t == 0 {
                     // A leaky unit starts from rest: r(0) = (1 − ρ) f(u(0)).
-                    let gain = T::one() - rho;
-                    act[here]
-                        .iter_mut()
-                        .zip(f.iter())
-                        .for_each(|(a, &f)| *a = gain * f);
+                    a[here].iter_mut().zip(f.iter()).for_each(|(a, &f)| *a = gain * f);
                 } else {
-                    let (before, now) = act.split_at_mut(here.start);
-                    let previous = &before[here.start - batch * size..];
-                    let gain = T::one() - rho;
-                    for ((a, &r), &f) in now[..batch * size].iter_mut().zip(previous).zip(f.iter()) {
+                    let (before, now) = a.split_at_mut(here.start);
+                    let previous = &before[here.start - size..];
+                    for ((a, &r), &f) in now[..size].iter_mut().zip(previous).zip(f.iter()) {
                         *a = rho * r + gain * f;
                     }
                 }
             }
         }
     }
+}
+
+impl<T: Real> TrialEngine<T> {
+    /// An engine for `circuit` (dense and sparse projections only, see [`check_circuit`]).
+    pub fn new(circuit: Circuit<T>, streams: &SeedStreams, timing: TrialTiming, gate: TraceGate) -> Self {
+        let bp = circuit.blueprint();
+        let n = bp.populations().len();
+        let retention = bp
+            .populations()
+            .iter()
+            .map(|p| T::of(p.model.retention(timing.dt)))
+            .collect();
+        let noise_streams = bp
+            .populations()
+            .iter()
+            .map(|p| streams.stream(&format!("noise/{}", p.name)))
+            .collect();
+        let delays = bp
+            .projections()
+            .iter()
+            .map(|q| (q.delay / timing.dt).round() as usize)
+            .collect();
+        let perturbed = (0..n).map(|p| perturbed(bp, p)).collect();
+        let empty = |count| vec![DMatrix::zeros(0, 0); count];
+        let projections = bp.projections().len();
+        Self {
+            timing,
+            gate,
+            loss: Loss::SquaredError,
+            retention,
+            delays,
+            perturbed,
+            noise_streams,
+            clean: Rendition {
+                act: empty(n),
+                u: empty(n),
+            },
+            noisy: Rendition {
+                act: empty(n),
+                u: empty(n),
+            },
+            noise: empty(n),
+            error: empty(n),
+            gated_noise: empty(n),
+            delayed_pre: empty(projections),
+            clean_loss: Vec::new(),
+            signal: Vec::new(),
+            circuit,
+        }
+    }
+
+    /// The loss renditions are scored by (default [`Loss::SquaredError`]).
+    pub fn set_loss(&mut self, loss: Loss) {
+        self.loss = loss;
+    }
+
+    /// The time axis.
+    pub fn timing(&self) -> TrialTiming {
+        self.timing
+    }
+
+    /// The circuit and its weights.
+    pub fn circuit_mut(&mut self) -> &mut Circuit<T> {
+        &mut self.circuit
+    }
+
+    /// Clean activity of population `index` in the last noise-free renditions,
+    /// rendition-major.
+    pub fn activity(&self, index: usize) -> &DMatrix<T> {
+        &self.clean.act[index]
+    }
+
+    /// Whether the circuit has a gradient (no spiking population).
+    pub fn differentiable(&self) -> bool {
+        self.circuit
+            .blueprint()
+            .populations()
+            .iter()
+            .all(|p| !p.model.is_spiking())
+    }
+
+    /// The state of population `index` in the last noise-free renditions, rendition-major:
+    /// its summed input `u` for rate populations, its membrane potential (mV) for `Lif`
+    /// populations.
+    pub fn state(&self, index: usize) -> &DMatrix<T> {
+        &self.clean.u[index]
+    }
+
+    /// Activity of population `index` in the last noisy renditions, rendition-major (the
+    /// spikes that happened, for spiking and `Poisson` populations); empty before any.
+    pub fn noisy_activity(&self, index: usize) -> &DMatrix<T> {
+        &self.noisy.act[index]
+    }
+
+    /// The perturbation population `index` received in the last noisy renditions,
+    /// rendition-major: its intrinsic noise plus what noise sources delivered beyond their
+    /// mean.
+    pub fn received_noise(&self, index: usize) -> &DMatrix<T> {
+        &self.noise[index]
+    }
+
+    /// `∂ℓ/∂u` of population `index` after the last back-propagation through time,
+    /// rendition-major.
+    pub fn error(&self, index: usize) -> &DMatrix<T> {
+        &self.error[index]
+    }
+
+    /// Clean loss of each of the last renditions.
+    pub fn losses(&self) -> &[T] {
+        &self.clean_loss
+    }
+
+    /// `ℓ̃_b − ℓ_b` of each of the last renditions (empty without perturbation).
+    pub fn signal(&self) -> &[T] {
+        &self.signal
+    }
+
+    /// Renditions in `inputs` (`input_size × B·steps`).
+    fn renditions(&self, inputs: &DMatrix<T>) -> usize {
+        assert_eq!(
+            inputs.ncols() % self.timing.steps,
+            0,
+            "inputs must have a whole number of renditions of {} steps",
+            self.timing.steps
+        );
+        inputs.ncols() / self.timing.steps
+    }
+
+    /// Runs the renditions: noise-free, or with each population's noise drawn afresh.
+    fn run(&mut self, inputs: &DMatrix<T>, noisy: bool) {
+        self.circuit.flush();
+        let batch = self.renditions(inputs);
+        let TrialTiming { steps, dt } = self.timing;
+        let columns = steps * batch;
+        let bp = self.circuit.blueprint();
+        let rendition = if noisy { &mut self.noisy } else { &mut self.clean };
+        for (p, pop) in bp.populations().iter().enumerate() {
+            for m in [&mut rendition.act[p], &mut rendition.u[p]] {
+                if m.shape() != (pop.size, columns) {
+                    *m = DMatrix::zeros(pop.size, columns);
+                }
+            }
+            let noise_shape = if noisy && self.perturbed[p] {
+                (pop.size, columns)
+            } else {
+                (0, 0)
+            };
+            if noisy && self.noise[p].shape() != noise_shape {
+                self.noise[p] = DMatrix::zeros(noise_shape.0, noise_shape.1);
+            }
+        }
+        rendition.act[bp.input()].copy_from(inputs);
+        for (p, pop) in bp.populations().iter().enumerate() {
+            if noisy {
+                draw_noise(
+                    pop,
+                    &mut self.noise_streams[p],
+                    steps,
+                    batch,
+                    dt,
+                    &mut rendition.act[p],
+                    &mut self.noise[p],
+                );
+            } else if pop.model.is_source() {
+                rendition.act[p].fill(T::of(pop.model.spike_probability(dt)));
+            }
+        }
+        let mean_drive: Vec<Option<Vec<T>>> = bp
+            .projections()
+            .iter()
+            .enumerate()
+            .map(|(q, spec)| {
+                let source = &bp.populations()[spec.pre];
+                (noisy && source.model.is_source()).then(|| {
+                    let mean = vec![T::of(source.model.spike_probability(dt)); source.size];
+                    let mut drive = vec![T::zero(); bp.populations()[spec.post].size];
+                    project(&self.circuit.projections[q], &mean, &mut drive);
+                    drive
+                })
+            })
+            .collect();
+        let dynamics = Dynamics {
+            bp,
+            projections: &self.circuit.projections,
+            delays: &self.delays,
+            retention: &self.retention,
+            perturbed: &self.perturbed,
+            dt,
+            steps,
+            noisy,
+            mean_drive: &mean_drive,
+        };
+        let act = blocks(&mut rendition.act, steps, batch);
+        let u = blocks(&mut rendition.u, steps, batch);
+        let noise = if noisy {
+            blocks(&mut self.noise, steps, batch)
+        } else {
+            (0..batch).map(|_| Vec::new()).collect()
+        };
+        act.into_par_iter()
+            .zip(u)
+            .zip(noise)
+            .for_each(|((act, u), noise)| dynamics.run(Columns { act, u, noise }));
+    }
 
     /// Each rendition's loss: the mean over its steps of the per-step loss.
     fn rendition_losses(&self, act: &DMatrix<T>, targets: &DMatrix<T>) -> Vec<T> {
         let steps = self.timing.steps;
-        let batch = act.ncols() / steps;
-        let mut losses = vec![T::zero(); batch];
-        for (j, (a, y)) in act.column_iter().zip(targets.column_iter()).enumerate() {
-            losses[j % batch] += self.loss.value(a.as_slice(), y.as_slice());
-        }
         let per_step = T::one() / T::of(steps as f64);
-        losses.iter_mut().for_each(|l| *l *= per_step);
-        losses
+        (0..act.ncols() / steps)
+            .map(|b| {
+                (b * steps..(b + 1) * steps)
+                    .map(|j| {
+                        self.loss
+                            .value(act.column(j).as_slice(), targets.column(j).as_slice())
+                    })
+                    .sum::<T>()
+                    * per_step
+            })
+            .collect()
     }
 
-    /// Noise-free renditions of `inputs` (time-major); returns the output activity.
+    /// Noise-free renditions of `inputs` (rendition-major); returns the output activity.
     pub fn forward(&mut self, inputs: &DMatrix<T>) -> &DMatrix<T> {
         self.run(inputs, false);
         &self.clean.act[self.circuit.blueprint().output()]
     }
 
     /// Everything a rule with `requirements` needs for one update on `inputs` and `targets`
-    /// (time-major, `steps · B` columns): clean renditions and their losses, noisy renditions
-    /// and the signal, back-propagation through time; then the rule-facing copies.
+    /// (rendition-major, `B · steps` columns): clean renditions and their losses, noisy
+    /// renditions and the signal, back-propagation through time; then what rules read.
     pub fn prepare(
         &mut self,
         inputs: &DMatrix<T>,
@@ -611,136 +645,121 @@ impl<T: Real> TrialEngine<T> {
         if requirements.backprop || always_backprop {
             self.backprop_through_time(targets);
         }
-        self.lay_out_for_rules(
-            requirements.perturbation,
-            requirements.backprop || always_backprop,
-        );
+        self.lay_out_for_rules(requirements.perturbation);
         Ok(())
     }
 
-    /// `∂ℓ_b/∂u_p(t)` of the clean renditions, backwards in time and, within a step, in
-    /// reverse topological order: `λ_p(t) = ∂ℓ/∂r_p(t)` collects the loss at the output, the
-    /// leak's carry `ρ_p λ_p(t + 1)` and the projections out of `p`; `δ_p(t) = f'(u_p(t))ᵀ
-    /// (1 − ρ_p) λ_p(t)`.
+    /// `∂ℓ_b/∂u_p(t)` of the clean renditions, each rendition on its own thread, backwards in
+    /// time and, within a step, in reverse topological order: `λ_p(t) = ∂ℓ/∂r_p(t)` collects
+    /// the loss at the output, the leak's carry `ρ_p λ_p(t + 1)` and the projections out of
+    /// `p`; `δ_p(t) = f'(u_p(t))ᵀ (1 − ρ_p) λ_p(t)`.
     fn backprop_through_time(&mut self, targets: &DMatrix<T>) {
-        let bp = self.circuit.blueprint().clone();
+        let bp = self.circuit.blueprint();
         let steps = self.timing.steps;
         let columns = self.clean.act[bp.output()].ncols();
         let batch = columns / steps;
-        let per_step = T::one() / T::of(steps as f64);
         for (p, pop) in bp.populations().iter().enumerate() {
             if self.error[p].shape() != (pop.size, columns) {
                 self.error[p] = DMatrix::zeros(pop.size, columns);
             }
         }
-        let mut carry: Vec<DMatrix<T>> = bp
-            .populations()
-            .iter()
-            .map(|pop| DMatrix::zeros(pop.size, batch))
-            .collect();
-        for t in (0..steps).rev() {
-            let mut lambda: Vec<DMatrix<T>> = carry.clone();
-            for &p in bp.order().iter().rev() {
-                if p == bp.input() || bp.populations()[p].model.is_source() {
-                    continue;
-                }
-                let pop = &bp.populations()[p];
-                if p == bp.output() {
-                    let a = self.clean.act[p].columns(t * batch, batch);
-                    let y = targets.columns(t * batch, batch);
-                    let mut g = DMatrix::zeros(pop.size, batch);
-                    for ((a, y), mut g) in a.column_iter().zip(y.column_iter()).zip(g.column_iter_mut()) {
-                        let (a, y) = (a.into_owned(), y.into_owned());
-                        self.loss.gradient(a.as_slice(), y.as_slice(), g.as_mut_slice());
-                    }
-                    lambda[p] += g * per_step;
-                }
-                for &q in bp.outgoing(p) {
-                    // Activity at t reached the postsynaptic population `delay` steps later,
-                    // whose error is known already (later steps are done first).
-                    let spec = &bp.projections()[q];
-                    let reached = t + self.delays[q];
-                    if reached >= steps {
+        let outputs = bp.populations()[bp.output()].size;
+        let errors = blocks(&mut self.error, steps, batch);
+        let (clean, projections) = (&self.clean, &self.circuit.projections);
+        let (retention, delays, loss) = (&self.retention, &self.delays, self.loss);
+        errors.into_par_iter().enumerate().for_each(|(b, mut error)| {
+            fn block<T: Real>(m: &DMatrix<T>, b: usize, len: usize) -> &[T] {
+                &m.as_slice()[b * len..(b + 1) * len]
+            }
+            let per_step = T::one() / T::of(steps as f64);
+            let widest = bp.populations().iter().map(|p| p.size).max().unwrap_or(0);
+            let mut carry: Vec<Vec<T>> = bp.populations().iter().map(|p| vec![T::zero(); p.size]).collect();
+            let mut lambda = vec![T::zero(); widest];
+            let mut f = vec![T::zero(); widest];
+            let mut gradient = vec![T::zero(); outputs];
+            let targets = block(targets, b, steps * outputs);
+            for t in (0..steps).rev() {
+                for &p in bp.order().iter().rev() {
+                    let pop = &bp.populations()[p];
+                    if p == bp.input() || pop.model.is_source() {
                         continue;
                     }
-                    let delta = self.error[spec.post].columns(reached * batch, batch);
-                    match &self.circuit.projections[q].sparse {
-                        Some(s) => {
-                            let delta = delta.into_owned();
-                            s.structure.accumulate_transposed(
-                                &s.values,
-                                delta.as_slice(),
-                                lambda[p].as_mut_slice(),
-                            );
-                        }
-                        None => lambda[p].gemm_tr(
-                            T::one(),
-                            &self.circuit.projections[q].weights,
-                            &delta,
-                            T::one(),
-                        ),
+                    let size = pop.size;
+                    let here = t * size..(t + 1) * size;
+                    let lambda = &mut lambda[..size];
+                    lambda.copy_from_slice(&carry[p]);
+                    if p == bp.output() {
+                        let a = &block(&clean.act[p], b, steps * size)[here.clone()];
+                        loss.gradient(a, &targets[here.clone()], &mut gradient);
+                        lambda
+                            .iter_mut()
+                            .zip(&gradient)
+                            .for_each(|(l, &g)| *l += g * per_step);
                     }
+                    for &q in bp.outgoing(p) {
+                        // Activity at t reached the postsynaptic population `delay` steps
+                        // later, whose error is known already (later steps are done first).
+                        let spec = &bp.projections()[q];
+                        let reached = t + delays[q];
+                        if reached >= steps {
+                            continue;
+                        }
+                        let post_size = bp.populations()[spec.post].size;
+                        let delta = &error[spec.post][reached * post_size..(reached + 1) * post_size];
+                        project_back(&projections[q], delta, lambda);
+                    }
+                    let rho = retention[p];
+                    let u = &block(&clean.u[p], b, steps * size)[here.clone()];
+                    let f = &mut f[..size];
+                    pop.activation.apply_columns(size, u, f);
+                    let delta = &mut error[p][here];
+                    delta
+                        .iter_mut()
+                        .zip(lambda.iter())
+                        .for_each(|(d, &l)| *d = l * (T::one() - rho));
+                    pop.activation.backprop_columns(size, u, f, delta);
+                    carry[p]
+                        .iter_mut()
+                        .zip(lambda.iter())
+                        .for_each(|(c, &l)| *c = l * rho);
                 }
-                let rho = self.retention[p];
-                let mut delta = &lambda[p] * (T::one() - rho);
-                let u = self.clean.u[p].columns(t * batch, batch).into_owned();
-                let mut f = DMatrix::zeros(pop.size, batch);
-                pop.activation
-                    .apply_columns(pop.size, u.as_slice(), f.as_mut_slice());
-                pop.activation
-                    .backprop_columns(pop.size, u.as_slice(), f.as_slice(), delta.as_mut_slice());
-                self.error[p].columns_mut(t * batch, batch).copy_from(&delta);
-                carry[p] = &lambda[p] * rho;
             }
-        }
+        });
     }
 
-    /// Rendition-major copies of what rules read: clean activity, gated noise, errors.
-    fn lay_out_for_rules(&mut self, noise: bool, errors: bool) {
-        let steps = self.timing.steps;
-        let bp = self.circuit.blueprint().clone();
-        let to_rendition_major = |m: &DMatrix<T>, out: &mut DMatrix<T>| {
-            let batch = m.ncols() / steps;
-            if out.shape() != m.shape() {
-                *out = DMatrix::zeros(m.nrows(), m.ncols());
-            }
-            for t in 0..steps {
-                for b in 0..batch {
-                    out.column_mut(b * steps + t).copy_from(&m.column(t * batch + b));
+    /// What rules read beyond the renditions themselves: the gated noise and the delayed
+    /// presynaptic activity of delayed plastic projections.
+    fn lay_out_for_rules(&mut self, noise: bool) {
+        let bp = self.circuit.blueprint();
+        if noise && self.gate != TraceGate::None {
+            for (p, pop) in bp.populations().iter().enumerate() {
+                if self.perturbed[p] {
+                    let u = match self.gate {
+                        TraceGate::Clean => &self.clean.u[p],
+                        _ => &self.noisy.u[p],
+                    };
+                    self.gated_noise[p] = gate(&self.noise[p], u, pop.activation);
                 }
-            }
-        };
-        for (p, pop) in bp.populations().iter().enumerate() {
-            to_rendition_major(&self.clean.act[p], &mut self.rule_act[p]);
-            if noise && self.perturbed[p] {
-                let gated = match self.gate {
-                    TraceGate::None => self.noise[p].clone(),
-                    TraceGate::Clean => gate(&self.noise[p], &self.clean.u[p], pop.activation),
-                    TraceGate::Noisy => gate(&self.noise[p], &self.noisy.u[p], pop.activation),
-                };
-                to_rendition_major(&gated, &mut self.rule_noise[p]);
-            }
-            if errors && p != bp.input() && !pop.model.is_source() {
-                to_rendition_major(&self.error[p], &mut self.rule_error[p]);
             }
         }
         // A delayed projection's synapses pair postsynaptic activity at t with presynaptic
         // activity at t − delay.
         for (q, spec) in bp.projections().iter().enumerate() {
             if self.delays[q] > 0 && spec.plastic {
-                let delayed = self.delayed(&self.clean.act[spec.pre], self.delays[q]);
-                to_rendition_major(&delayed, &mut self.rule_delayed_pre[q]);
+                self.delayed_pre[q] = self.delayed(&self.clean.act[spec.pre], self.delays[q]);
             }
         }
     }
 
-    /// `m` (time-major) shifted `delay` steps later, zero before.
+    /// `m` shifted `delay` steps later within each rendition, zero before.
     fn delayed(&self, m: &DMatrix<T>, delay: usize) -> DMatrix<T> {
-        let batch = m.ncols() / self.timing.steps;
+        let steps = self.timing.steps;
         let mut out = DMatrix::zeros(m.nrows(), m.ncols());
-        let shift = (delay * batch).min(m.ncols());
-        out.columns_mut(shift, m.ncols() - shift)
-            .copy_from(&m.columns(0, m.ncols() - shift));
+        let shift = delay.min(steps);
+        for b in 0..m.ncols() / steps {
+            out.columns_mut(b * steps + shift, steps - shift)
+                .copy_from(&m.columns(b * steps, steps - shift));
+        }
         out
     }
 
@@ -770,8 +789,13 @@ impl<T: Real> TrialEngine<T> {
         post_updates: &mut [Box<dyn PostUpdate<T>>],
     ) -> Result<(), RuleError> {
         let requirements = rule.requirements();
-        let bp = self.circuit.blueprint().clone();
         let steps = self.timing.steps;
+        let bp = self.circuit.blueprint.clone();
+        let noise = if self.gate == TraceGate::None {
+            &self.noise
+        } else {
+            &self.gated_noise
+        };
         let projections = bp
             .projections()
             .iter()
@@ -784,15 +808,15 @@ impl<T: Real> TrialEngine<T> {
                 ProjectionContext {
                     name: &spec.name,
                     pre: if self.delays[q] > 0 {
-                        &self.rule_delayed_pre[q]
+                        &self.delayed_pre[q]
                     } else {
-                        &self.rule_act[spec.pre]
+                        &self.clean.act[spec.pre]
                     },
-                    post: &self.rule_act[spec.post],
+                    post: &self.clean.act[spec.post],
                     columns_per_sample: steps,
-                    post_noise: noisy.then_some(&self.rule_noise[spec.post]),
+                    post_noise: noisy.then_some(&noise[spec.post]),
                     noise_std: T::of(noise_scale(post_pop)),
-                    post_error: requirements.backprop.then_some(&self.rule_error[spec.post]),
+                    post_error: requirements.backprop.then_some(&self.error[spec.post]),
                     weight_noise: None,
                     state,
                 }
@@ -829,6 +853,74 @@ impl<T: Real> TrialEngine<T> {
         let loss = self.clean_loss.iter().map(|l| l.f64()).sum::<f64>() / self.clean_loss.len() as f64;
         self.apply_rule(rule, post_updates)?;
         Ok(loss)
+    }
+}
+
+/// Draws a population's noise for `batch` renditions of `steps` steps, rendition-major:
+/// a noise source's spikes into `act`, intrinsic noise into `noise` (zero for a population
+/// perturbed only by sources). Values come from the population's stream in the order step,
+/// rendition, unit, the Ornstein–Uhlenbeck state first drawn from its stationary law.
+fn draw_noise<T: Real>(
+    pop: &crate::Population,
+    rng: &mut StreamRng,
+    steps: usize,
+    batch: usize,
+    dt: f64,
+    act: &mut DMatrix<T>,
+    noise: &mut DMatrix<T>,
+) {
+    let size = pop.size;
+    let at = |t: usize, b: usize| (b * steps + t) * size;
+    if pop.model.is_source() {
+        let chance = pop.model.spike_probability(dt);
+        let act = act.as_mut_slice();
+        for t in 0..steps {
+            for b in 0..batch {
+                for a in &mut act[at(t, b)..at(t, b) + size] {
+                    let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+                    *a = if u < chance { T::one() } else { T::zero() };
+                }
+            }
+        }
+        return;
+    }
+    if noise.is_empty() {
+        return;
+    }
+    let noise = noise.as_mut_slice();
+    match pop.noise {
+        Noise::None => noise.fill(T::zero()),
+        Noise::OrnsteinUhlenbeck { std, tau } => {
+            let rho = (-dt / tau).exp();
+            let kick = std * (1.0 - rho * rho).sqrt();
+            let mut state: Vec<T> = (0..size * batch)
+                .map(|_| {
+                    let z: f64 = StandardNormal.sample(rng);
+                    T::of(std * z)
+                })
+                .collect();
+            for t in 0..steps {
+                for b in 0..batch {
+                    let states = &mut state[b * size..(b + 1) * size];
+                    for (s, out) in states.iter_mut().zip(&mut noise[at(t, b)..at(t, b) + size]) {
+                        let z: f64 = StandardNormal.sample(rng);
+                        *s = *s * T::of(rho) + T::of(kick * z);
+                        *out = *s;
+                    }
+                }
+            }
+        }
+        other => {
+            let std = other.std();
+            for t in 0..steps {
+                for b in 0..batch {
+                    for out in &mut noise[at(t, b)..at(t, b) + size] {
+                        let z: f64 = StandardNormal.sample(rng);
+                        *out = T::of(std * z);
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -347,16 +347,15 @@ fn recording(name: &str, m: &DMatrix<f64>) -> (String, usize, usize, Vec<f64>) {
     (name.into(), m.nrows(), m.ncols(), m.transpose().as_slice().to_vec())
 }
 
-/// `m` (`rows × steps`) repeated for `batch` renditions, time-major.
+/// `m` (`rows × steps`) repeated for `batch` renditions, rendition-major (the trial engine's
+/// layout: column `b·steps + t`).
 fn renditions<T: Real>(m: &DMatrix<T>, batch: usize, out: &mut DMatrix<T>) {
     let steps = m.ncols();
     if out.shape() != (m.nrows(), steps * batch) {
         *out = DMatrix::zeros(m.nrows(), steps * batch);
     }
-    for t in 0..steps {
-        for b in 0..batch {
-            out.column_mut(t * batch + b).copy_from(&m.column(t));
-        }
+    for b in 0..batch {
+        out.columns_mut(b * steps, steps).copy_from(m);
     }
 }
 
