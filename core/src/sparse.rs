@@ -187,6 +187,17 @@ impl SparseStructure {
         }
     }
 
+    /// The synapses as `(post, pre)` pairs with both indices multiplied by `factor` (tests).
+    #[cfg(test)]
+    fn pairs_scaled(&self, factor: usize) -> Vec<(usize, usize)> {
+        (0..self.cols)
+            .flat_map(|j| {
+                let (targets, _) = self.targets(j);
+                targets.iter().map(move |&i| (i as usize * factor, j * factor))
+            })
+            .collect()
+    }
+
     /// `(post_size, pre_size)`.
     pub fn shape(&self) -> (usize, usize) {
         (self.rows, self.cols)
@@ -276,6 +287,11 @@ impl SparseStructure {
 
     /// `W += scale · Σ_c s(c) U[:, c] V[:, c]ᵀ` at the stored synapses only, where `s(c)` is
     /// `sample_scales[c / columns_per_sample]` (1 without them).
+    ///
+    /// Above [`DENSE_PRODUCT_ABOVE`] of the entries present, the whole product is formed by a
+    /// matrix multiplication and read at the synapses (faster for dense-ish projections such
+    /// as HVC→RA); below, each synapse's dot product is formed alone, presynaptic units split
+    /// over threads.
     pub fn add_sampled_outer<T: Real>(
         &self,
         values: &mut [T],
@@ -285,23 +301,57 @@ impl SparseStructure {
         columns_per_sample: usize,
         pre_factors: &DMatrix<T>,
     ) {
-        // Rows of U and V as contiguous vectors, the per-sample scales folded into U.
-        let mut u = post_factors.transpose();
-        if let Some(c) = sample_scales {
-            for (col, mut row) in u.row_iter_mut().enumerate() {
-                row *= c[col / columns_per_sample];
+        use rayon::prelude::*;
+        let mut scaled = DMatrix::zeros(0, 0);
+        let post = match sample_scales {
+            Some(c) => {
+                crate::kernels::scale_columns(post_factors, c, columns_per_sample, &mut scaled);
+                &scaled
             }
+            None => post_factors,
+        };
+        let density = self.len() as f64 / (self.rows * self.cols).max(1) as f64;
+        if density > DENSE_PRODUCT_ABOVE {
+            use crate::gemm::{Operand, gemm};
+            let mut product = DMatrix::zeros(self.rows, self.cols);
+            gemm(
+                &mut product,
+                false,
+                scale,
+                Operand::plain(post),
+                Operand::transposed(pre_factors),
+            );
+            for j in 0..self.cols {
+                let (targets, start) = self.targets(j);
+                let column = product.column(j);
+                for (k, &i) in targets.iter().enumerate() {
+                    values[start + k] += column[i as usize];
+                }
+            }
+            return;
         }
-        let v = pre_factors.transpose();
+        // Rows of U and V as contiguous vectors.
+        let (u, v) = (post.transpose(), pre_factors.transpose());
+        let mut per_unit = Vec::with_capacity(self.cols);
+        let mut rest = values;
         for j in 0..self.cols {
-            let vj = v.column(j);
-            let (targets, start) = self.targets(j);
-            for (k, &i) in targets.iter().enumerate() {
-                values[start + k] += scale * u.column(i as usize).dot(&vj);
-            }
+            let (mine, others) = rest.split_at_mut(self.pre_start[j + 1] - self.pre_start[j]);
+            per_unit.push((j, mine));
+            rest = others;
         }
+        per_unit.into_par_iter().for_each(|(j, values)| {
+            let vj = v.column(j);
+            let (targets, _) = self.targets(j);
+            for (w, &i) in values.iter_mut().zip(targets) {
+                *w += scale * u.column(i as usize).dot(&vj);
+            }
+        });
     }
 }
+
+/// The fraction of a sparse projection's entries present above which its updates are formed
+/// as a dense product (see [`SparseStructure::add_sampled_outer`]).
+pub const DENSE_PRODUCT_ABOVE: f64 = 0.05;
 
 #[cfg(test)]
 mod tests {
@@ -374,6 +424,20 @@ mod tests {
         let scales = [0.5, -2.0];
         let mut updated = values.clone();
         s.add_sampled_outer(&mut updated, 0.3, &post, Some(&scales), 2, &pre);
+        // The same through the synapse-by-synapse path (a structure below the density at
+        // which the dense product takes over).
+        let sparser = SparseStructure::from_pairs(60, 90, &s.pairs_scaled(10));
+        assert!((sparser.len() as f64) < DENSE_PRODUCT_ABOVE * 5400.0);
+        let big_post = DMatrix::from_fn(60, 4, |i, c| if i % 10 == 0 { post[(i / 10, c)] } else { 0.7 });
+        let big_pre = DMatrix::from_fn(90, 4, |j, c| if j % 10 == 0 { pre[(j / 10, c)] } else { -0.3 });
+        let mut sparse_path = values.clone();
+        sparser.add_sampled_outer(&mut sparse_path, 0.3, &big_post, Some(&scales), 2, &big_pre);
+        assert!(
+            sparse_path
+                .iter()
+                .zip(&updated)
+                .all(|(a, b)| (a - b).abs() < 1e-14)
+        );
         let mut scaled = post.clone();
         for c in 0..4 {
             scaled.column_mut(c).scale_mut(scales[c / 2]);
