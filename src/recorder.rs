@@ -54,6 +54,33 @@ pub struct RunLayout {
     pub theory: Vec<(String, Vec<f64>)>,
     /// The group the task's end-of-run recordings go in (e.g. `song`), if it has any.
     pub recording_group: Option<String>,
+    /// Activity recorded during the run: a group path under the run (`spikes/ra`,
+    /// `traces/ra/state`) and whether its events carry a value (traces do, spikes do not).
+    pub activity: Vec<(String, bool)>,
+}
+
+/// Events of one recorded group (see [`RunLayout::activity`]), as parallel columns: time
+/// within the rendition (ms), unit, rendition (counted from 0 over the run) and, for traces,
+/// the sampled value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActivityBlock {
+    /// Time in the rendition, ms.
+    pub time: Vec<f64>,
+    /// Unit index in its population.
+    pub unit: Vec<u32>,
+    /// Rendition index.
+    pub rendition: Vec<u64>,
+    /// Sampled values (traces only).
+    pub value: Vec<f64>,
+}
+
+impl ActivityBlock {
+    fn extend(&mut self, other: &ActivityBlock) {
+        self.time.extend_from_slice(&other.time);
+        self.unit.extend_from_slice(&other.unit);
+        self.rendition.extend_from_slice(&other.rendition);
+        self.value.extend_from_slice(&other.value);
+    }
 }
 
 /// A final weight matrix, row-major `rows × cols`.
@@ -146,7 +173,62 @@ struct RunBuffers {
     metrics: Vec<String>,
     pending: Vec<Vec<f64>>,
     recording_group: Option<String>,
+    activity: Vec<(String, bool)>,
+    pending_activity: Vec<ActivityBlock>,
 }
+
+/// Sets an empty dataset's element type.
+type TypedColumn = fn(&mut hdf5_pure::DatasetBuilder);
+
+/// Creates, under `parent`, the nested groups of recorded activity (paths split into link
+/// names, e.g. `["traces", "ra", "state"]`), each leaf with its empty columns.
+fn add_activity_groups(parent: &mut hdf5_pure::GroupBuilder, entries: &[(Vec<&str>, bool)]) {
+    let mut names: Vec<&str> = entries.iter().map(|(path, _)| path[0]).collect();
+    names.dedup();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let mut group = parent.create_group(name);
+        let below: Vec<(Vec<&str>, bool)> = entries
+            .iter()
+            .filter(|(path, _)| path[0] == name && path.len() > 1)
+            .map(|(path, valued)| (path[1..].to_vec(), *valued))
+            .collect();
+        if let Some((_, valued)) = entries
+            .iter()
+            .find(|(path, _)| path[0] == name && path.len() == 1)
+        {
+            let mut columns: Vec<(&str, TypedColumn)> = vec![
+                ("time", |b| {
+                    b.with_f64_data(&[]);
+                }),
+                ("unit", |b| {
+                    b.with_u32_data(&[]);
+                }),
+                ("rendition", |b| {
+                    b.with_u64_data(&[]);
+                }),
+            ];
+            if *valued {
+                columns.push(("value", |b| {
+                    b.with_f64_data(&[]);
+                }));
+            }
+            for (column, typed) in columns {
+                let ds = group.create_dataset(column);
+                typed(ds);
+                ds.with_shape(&[0])
+                    .with_maxshape(&[MaxExtent::Unlimited])
+                    .with_chunks(&[ACTIVITY_CHUNK]);
+            }
+        }
+        add_activity_groups(&mut group, &below);
+        parent.add_group(group.finish());
+    }
+}
+
+/// Chunk length of the activity datasets (events per chunk).
+const ACTIVITY_CHUNK: u64 = 4096;
 
 fn chunk_len(rows_per_sync: u64) -> u64 {
     rows_per_sync.clamp(64, 4096)
@@ -221,6 +303,12 @@ impl Recorder {
                 let recordings = group.create_group(name);
                 group.add_group(recordings.finish());
             }
+            let activity: Vec<(Vec<&str>, bool)> = run
+                .activity
+                .iter()
+                .map(|(path, valued)| (path.split('/').collect(), *valued))
+                .collect();
+            add_activity_groups(&mut group, &activity);
             runs_group.add_group(group.finish());
         }
         builder.add_group(runs_group.finish());
@@ -235,6 +323,8 @@ impl Recorder {
                 metrics: r.metrics.clone(),
                 pending: vec![Vec::new(); r.metrics.len()],
                 recording_group: r.recording_group.clone(),
+                activity: r.activity.clone(),
+                pending_activity: vec![ActivityBlock::default(); r.activity.len()],
             })
             .collect();
         Ok(Self {
@@ -275,10 +365,47 @@ impl Recorder {
         Ok(())
     }
 
-    /// Writes buffered metrics of run `run` and updates its `steps_done`.
+    /// Buffers recorded activity of run `run`, one block per group of its layout, in order.
+    pub fn append_activity(&mut self, run: usize, blocks: &[ActivityBlock]) {
+        let state = &mut self.runs[run];
+        assert_eq!(
+            blocks.len(),
+            state.pending_activity.len(),
+            "one block per recorded group"
+        );
+        for (pending, block) in state.pending_activity.iter_mut().zip(blocks) {
+            pending.extend(block);
+        }
+    }
+
+    /// Writes buffered metrics and activity of run `run` and updates its `steps_done`.
     pub fn flush_run(&mut self, run: usize, steps_done: u64) -> Result<(), RecorderError> {
         let pending: Vec<Vec<f64>> = self.runs[run].pending.iter_mut().map(std::mem::take).collect();
+        let activity: Vec<ActivityBlock> = self.runs[run]
+            .pending_activity
+            .iter_mut()
+            .map(std::mem::take)
+            .collect();
         let group = self.runs[run].group.clone();
+        for ((path, valued), block) in self.runs[run].activity.clone().iter().zip(&activity) {
+            if block.time.is_empty() {
+                continue;
+            }
+            let append =
+                |name: &str, write: &dyn Fn(&mut hdf5_pure::Dataset) -> Result<(), hdf5_pure::Error>| {
+                    let mut ds = self
+                        .file()
+                        .dataset(&format!("runs/{group}/{path}/{name}"))
+                        .map_err(self.error(format!("opening `{path}/{name}` of `{group}`")))?;
+                    write(&mut ds).map_err(self.error(format!("appending to `{path}/{name}` of `{group}`")))
+                };
+            append("time", &|ds| ds.append(&block.time))?;
+            append("unit", &|ds| ds.append(&block.unit))?;
+            append("rendition", &|ds| ds.append(&block.rendition))?;
+            if *valued {
+                append("value", &|ds| ds.append(&block.value))?;
+            }
+        }
         if !pending[0].is_empty() {
             for (name, values) in self.runs[run].metrics.clone().iter().zip(&pending) {
                 let mut ds = self
@@ -504,6 +631,29 @@ pub fn read_recording(
     Ok((ds.shape().map_err(fail)?, ds.read_f64().map_err(fail)?))
 }
 
+/// Reads a group of recorded activity (`spikes/ra`, `traces/ra/state`) of run `group`.
+pub fn read_activity(path: &Path, group: &str, activity: &str) -> Result<ActivityBlock, RecorderError> {
+    let fail = |e: hdf5_pure::Error| RecorderError::Hdf5 {
+        path: path.into(),
+        action: format!("reading `{activity}` of `{group}`"),
+        message: e.to_string(),
+    };
+    let file = File::open(path).map_err(fail)?;
+    let column = |name: &str| {
+        file.dataset(&format!("runs/{group}/{activity}/{name}"))
+            .map_err(fail)
+    };
+    Ok(ActivityBlock {
+        time: column("time")?.read::<f64>().map_err(fail)?,
+        unit: column("unit")?.read::<u32>().map_err(fail)?,
+        rendition: column("rendition")?.read::<u64>().map_err(fail)?,
+        value: match file.dataset(&format!("runs/{group}/{activity}/value")) {
+            Ok(ds) => ds.read::<f64>().map_err(fail)?,
+            Err(_) => Vec::new(),
+        },
+    })
+}
+
 /// Writes standalone theory curves (`npsim theory trajectory --out x.h5`).
 pub fn write_curves(
     path: &Path,
@@ -540,6 +690,7 @@ mod tests {
             metrics: vec!["step".into(), "epsilon".into()],
             theory: Vec::new(),
             recording_group: None,
+            activity: Vec::new(),
         };
         let header = [("npsim_version".to_string(), Attr::Text("test".into()))];
         let mut recorder = Recorder::create(&path, false, &header, &[layout], 8).unwrap();

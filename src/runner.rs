@@ -124,6 +124,7 @@ fn layout(plan: &RunPlan) -> RunLayout {
         metrics: metric_names(plan),
         theory: theory_curves(plan),
         recording_group: plan.task.recording_group().map(String::from),
+        activity: crate::simulate::activity_groups(&plan.record),
     }
 }
 
@@ -189,6 +190,10 @@ pub fn run(
         for event in receiver {
             let result = match event {
                 Event::Row { run, row } => recorder.append(run, &row),
+                Event::Activity { run, blocks } => {
+                    recorder.append_activity(run, &blocks);
+                    Ok(())
+                }
                 Event::Sync { run, steps_done } => recorder.flush_run(run, steps_done),
                 Event::Progress(n) => {
                     bar.inc(n);

@@ -12,8 +12,8 @@ use npsim_models::{Task, TheorySettings};
 use npsim_rules::Baseline;
 use npsim_rules::node_perturbation::NodePerturbationConfig;
 
-use crate::recorder::{WeightData, WeightMatrix};
-use crate::scenario::{RuleConfig, RunPlan};
+use crate::recorder::{ActivityBlock, WeightData, WeightMatrix};
+use crate::scenario::{RecordPlan, RuleConfig, RunPlan, TraceVariable};
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +74,14 @@ pub enum Event {
         /// Steps done so far.
         steps_done: u64,
     },
+    /// Spikes and trace samples of a recorded update, one block per group of
+    /// [`activity_groups`].
+    Activity {
+        /// Run index.
+        run: usize,
+        /// The events.
+        blocks: Vec<ActivityBlock>,
+    },
     /// Steps advanced (for the progress bar).
     Progress(u64),
     /// The run ended.
@@ -98,6 +106,17 @@ pub struct RunOutcome {
     pub weights: Vec<WeightMatrix>,
     /// What the task records at the end (e.g. the song beside its tutor).
     pub recordings: Vec<WeightMatrix>,
+}
+
+/// The groups a run's recorded activity goes in, in the order of [`Event::Activity`]'s
+/// blocks: `spikes/<population>` (no value), then `traces/<population>/<variable>`.
+pub fn activity_groups(record: &RecordPlan) -> Vec<(String, bool)> {
+    record
+        .spikes
+        .iter()
+        .map(|(_, name)| (format!("spikes/{name}"), false))
+        .chain(record.traces.iter().map(|t| (t.path(), true)))
+        .collect()
 }
 
 /// Metric names of a plan, `step` first, then the task's, then `train_loss` (and
@@ -175,6 +194,12 @@ trait Trainer<T: Real>: Measure<T> {
     /// The mean loss of the last update's noisy renditions (trial engine with perturbation).
     fn noisy_loss(&self) -> Option<f64> {
         None
+    }
+
+    /// The spikes and trace samples `record` asks for, from the last update's renditions
+    /// (numbered from `first_rendition`), one block per group of [`activity_groups`].
+    fn recorded_activity(&self, _record: &RecordPlan, _first_rendition: u64) -> Vec<ActivityBlock> {
+        Vec::new()
     }
 }
 
@@ -275,6 +300,53 @@ impl<T: Real> Trainer<T> for TrialEngine<T> {
             .collect();
         self.apply_rule(rule, post)?;
         Ok((loss, cosines(self.circuit_mut(), plastic, &descent, &before)))
+    }
+
+    fn recorded_activity(&self, record: &RecordPlan, first_rendition: u64) -> Vec<ActivityBlock> {
+        // The renditions that made the update: the noisy ones when there were any.
+        let noisy = !self.signal().is_empty();
+        let steps = self.timing().steps;
+        let dt = record.dt;
+        let mut blocks = Vec::new();
+        for &(p, _) in &record.spikes {
+            let act = if noisy {
+                self.noisy_activity(p)
+            } else {
+                self.activity(p)
+            };
+            let mut block = ActivityBlock::default();
+            for (j, column) in act.column_iter().enumerate() {
+                for (unit, _) in column.iter().enumerate().filter(|(_, a)| **a != T::zero()) {
+                    block.time.push((j % steps) as f64 * dt);
+                    block.unit.push(unit as u32);
+                    block.rendition.push(first_rendition + (j / steps) as u64);
+                }
+            }
+            blocks.push(block);
+        }
+        for trace in &record.traces {
+            let p = trace.population;
+            let values = match (trace.variable, noisy) {
+                (TraceVariable::State, true) => Some(self.noisy_state(p)),
+                (TraceVariable::State, false) => Some(self.state(p)),
+                (TraceVariable::Activity, true) => Some(self.noisy_activity(p)),
+                (TraceVariable::Activity, false) => Some(self.activity(p)),
+                (TraceVariable::Noise, true) => Some(self.received_noise(p)).filter(|m| !m.is_empty()),
+                (TraceVariable::Noise, false) => None,
+            };
+            let columns = self.activity(p).ncols();
+            let mut block = ActivityBlock::default();
+            for j in (0..columns).filter(|j| (j % steps).is_multiple_of(record.trace_every)) {
+                for &unit in &trace.units {
+                    block.time.push((j % steps) as f64 * dt);
+                    block.unit.push(unit as u32);
+                    block.rendition.push(first_rendition + (j / steps) as u64);
+                    block.value.push(values.map_or(0.0, |m| m[(unit, j)].f64()));
+                }
+            }
+            blocks.push(block);
+        }
+        blocks
     }
 
     fn noisy_loss(&self) -> Option<f64> {
@@ -507,6 +579,15 @@ fn train<T: Real, E: Trainer<T>>(
                 .map(|loss| (loss, Vec::new()))
         };
         let (loss, cosines) = match outcome {
+            Ok(result) if at_record && !plan.record.is_empty() => {
+                // Before the task's metrics run the circuit again.
+                let first = (step - 1) * batch as u64;
+                emit(Event::Activity {
+                    run,
+                    blocks: engine.recorded_activity(&plan.record, first),
+                });
+                result
+            }
             Ok(result) => result,
             Err(e) => {
                 return finish(

@@ -476,6 +476,12 @@ impl<T: Real> TrialEngine<T> {
         &self.noisy.act[index]
     }
 
+    /// The state of population `index` in the last noisy renditions, rendition-major (see
+    /// [`TrialEngine::state`]); empty before any.
+    pub fn noisy_state(&self, index: usize) -> &DMatrix<T> {
+        &self.noisy.u[index]
+    }
+
     /// The perturbation population `index` received in the last noisy renditions,
     /// rendition-major: its intrinsic noise plus what noise sources delivered beyond their
     /// mean.

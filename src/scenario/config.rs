@@ -10,6 +10,7 @@ pub use npsim_core::Precision;
 pub use npsim_models::TaskConfig;
 pub use npsim_rules::{LearningRate, PostUpdateConfig};
 
+pub use super::record::RecordConfig;
 pub use super::templates::CircuitSpec;
 
 /// The scenario format version this build reads.
@@ -183,6 +184,9 @@ pub struct ScenarioConfig {
     /// Record the mean-field theory beside linear runs (default true).
     #[serde(default = "default_true")]
     pub theory: bool,
+    /// Spikes and traces of chosen populations, recorded during the run (tasks in time).
+    #[serde(default, skip_serializing_if = "RecordConfig::is_empty")]
+    pub record: RecordConfig,
     /// Parameter sweep: dotted path → list of values; each combination is one run.
     #[serde(default, skip_serializing)]
     pub sweep: BTreeMap<String, Vec<Box<ron::value::RawValue>>>,

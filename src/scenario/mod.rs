@@ -16,6 +16,7 @@
 pub mod config;
 pub mod overrides;
 pub mod plan;
+pub mod record;
 mod ron_value;
 pub mod templates;
 
@@ -30,6 +31,7 @@ pub use config::{
     RuleConfig, ScenarioConfig, TaskConfig, TrainConfig, default_data_dir,
 };
 pub use plan::{BuildContext, RulePlan, RunPlan};
+pub use record::{RecordPlan, TracePlan, TraceVariable};
 pub use templates::{ConvNetConfig, ConvStageConfig, DeepLinearConfig, MlpConfig, Pooling};
 
 use crate::plugin::PluginError;

@@ -49,6 +49,8 @@ pub struct RunPlan {
     pub steps: u64,
     /// Record every this many steps.
     pub record_every: u64,
+    /// Spikes and traces recorded at record steps.
+    pub record: super::RecordPlan,
 }
 
 impl RunPlan {
@@ -104,6 +106,10 @@ impl RunConfig {
         let rule = build_rule(c, &task, &blueprint, context)?;
         check_engine(&task, &blueprint, &rule)?;
         check_post_updates(c, &blueprint)?;
+        let record = c
+            .record
+            .plan(&blueprint, task.trial().map(|setup| setup.timing))
+            .map_err(|e| e.under("record"))?;
         Ok(RunPlan {
             run: self.clone(),
             blueprint,
@@ -111,6 +117,7 @@ impl RunConfig {
             rule,
             steps,
             record_every,
+            record,
         })
     }
 }
