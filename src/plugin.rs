@@ -23,7 +23,7 @@ use npsim_plugin::abi::{
     Host, PRECISION_F32, PRECISION_F64, PluginDescriptor, RawContext, RawMatrix, RawMatrixMut, RawProjection,
     RuleDescriptor, StrRef,
 };
-use npsim_plugin::{ENTRY_SYMBOL, INTERFACE_VERSION, build_info};
+use npsim_plugin::{ENTRY_SYMBOL, INTERFACE_VERSION, OLDEST_INTERFACE_VERSION, build_info};
 use thiserror::Error;
 
 /// A plugin that cannot be used.
@@ -90,6 +90,8 @@ pub struct PluginLibrary {
     pub rustc_version: String,
     /// Version of `npsim-plugin` it was built against.
     pub interface_crate_version: String,
+    /// The interface version it speaks (version 1 has no time axis: static tasks only).
+    pub interface_version: u32,
     /// Harmless mismatches found in the handshake.
     pub warnings: Vec<String>,
     /// Its rules.
@@ -200,9 +202,9 @@ pub fn load_entry(path: &Path, symbol: &str) -> Result<Arc<PluginLibrary>, Plugi
     // interface version (a `u32`); only these are read before they are checked.
     let (size, version) = unsafe { (pointer.cast::<usize>().read(), (*pointer).interface_version) };
     let crate_version = env!("CARGO_PKG_VERSION");
-    if version != INTERFACE_VERSION {
+    if !(OLDEST_INTERFACE_VERSION..=INTERFACE_VERSION).contains(&version) {
         return Err(handshake(format!(
-            "it speaks plugin interface version {version}, this npsim speaks version {INTERFACE_VERSION}; rebuild the plugin against npsim-plugin {crate_version} (the version in this npsim's workspace)"
+            "it speaks plugin interface version {version}, this npsim speaks versions {OLDEST_INTERFACE_VERSION} to {INTERFACE_VERSION}; rebuild the plugin against npsim-plugin {crate_version} (the version in this npsim's workspace)"
         )));
     }
     if size != std::mem::size_of::<PluginDescriptor>() {
@@ -281,6 +283,7 @@ pub fn load_entry(path: &Path, symbol: &str) -> Result<Arc<PluginLibrary>, Plugi
         sha256,
         rustc_version,
         interface_crate_version,
+        interface_version: version,
         warnings,
         rules,
     });
@@ -410,12 +413,32 @@ impl<T: Real> LearningRule<T> for PluginRule<T> {
         } else {
             PRECISION_F64
         };
-        if let Some(p) = context.projections.iter().find(|p| p.columns_per_sample != 1) {
-            // The plugin interface (version 1) passes one column per sample.
+        let columns_per_sample = context.projections.first().map_or(1, |p| p.columns_per_sample);
+        if self.library.interface_version < 2
+            && let Some(p) = context.projections.iter().find(|p| p.columns_per_sample != 1)
+        {
+            // Version 1 has one column per sample: no time steps, no convolution positions.
             return Err(RuleError::Unsupported {
                 rule: self.info().name.clone(),
                 projection: p.name.into(),
-                problem: "plugin rules see one column per sample: they update dense projections of static tasks only; freeze a convolution (`plastic: false`), or use a built-in rule (tasks in time)".into(),
+                problem: format!(
+                    "the plugin speaks interface version {}, with one column per sample: rebuild it against this npsim's npsim-plugin (version 2 adds columns per sample, for tasks in time and convolutions), or freeze the projection (`plastic: false`)",
+                    self.library.interface_version
+                ),
+            });
+        }
+        // Every plastic projection of a step has the same columns per sample, except
+        // convolutions (one per position); version 2 passes one number, so a step mixing
+        // them is refused.
+        if let Some(p) = context
+            .projections
+            .iter()
+            .find(|p| p.columns_per_sample != columns_per_sample)
+        {
+            return Err(RuleError::Unsupported {
+                rule: self.info().name.clone(),
+                projection: p.name.into(),
+                problem: "plugin rules see one number of columns per sample for all projections of an update, and this one differs (a convolution beside a dense projection): freeze it (`plastic: false`) or use a built-in rule".into(),
             });
         }
         let mut projections = Vec::with_capacity(context.projections.len());
@@ -471,6 +494,7 @@ impl<T: Real> LearningRule<T> for PluginRule<T> {
             loss: vector(context.loss),
             projections: projections.as_ptr(),
             projection_count: projections.len(),
+            columns_per_sample,
         };
         let mut message = String::new();
         let host = host(&mut message);

@@ -8,6 +8,7 @@ use std::process::Command;
 
 use common::{metric, run_text, text};
 use npsim::plugin::{self, PluginError};
+use npsim::recorder;
 
 fn example() -> String {
     common::example_plugin().display().to_string()
@@ -92,7 +93,14 @@ fn each_handshake_mismatch_has_its_own_message() {
         Err(PluginError::Handshake { problem, .. }) => problem,
         other => panic!("{symbol}: expected a handshake error, got {other:?}"),
     };
-    assert!(problem("npsim_plugin_entry_bad_version").starts_with("it speaks plugin interface version 99, this npsim speaks version 1; rebuild the plugin against npsim-plugin"));
+    assert!(problem("npsim_plugin_entry_bad_version").starts_with("it speaks plugin interface version 100, this npsim speaks versions 1 to 2; rebuild the plugin against npsim-plugin"));
+    // Version 1 still loads (static tasks only).
+    assert_eq!(
+        plugin::load_entry(path, "npsim_plugin_entry_version_1")
+            .unwrap()
+            .interface_version,
+        1
+    );
     assert!(
         problem("npsim_plugin_entry_bad_size").starts_with("its descriptor is 8 bytes, this npsim expects")
     );
@@ -257,34 +265,92 @@ fn the_example_trace_rule_learns() {
     assert!(eps[eps.len() - 1] < 0.75 * eps[0], "{eps:?}");
 }
 
-#[test]
-fn a_plugin_rule_on_a_task_in_time_is_refused_with_a_reason() {
-    let scenario = format!(
+/// A small birdsong circuit in time, learned by `rule`.
+fn song(rule: &str) -> String {
+    format!(
         r#"(
     version: 1,
     name: "plugin-in-time",
+    precision: F64,
     circuit: Explicit(
         populations: [
-            (name: "hvc", size: 20),
-            (name: "ra", size: 4, model: LeakyRate(tau: 20.0), noise: Gaussian(std: 0.1)),
+            (name: "hvc", size: 30),
+            (name: "ra", size: 8, activation: Relu, model: LeakyRate(tau: 10.0), noise: OrnsteinUhlenbeck(std: 0.3, tau: 5.0)),
+            (name: "motor", size: 2),
         ],
-        projections: [(from: "hvc", to: "ra")],
+        projections: [
+            (name: "HVC_RA", from: "hvc", to: "ra", init: Normal(std: 0.3), bias: Some(Constant(value: 0.5))),
+            (name: "readout", from: "ra", to: "motor", init: Pools(weight: 0.25), plastic: false),
+        ],
     ),
-    task: Birdsong(duration: 100.0),
-    rule: Plugin(path: "{}", name: "node_perturbation", params: "learning_rate: 1e-3"),
-    train: (steps: 10),
-)"#,
-        example()
+    task: Birdsong(duration: 60.0, dt: 1.0, burst: 2.0),
+    rule: {rule},
+    train: (steps: 30, batch_size: 3, record_every: 10),
+)"#
+    )
+}
+
+#[test]
+fn plugin_np_in_time_matches_built_in_np() {
+    // Interface version 2 hands plugins the time axis: the example's node perturbation sums
+    // each rendition's steps (its eligibility trace) and follows the built-in rule, whose
+    // update is one matrix product: equal to rounding.
+    let dir = tempfile::tempdir().unwrap();
+    let (built_in_path, built_in) = run_text(
+        dir.path(),
+        &song("NodePerturbation(learning_rate: Absolute(0.05))"),
     );
-    let err = npsim::scenario::Scenario::parse(Path::new("s.ron"), scenario)
-        .unwrap()
-        .plans()
+    let dir2 = tempfile::tempdir().unwrap();
+    let (plugin_path, plugin) = run_text(
+        dir2.path(),
+        &song(&format!(
+            r#"Plugin(path: "{}", name: "node_perturbation", params: "learning_rate: 0.05")"#,
+            example()
+        )),
+    );
+    assert_eq!(text(&plugin.runs[0], "status"), "completed");
+    let (a, b) = (
+        metric(&built_in.runs[0], "song_error"),
+        metric(&plugin.runs[0], "song_error"),
+    );
+    assert!(a[a.len() - 1] < a[0], "the song improved: {a:?}");
+    for (x, y) in a.iter().zip(b) {
+        assert!((x - y).abs() <= 1e-12 * x.abs(), "{a:?} vs {b:?}");
+    }
+    let weights = |path: &Path| recorder::read_weights(path, "run_000", "HVC_RA").unwrap().1;
+    let (w1, w2) = (weights(&built_in_path), weights(&plugin_path));
+    let worst = w1.iter().zip(&w2).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    assert!(worst < 1e-12, "weights differ by {worst}");
+}
+
+#[test]
+fn a_version_1_plugin_on_a_task_in_time_is_refused_with_a_reason() {
+    // Loaded (static tasks still take it), but its rule cannot see renditions' steps.
+    let library = plugin::load_entry(handshake_test(), "npsim_plugin_entry_version_1").unwrap();
+    let mut rule = library.instantiate::<f64>("fails", "").unwrap();
+    let blueprint =
+        npsim::scenario::Scenario::parse(Path::new("s.ron"), song("Sgd(learning_rate: Absolute(0.1))"))
+            .unwrap()
+            .plans()
+            .unwrap()
+            .swap_remove(0);
+    let setup = blueprint.task.trial().unwrap();
+    let streams = npsim_core::SeedStreams::new(1);
+    let mut engine = npsim_core::TrialEngine::new(
+        npsim_core::Circuit::<f64>::instantiate(&blueprint.blueprint, &streams),
+        &streams,
+        setup.timing,
+        setup.gate,
+    );
+    let columns = setup.timing.steps;
+    let inputs = nalgebra::DMatrix::zeros(30, columns);
+    let targets = nalgebra::DMatrix::zeros(2, columns);
+    let err = engine
+        .step(&inputs, &targets, &mut rule, &mut [])
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains(
-            "rule: plugin rules run on static tasks only: the plugin interface has no time axis yet"
-        ),
+        err.contains("the plugin speaks interface version 1, with one column per sample: rebuild it against this npsim's npsim-plugin"),
         "{err}"
     );
 }

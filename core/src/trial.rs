@@ -155,7 +155,31 @@ pub fn check_circuit(bp: &CircuitBlueprint, dt: f64) -> Result<(), String> {
             ));
         }
     }
+    // Exponential integration is stable for any step, but a step longer than a time constant
+    // skips the dynamics it sets.
+    let too_long = |what: String, tau: f64| -> Result<(), String> {
+        if dt > tau {
+            Err(format!(
+                "{what} has a time constant of {tau} ms, shorter than the step of {dt} ms: its dynamics would be lost between steps; use dt <= {tau} ms"
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    for pop in bp.populations() {
+        match pop.model {
+            PopulationModel::LeakyRate { tau } => too_long(format!("population `{}`", pop.name), tau)?,
+            PopulationModel::Lif(lif) => too_long(format!("population `{}`", pop.name), lif.tau_m)?,
+            _ => {}
+        }
+        if let Noise::OrnsteinUhlenbeck { tau, .. } = pop.noise {
+            too_long(format!("the noise of population `{}`", pop.name), tau)?;
+        }
+    }
     for spec in bp.projections() {
+        if let Synapse::Current { tau } | Synapse::Conductance { tau, .. } = spec.synapse {
+            too_long(format!("the synapse of projection `{}`", spec.name), tau)?;
+        }
         if spec.delay > 0.0 && (spec.delay / dt).round() < 1.0 {
             return Err(format!(
                 "projection `{}` has a delay of {} ms, less than half a step of {dt} ms: give a delay of at least one step or a smaller dt",

@@ -51,7 +51,16 @@ use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// The version of the binary interface. Bumped on any change to [`abi`].
-pub const INTERFACE_VERSION: u32 = 1;
+///
+/// | version | adds |
+/// |---|---|
+/// | 1 | rules on static tasks: one column per sample |
+/// | 2 | a time axis: [`abi::RawContext::columns_per_sample`] (a rendition's steps on tasks in time), appended to the context so that a version-1 plugin still reads its prefix |
+pub const INTERFACE_VERSION: u32 = 2;
+
+/// The oldest interface version npsim still loads (on static tasks only; tasks in time need
+/// version 2).
+pub const OLDEST_INTERFACE_VERSION: u32 = 1;
 
 /// The symbol npsim looks up: `extern "C" fn() -> *const PluginDescriptor`.
 pub const ENTRY_SYMBOL: &str = "npsim_plugin_entry";
@@ -237,6 +246,10 @@ pub mod abi {
         pub projections: *const RawProjection,
         /// How many.
         pub projection_count: usize,
+        /// Columns per sample in every activity, noise and error matrix (since version 2):
+        /// 1 on static tasks; on tasks in time, the steps of a rendition, whose columns
+        /// `b·steps .. (b + 1)·steps` are rendition `b`'s steps in order.
+        pub columns_per_sample: usize,
     }
 }
 
@@ -375,15 +388,25 @@ pub struct Projection<'a, T> {
     pub bias: Option<&'a mut [T]>,
 }
 
-/// Everything a plugin rule sees in one step.
+/// Everything a plugin rule sees in one update.
+///
+/// On tasks in time a sample is a rendition: the rule is called once at the end of each
+/// update, after its renditions, and each rendition `b` contributes `columns_per_sample`
+/// consecutive columns (its steps) to every activity, noise and error matrix, while
+/// `signal` and `loss` have one entry per rendition. An eligibility trace is then the sum over
+/// a rendition's columns, `E_b = Σ_t n_b(t) r_b(t)ᵀ` (see the example plugin's
+/// `node_perturbation`). On a convolution the columns of a sample are its positions, and the
+/// same sum is the kernel's update.
 #[derive(Debug)]
 pub struct Context<'a, T> {
     /// `ℓ(noisy) − ℓ(clean)` per sample (empty without perturbation).
     pub signal: &'a [T],
     /// Clean loss per sample.
     pub loss: &'a [T],
-    /// Samples in the batch.
+    /// Samples (renditions) in the batch.
     pub batch: usize,
+    /// Columns per sample: 1 on static tasks, a rendition's steps on tasks in time.
+    pub columns_per_sample: usize,
     /// The plastic projections.
     pub projections: Vec<Projection<'a, T>>,
 }
@@ -517,6 +540,7 @@ unsafe fn context<'a, T: Scalar>(raw: &'a RawContext) -> Result<Context<'a, T>, 
         signal,
         loss,
         batch: raw.batch,
+        columns_per_sample: raw.columns_per_sample.max(1),
         projections,
     })
 }

@@ -132,10 +132,14 @@ fn check_engine(
     if let Some(setup) = task.trial() {
         npsim_core::trial::check_circuit(blueprint, setup.timing.dt)
             .map_err(|m| Invalid::new("circuit", m))?;
-        if rule.plugin.is_some() {
+        if let Some(library) = rule.plugin.as_ref().filter(|l| l.interface_version < 2) {
             return Err(Invalid::new(
                 "rule",
-                "plugin rules run on static tasks only: the plugin interface has no time axis yet; use `NodePerturbation` or `Sgd` for tasks in time",
+                format!(
+                    "plugin `{}` speaks interface version {}, which has no time axis: rebuild it against this npsim's npsim-plugin (version 2), or use `NodePerturbation` or `Sgd` for tasks in time",
+                    library.path.display(),
+                    library.interface_version
+                ),
             )
             .into());
         }

@@ -92,8 +92,9 @@ impl Rule for NpTrace {
             let inverse_variance = 1.0 / (p.noise_std * p.noise_std);
             for j in 0..cols {
                 for i in 0..rows {
-                    let coincidence: f64 = (0..context.batch)
-                        .map(|b| noise.get(i, b).to_f64() * p.pre.get(j, b).to_f64())
+                    // Every column: the samples, and on tasks in time their steps.
+                    let coincidence: f64 = (0..noise.cols())
+                        .map(|c| noise.get(i, c).to_f64() * p.pre.get(j, c).to_f64())
                         .sum::<f64>();
                     let e = &mut trace[j * rows + i];
                     *e = self.trace_decay * *e + coincidence * inverse_variance;
@@ -141,6 +142,9 @@ impl Rule for PluginNodePerturbation {
 
     fn update<T: Scalar>(&mut self, context: &mut Context<'_, T>) -> Result<(), String> {
         let rate = T::from_f64(self.learning_rate);
+        // One column per sample on static tasks; on tasks in time a rendition's steps, so
+        // that the sum over them is the eligibility trace `Σ_t n(t) x(t)ᵀ` of that rendition.
+        let steps = context.columns_per_sample;
         for p in context.projections.iter_mut() {
             let noise = p
                 .post_noise
@@ -148,19 +152,21 @@ impl Rule for PluginNodePerturbation {
             let sigma = T::from_f64(p.noise_std);
             let scale = -rate / (sigma * sigma);
             for (b, &signal) in context.signal.iter().enumerate() {
-                let weighted: Vec<T> = noise.column(b).iter().map(|&n| n * signal).collect();
-                for j in 0..p.weights.cols() {
-                    let a = scale * p.pre.get(j, b);
-                    if a != T::default() {
-                        for (w, &u) in p.weights.column_mut(j).iter_mut().zip(&weighted) {
-                            *w += a * u;
+                for c in b * steps..(b + 1) * steps {
+                    let weighted: Vec<T> = noise.column(c).iter().map(|&n| n * signal).collect();
+                    for j in 0..p.weights.cols() {
+                        let a = scale * p.pre.get(j, c);
+                        if a != T::default() {
+                            for (w, &u) in p.weights.column_mut(j).iter_mut().zip(&weighted) {
+                                *w += a * u;
+                            }
                         }
                     }
-                }
-                if let Some(bias) = p.bias.as_deref_mut() {
-                    let a = scale * signal;
-                    for (v, &n) in bias.iter_mut().zip(noise.column(b)) {
-                        *v += a * n;
+                    if let Some(bias) = p.bias.as_deref_mut() {
+                        let a = scale * signal;
+                        for (v, &n) in bias.iter_mut().zip(noise.column(c)) {
+                            *v += a * n;
+                        }
                     }
                 }
             }

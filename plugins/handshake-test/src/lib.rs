@@ -93,6 +93,20 @@ pub extern "C" fn npsim_plugin_entry_bad_version() -> *const PluginDescriptor {
     })
 }
 
+/// A plugin of interface version 1 (no time axis): loaded, refused on tasks in time.
+#[unsafe(no_mangle)]
+pub extern "C" fn npsim_plugin_entry_version_1() -> *const PluginDescriptor {
+    static SLOT: OnceLock<Exported> = OnceLock::new();
+    forged(&SLOT, || {
+        Exported::with_build(
+            vec![describe::<Fails>()],
+            build_info("unwind"),
+            1,
+            standard_size(),
+        )
+    })
+}
+
 /// A descriptor of the wrong size.
 #[unsafe(no_mangle)]
 pub extern "C" fn npsim_plugin_entry_bad_size() -> *const PluginDescriptor {
