@@ -80,6 +80,46 @@ pub fn copy_into<T: Real>(dst: &mut DMatrix<T>, src: &DMatrix<T>) {
     }
 }
 
+/// Below this fraction of nonzero presynaptic factors, an outer-product update visits the
+/// nonzero entries instead of running a matrix product.
+pub const SPARSE_FACTOR_BELOW: f64 = 0.1;
+
+/// The fraction of entries of `m` that are not zero, estimated from at most 4,096 entries
+/// spread evenly over it (exact for smaller matrices): cheap beside any product with `m`.
+pub fn nonzero_fraction<T: Real>(m: &DMatrix<T>) -> f64 {
+    let values = m.as_slice();
+    let stride = values.len().div_ceil(4096).max(1);
+    let (mut seen, mut nonzero) = (0usize, 0usize);
+    for &v in values.iter().step_by(stride) {
+        seen += 1;
+        nonzero += usize::from(v != T::zero());
+    }
+    nonzero as f64 / seen.max(1) as f64
+}
+
+/// `W += scale · U Vᵀ`, column by column of `U` and `V`, skipping the zero entries of `V`:
+/// the update of weights from a mostly silent presynaptic population in
+/// `O(nonzeros(V) · rows(W))` rather than a full product.
+pub fn add_outer_sparse_pre<T: Real>(w: &mut DMatrix<T>, scale: T, u: &DMatrix<T>, v: &DMatrix<T>) {
+    let rows = w.nrows();
+    let weights = w.as_mut_slice();
+    for (u, v) in u
+        .as_slice()
+        .chunks_exact(rows)
+        .zip(v.as_slice().chunks_exact(v.nrows()))
+    {
+        for (j, &x) in v.iter().enumerate() {
+            if x != T::zero() {
+                let a = scale * x;
+                weights[j * rows..(j + 1) * rows]
+                    .iter_mut()
+                    .zip(u)
+                    .for_each(|(w, &u)| *w += a * u);
+            }
+        }
+    }
+}
+
 /// `out = m diag(c)`, where `c` repeats each of `sample_scales` over `columns_per_sample`
 /// consecutive columns.
 pub fn scale_columns<T: Real>(

@@ -310,6 +310,25 @@ impl SparseStructure {
             }
             None => post_factors,
         };
+        if crate::kernels::nonzero_fraction(pre_factors) < crate::kernels::SPARSE_FACTOR_BELOW {
+            // A mostly silent presynaptic side: only the synapses of its active units.
+            for (u, v) in post
+                .as_slice()
+                .chunks_exact(self.rows)
+                .zip(pre_factors.as_slice().chunks_exact(self.cols))
+            {
+                for (j, &x) in v.iter().enumerate() {
+                    if x != T::zero() {
+                        let a = scale * x;
+                        let (targets, start) = self.targets(j);
+                        for (w, &i) in values[start..start + targets.len()].iter_mut().zip(targets) {
+                            *w += a * u[i as usize];
+                        }
+                    }
+                }
+            }
+            return;
+        }
         let density = self.len() as f64 / (self.rows * self.cols).max(1) as f64;
         if density > DENSE_PRODUCT_ABOVE {
             use crate::gemm::{Operand, gemm};

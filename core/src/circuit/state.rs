@@ -175,7 +175,13 @@ impl<T: Real> Projection<T> {
         let pre_factors = if scaled_pre { &p.pre_factors } else { pre };
         if columns_per_sample > 1 {
             // A convolution's factors have a column per position and sample (tens of MB of
-            // patches): applied now, in one product over all of them, rather than copied.
+            // patches), a rendition's a column per step: applied now rather than copied. When
+            // the presynaptic side is mostly silent (a timing population's bursts), only its
+            // active entries are visited; otherwise one product over all columns.
+            if crate::kernels::nonzero_fraction(pre_factors) < crate::kernels::SPARSE_FACTOR_BELOW {
+                crate::kernels::add_outer_sparse_pre(&mut self.weights, scale, post_factors, pre_factors);
+                return;
+            }
             use crate::gemm::{Operand, gemm};
             let (u, v) = (Operand::plain(post_factors), Operand::transposed(pre_factors));
             gemm(&mut self.weights, true, scale, u, v);
