@@ -422,7 +422,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 .build()?;
             let stop = Arc::new(AtomicBool::new(false));
             let handler_stop = Arc::clone(&stop);
-            // A second Ctrl-C while runs wind down is ignored; runs stop at their next record.
+            // Ctrl-C or SIGTERM: runs stop after their current update; a second signal while
+            // they wind down is ignored.
             let _ = ctrlc::set_handler(move || handler_stop.store(true, Ordering::Relaxed));
             if !quiet {
                 eprintln!(

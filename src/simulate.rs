@@ -27,8 +27,11 @@ pub enum RunStatus {
         /// What was detected.
         reason: String,
     },
-    /// Stopped by the user.
-    Interrupted,
+    /// Stopped by the user (Ctrl-C, SIGTERM) after this step.
+    Interrupted {
+        /// The last update done.
+        step: u64,
+    },
     /// A rule failed.
     Failed(String),
 }
@@ -39,7 +42,7 @@ impl RunStatus {
         match self {
             RunStatus::Completed => "completed",
             RunStatus::Diverged { .. } => "diverged",
-            RunStatus::Interrupted => "interrupted",
+            RunStatus::Interrupted { .. } => "interrupted",
             RunStatus::Failed(_) => "failed",
         }
     }
@@ -52,7 +55,8 @@ impl RunStatus {
                 ("diverged_reason".into(), Attr::Text(reason.clone())),
             ],
             RunStatus::Failed(message) => vec![("error".into(), Attr::Text(message.clone()))],
-            _ => Vec::new(),
+            RunStatus::Interrupted { step } => vec![("interrupted_at_step".into(), Attr::Int(*step as i64))],
+            RunStatus::Completed => Vec::new(),
         }
     }
 }
@@ -568,6 +572,9 @@ fn train<T: Real, E: Trainer<T>>(
     });
     let (mut loss_sum, mut loss_count, mut correct, mut noisy_sum) = (0.0, 0u64, 0usize, 0.0);
     let mut reported = 0;
+    // The last step with a metrics row, and when the recorder last flushed.
+    let mut recorded_step = 0u64;
+    let mut last_sync = std::time::Instant::now();
     for step in 1..=plan.steps {
         task.next_batch(&mut inputs, &mut targets);
         let at_record = step % plan.record_every == 0 || step == plan.steps;
@@ -649,22 +656,27 @@ fn train<T: Real, E: Trainer<T>>(
                     emit,
                 );
             }
-            if stop.load(Ordering::Relaxed) {
-                return finish(
-                    &mut engine,
-                    task.as_mut(),
-                    RunStatus::Interrupted,
-                    step,
-                    row,
-                    emit,
-                );
-            }
+            recorded_step = step;
         }
-        if step % c.train.sync_every == 0 {
+        if stop.load(Ordering::Relaxed) {
+            // Noticed at every step, not only at records: Ctrl-C and SIGTERM take effect
+            // within one update. `steps_done` stays the last recorded step, which the metrics
+            // reach; the final weights are those of this step (`interrupted_at_step`).
+            return finish(
+                &mut engine,
+                task.as_mut(),
+                RunStatus::Interrupted { step },
+                recorded_step,
+                row,
+                emit,
+            );
+        }
+        if step % c.train.sync_every == 0 || last_sync.elapsed().as_secs_f64() >= c.train.sync_seconds {
             emit(Event::Sync {
                 run,
-                steps_done: step,
+                steps_done: recorded_step,
             });
+            last_sync = std::time::Instant::now();
         }
     }
     finish(

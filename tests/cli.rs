@@ -527,3 +527,70 @@ fn none_as_a_variant_can_be_set_and_swept() {
         stderr(&out)
     );
 }
+
+#[test]
+fn sigterm_stops_a_run_between_records_and_keeps_it_consistent() {
+    // Records only at step 0 and the (far) end: the run must notice SIGTERM at an ordinary
+    // update. Its metrics keep the step-0 row, `steps_done` says so, and the step it stopped
+    // after is recorded.
+    let dir = tempfile::tempdir().unwrap();
+    scenario(
+        dir.path(),
+        &LONG.replace("record_every: 100, sync_every: 1000", "record_every: 100000000"),
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_npsim"))
+        .current_dir(dir.path())
+        .args(["run", "s.ron", "--quiet", "--out", "t.h5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let partial = dir.path().join("t.h5.partial");
+    wait_for(&partial);
+    std::thread::sleep(Duration::from_millis(1000));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let run = &npsim::recorder::read(&partial).unwrap().runs[0];
+    assert_eq!(run.attributes["status"].to_string(), "interrupted");
+    assert_eq!(run.attributes["steps_done"].to_string(), "0");
+    let stopped: u64 = run.attributes["interrupted_at_step"].to_string().parse().unwrap();
+    assert!(stopped > 0, "stopped after update {stopped}");
+    let steps = &run.metrics.iter().find(|(n, _)| n == "step").unwrap().1;
+    assert_eq!(steps, &[0.0]);
+}
+
+#[test]
+fn slow_runs_flush_by_time_and_keep_their_rows_through_a_kill() {
+    // A step count that never triggers a flush: only `sync_seconds` does.
+    let dir = tempfile::tempdir().unwrap();
+    scenario(
+        dir.path(),
+        &LONG.replace("sync_every: 1000", "sync_every: 1000000000, sync_seconds: 0.2"),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_npsim"))
+        .current_dir(dir.path())
+        .args(["run", "s.ron", "--quiet", "--out", "f.h5"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = dir.path().join("f.h5.partial");
+    wait_for(&partial);
+    std::thread::sleep(Duration::from_millis(3000));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let run = &npsim::recorder::read(&partial).unwrap().runs[0];
+    let steps = &run.metrics.iter().find(|(n, _)| n == "step").unwrap().1;
+    assert!(steps.len() > 1, "rows flushed by time survive a kill: {steps:?}");
+    for (name, values) in &run.metrics {
+        assert_eq!(values.len(), steps.len(), "metric {name} is a complete prefix");
+    }
+    assert_eq!(
+        run.attributes["steps_done"].to_string(),
+        format!("{}", *steps.last().unwrap() as u64)
+    );
+}

@@ -73,6 +73,9 @@ fn default_divergence_factor() -> f64 {
 fn default_sync_every() -> u64 {
     10_000
 }
+fn default_sync_seconds() -> f64 {
+    30.0
+}
 fn default_seed() -> u64 {
     1
 }
@@ -104,6 +107,10 @@ pub struct TrainConfig {
     /// Flush recorded metrics to disk every this many steps (default 10,000).
     #[serde(default = "default_sync_every")]
     pub sync_every: u64,
+    /// Also flush when this many seconds of wall time have passed since the last flush
+    /// (default 30), so that slow runs lose at most that much to a crash.
+    #[serde(default = "default_sync_seconds")]
+    pub sync_seconds: f64,
 }
 
 impl TrainConfig {
@@ -118,6 +125,15 @@ impl TrainConfig {
         at_least_one("batch_size", Some(self.batch_size as u64))?;
         at_least_one("record_every", self.record_every)?;
         at_least_one("sync_every", Some(self.sync_every))?;
+        if !(self.sync_seconds > 0.0 && self.sync_seconds.is_finite()) {
+            return Err(Invalid::new(
+                "sync_seconds",
+                format!(
+                    "must be a finite number of seconds > 0, got {}",
+                    self.sync_seconds
+                ),
+            ));
+        }
         if self.divergence_factor.is_nan() || self.divergence_factor <= 1.0 {
             return Err(Invalid::new(
                 "divergence_factor",
