@@ -125,6 +125,11 @@ impl<T: Real> NodePerturbation<T> {
     }
 }
 
+/// Each sample's noisy loss, `ℓ + δℓ`.
+fn noisy_losses<T: Real>(context: &RuleContext<'_, T>) -> Vec<T> {
+    context.loss.iter().zip(context.signal).map(|(&l, &s)| l + s).collect()
+}
+
 impl<T: Real> LearningRule<T> for NodePerturbation<T> {
     fn name(&self) -> &str {
         "node_perturbation"
@@ -143,12 +148,7 @@ impl<T: Real> LearningRule<T> for NodePerturbation<T> {
             Baseline::Clean => context.signal,
             Baseline::RunningAverage(rate) => {
                 // Noisy loss per sample, compared with the average of earlier steps'.
-                let noisy: Vec<T> = context
-                    .loss
-                    .iter()
-                    .zip(context.signal)
-                    .map(|(&l, &s)| l + s)
-                    .collect();
+                let noisy = noisy_losses(context);
                 let mean = noisy.iter().copied().sum::<T>() / T::of(noisy.len().max(1) as f64);
                 let average = *self.average.get_or_insert(mean);
                 self.relative = noisy.iter().map(|&l| l - average).collect();
@@ -164,12 +164,7 @@ impl<T: Real> LearningRule<T> for NodePerturbation<T> {
                         message: "the `BatchMean` baseline compares the samples of one update with each other and needs at least 2: raise `train.batch_size`".into(),
                     });
                 }
-                let noisy: Vec<T> = context
-                    .loss
-                    .iter()
-                    .zip(context.signal)
-                    .map(|(&l, &s)| l + s)
-                    .collect();
+                let noisy = noisy_losses(context);
                 let total: T = noisy.iter().copied().sum();
                 let others = T::of((count - 1) as f64);
                 self.relative = noisy.iter().map(|&l| l - (total - l) / others).collect();
