@@ -1,0 +1,331 @@
+//! `npsim bench`: its subcommands, their options and how a benchmark's result is printed.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Subcommand, ValueEnum};
+
+use super::{BadInput, PrecisionArg, at_least_one};
+
+/// Threads and repetitions of a benchmark.
+#[derive(clap::Args, Clone, Copy)]
+pub(super) struct BenchRunArgs {
+    /// Threads (default: all cores, as for `run`).
+    #[arg(long, value_parser = at_least_one)]
+    threads: Option<usize>,
+    /// Timed repetitions (median reported).
+    #[arg(long, default_value_t = 5, value_parser = at_least_one)]
+    reps: usize,
+}
+
+/// The rule and batch of a training-step benchmark.
+#[derive(clap::Args, Clone)]
+pub(super) struct TrainingBenchArgs {
+    /// A built-in rule, by its short name (np, sgd, wp, reinforce) or its scenario name; it
+    /// runs with the parameters of its example in `npsim rules`.
+    #[arg(long, default_value = "np", value_parser = bench_rule)]
+    rule: npsim::scenario::RuleConfig,
+    /// Samples per step.
+    #[arg(long, default_value_t = 100, value_parser = at_least_one)]
+    batch: usize,
+}
+
+fn bench_rule(name: &str) -> Result<npsim::scenario::RuleConfig, String> {
+    npsim::bench::rule_by_name(name)
+}
+
+fn probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 1.0 => Ok(p),
+        Ok(p) => Err(format!("must lie in (0, 1], got {p}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn positive_ms(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        Ok(v) => Err(format!("must be a finite number of ms > 0, got {v}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The shipped birdsong scenarios.
+#[derive(Clone, Copy, ValueEnum)]
+pub(super) enum SongModelArg {
+    Rate,
+    Spiking,
+}
+
+#[derive(Subcommand)]
+pub(super) enum BenchCommand {
+    /// Mini-batch training steps on a 784-H-10 ReLU/softmax MLP (the paper's MNIST setting).
+    Mlp {
+        #[command(flatten)]
+        training: TrainingBenchArgs,
+        /// Hidden width H.
+        #[arg(long, default_value_t = 1000, value_parser = at_least_one)]
+        hidden: usize,
+        /// Precision.
+        #[arg(long, value_enum, default_value = "f32")]
+        precision: PrecisionArg,
+        #[command(flatten)]
+        run: BenchRunArgs,
+    },
+    /// Mini-batch training steps on the CIFAR-10 convnet of `scenarios/cifar10_conv.ron`
+    /// (3×32×32, two 5×5 convolution stages of 16 and 32 maps with 2×2 max pooling, 128, 10).
+    Conv {
+        #[command(flatten)]
+        training: TrainingBenchArgs,
+        /// Precision.
+        #[arg(long, value_enum, default_value = "f32")]
+        precision: PrecisionArg,
+        #[command(flatten)]
+        run: BenchRunArgs,
+    },
+    /// The matrix product behind every batched pass, `C (m×n) += A (m×k) B (k×n)`; the
+    /// defaults are the first layer of the MLP benchmark at H = 1000.
+    Gemm {
+        /// Rows of `A` and `C`.
+        #[arg(long, default_value_t = 1000, value_parser = at_least_one)]
+        m: usize,
+        /// Columns of `B` and `C`.
+        #[arg(long, default_value_t = 100, value_parser = at_least_one)]
+        n: usize,
+        /// The summed dimension.
+        #[arg(long, default_value_t = 784, value_parser = at_least_one)]
+        k: usize,
+        /// Time a training step's pair instead: the rank-n update `A += U Vᵀ` (`U` m×n, `V`
+        /// k×n), then `C += A B`, block of rows by block of rows (the GEMM-bound part of an
+        /// MLP step; 4mnk flop).
+        #[arg(long)]
+        fused: bool,
+        /// Precision.
+        #[arg(long, value_enum, default_value = "f32")]
+        precision: PrecisionArg,
+        #[command(flatten)]
+        run: BenchRunArgs,
+    },
+    /// Training updates of a shipped birdsong scenario (renditions per second).
+    Birdsong {
+        /// Which scenario: `spiking` (scenarios/birdsong_spiking.ron) or `rate`
+        /// (scenarios/birdsong_rate.ron).
+        #[arg(long, value_enum, default_value = "spiking")]
+        model: SongModelArg,
+        /// Renditions per update.
+        #[arg(long, default_value_t = 1, value_parser = at_least_one)]
+        batch: usize,
+        /// Precision.
+        #[arg(long, value_enum, default_value = "f64")]
+        precision: PrecisionArg,
+        #[command(flatten)]
+        run: BenchRunArgs,
+    },
+    /// A random network of LIF neurons (80 % excitatory, COBA parameters, driven by a
+    /// constant current) run by the trial engine; prints the mean rate, then neuron-steps per
+    /// second.
+    Lif {
+        /// Neurons.
+        #[arg(long, default_value_t = 10_000, value_parser = at_least_one)]
+        neurons: usize,
+        /// Connection probability.
+        #[arg(long, default_value_t = 0.02, value_parser = probability)]
+        p: f64,
+        /// Simulated ms per rendition.
+        #[arg(long, default_value_t = 100.0, value_parser = positive_ms)]
+        duration: f64,
+        /// Step, ms.
+        #[arg(long, default_value_t = 0.1, value_parser = positive_ms)]
+        dt: f64,
+        /// Precision.
+        #[arg(long, value_enum, default_value = "f64")]
+        precision: PrecisionArg,
+        #[command(flatten)]
+        run: BenchRunArgs,
+    },
+    /// Per-sample NP on the deep linear network (the paper's setting is 100-10000-10, f64).
+    LinearNp {
+        /// Input size.
+        #[arg(long, default_value_t = 100, value_parser = at_least_one)]
+        lx: usize,
+        /// Hidden size.
+        #[arg(long, default_value_t = 10_000, value_parser = at_least_one)]
+        lh: usize,
+        /// Output size.
+        #[arg(long, default_value_t = 10, value_parser = at_least_one)]
+        ly: usize,
+        /// Precision.
+        #[arg(long, value_enum, default_value = "f64")]
+        precision: PrecisionArg,
+        #[command(flatten)]
+        run: BenchRunArgs,
+    },
+}
+
+pub(super) fn run_bench(what: BenchCommand) -> Result<ExitCode> {
+    match what {
+        BenchCommand::Mlp {
+            training: TrainingBenchArgs { rule, batch },
+            hidden,
+            precision,
+            run,
+        } => {
+            let name = rule.builtin_name().unwrap_or_default();
+            let settings = npsim::bench::MlpBench {
+                rule,
+                hidden,
+                batch,
+                reps: run.reps,
+                seconds: 1.0,
+            };
+            timed(
+                run,
+                precision,
+                format!("mlp 784-{hidden}-10, rule {name}, batch {batch}"),
+                "samples_per_second",
+                || npsim::bench::mlp::<f32>(&settings),
+                || npsim::bench::mlp::<f64>(&settings),
+            )
+        }
+        BenchCommand::Conv {
+            training: TrainingBenchArgs { rule, batch },
+            precision,
+            run,
+        } => {
+            let config = npsim::bench::cifar10_convnet();
+            timed(
+                run,
+                precision,
+                format!(
+                    "conv cifar10 convnet, rule {}, batch {batch}",
+                    rule.builtin_name().unwrap_or_default()
+                ),
+                "samples_per_second",
+                || npsim::bench::training_steps::<f32>(&config, &rule, batch, run.reps, 1.0),
+                || npsim::bench::training_steps::<f64>(&config, &rule, batch, run.reps, 1.0),
+            )
+        }
+        BenchCommand::Gemm {
+            m,
+            n,
+            k,
+            fused,
+            precision,
+            run,
+        } => {
+            let description = if fused {
+                format!("fused rank-{n} update of {m}x{k} then product with {k}x{n}")
+            } else {
+                format!("gemm {m}x{k} times {k}x{n}")
+            };
+            timed(
+                run,
+                precision,
+                description,
+                "gflops",
+                || npsim::bench::gemm::<f32>(m, n, k, fused, run.reps, 1.0),
+                || npsim::bench::gemm::<f64>(m, n, k, fused, run.reps, 1.0),
+            )
+        }
+        BenchCommand::Birdsong {
+            model,
+            batch,
+            precision,
+            run,
+        } => {
+            let (model, name) = match model {
+                SongModelArg::Rate => (npsim::bench::SongModel::Rate, "rate"),
+                SongModelArg::Spiking => (npsim::bench::SongModel::Spiking, "spiking"),
+            };
+            timed(
+                run,
+                precision,
+                format!("birdsong {name} (scenarios/birdsong_{name}.ron), batch {batch}"),
+                "renditions_per_second",
+                || npsim::bench::birdsong::<f32>(model, batch, run.reps, 1.0),
+                || npsim::bench::birdsong::<f64>(model, batch, run.reps, 1.0),
+            )
+        }
+        BenchCommand::Lif {
+            neurons,
+            p,
+            duration,
+            dt,
+            precision,
+            run,
+        } => {
+            if duration / dt < 1.0 {
+                return Err(BadInput(format!(
+                    "--duration {duration} ms is shorter than one step of {dt} ms"
+                ))
+                .into());
+            }
+            let settings = npsim::bench::LifBench {
+                neurons,
+                p,
+                duration,
+                dt,
+                reps: run.reps,
+            };
+            // The mean rate is printed before the throughput, which stays the last line.
+            let report = |(rate, hz): (f64, f64)| {
+                println!("mean_rate_hz: {hz:.2}");
+                rate
+            };
+            timed(
+                run,
+                precision,
+                format!("lif network of {neurons} neurons, p {p}, {duration} ms at dt {dt} ms"),
+                "neuron_steps_per_second",
+                || report(npsim::bench::lif_network::<f32>(settings)),
+                || report(npsim::bench::lif_network::<f64>(settings)),
+            )
+        }
+        BenchCommand::LinearNp {
+            lx,
+            lh,
+            ly,
+            precision,
+            run,
+        } => {
+            let settings = npsim::bench::LinearNpBench {
+                lx,
+                lh,
+                ly,
+                reps: run.reps,
+                seconds: 1.0,
+            };
+            timed(
+                run,
+                precision,
+                format!("linear-np {lx}-{lh}-{ly}"),
+                "iterations_per_second",
+                || npsim::bench::linear_np::<f32>(settings),
+                || npsim::bench::linear_np::<f64>(settings),
+            )
+        }
+    }
+}
+
+/// Runs a benchmark on its own pool in the chosen precision; prints what ran, then
+/// `<unit>: <rate>` as the last line.
+fn timed(
+    run: BenchRunArgs,
+    precision: PrecisionArg,
+    description: String,
+    unit: &str,
+    in_f32: impl FnOnce() -> f64 + Send,
+    in_f64: impl FnOnce() -> f64 + Send,
+) -> Result<ExitCode> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(run.threads.unwrap_or(0))
+        .build()?;
+    let threads = pool.current_num_threads();
+    let rate = pool.install(|| match precision {
+        PrecisionArg::F32 => in_f32(),
+        PrecisionArg::F64 => in_f64(),
+    });
+    println!("bench: {description}, threads {threads}, reps {}", run.reps);
+    println!("{unit}: {rate:.1}");
+    Ok(ExitCode::SUCCESS)
+}
