@@ -2,6 +2,7 @@
 //!
 //! Scenarios, simulation runs and recordings: the library behind the `npsim` command.
 
+pub mod analysis;
 pub mod bench;
 pub mod catalog;
 pub mod fetch;

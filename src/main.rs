@@ -78,6 +78,22 @@ enum Command {
         /// The HDF5 file.
         file: PathBuf,
     },
+    /// Summarise a recording: time to target, minimum training time over learning rates,
+    /// onset of instability; printed and stored under `/summary` in the file.
+    Analyze {
+        /// The HDF5 file.
+        file: PathBuf,
+        /// `metric=value` or `metric=percent%` of its initial value (default: the scenario's
+        /// `analysis.target`, else each run's error metric at 1 %: `error_metric=1%`).
+        #[arg(long)]
+        target: Option<String>,
+        /// Records in the moving average that finds the minimum (default 5).
+        #[arg(long)]
+        smoothing: Option<usize>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the learning rules and post-update steps, built in or from a plugin library.
     Rules {
         /// Also list the rules of this plugin library.
@@ -286,6 +302,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 eprintln!("interrupted: partial recording kept at {}", report.path.display());
                 return Ok(ExitCode::from(130));
             }
+            let analysis = scenario.config.analysis.build().expect("checked with the plans");
+            let summary = npsim::analysis::analyse(&recorder::read(&report.path)?, &analysis);
+            let (attributes, tables) = summary.tables();
+            recorder::write_summary(&report.path, &attributes, &tables)?;
+            if scenario.config.analysis.target.is_some() && !quiet {
+                println!("\n{}", summary.table());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules { plugin } => {
@@ -404,6 +427,33 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             println!("wrote {} points to {}", curves[0].1.len(), out.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Analyze {
+            file,
+            target,
+            smoothing,
+            json,
+        } => {
+            if !file.exists() {
+                return Err(BadInput(format!("no recording at `{}`", file.display())).into());
+            }
+            let recording = recorder::read(&file)?;
+            let stored = recorder::summary_target(&file);
+            let analysis = npsim::analysis::AnalysisConfig {
+                target: target.or(stored),
+                smoothing: smoothing.unwrap_or(5),
+            }
+            .build()
+            .map_err(|e| BadInput(format!("--{}: {}", e.field, e.message)))?;
+            let summary = npsim::analysis::analyse(&recording, &analysis);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                print!("{}", summary.table());
+            }
+            let (attributes, tables) = summary.tables();
+            recorder::write_summary(&file, &attributes, &tables)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Inspect { file } => {
             if !file.exists() {
                 return Err(BadInput(format!("no recording at `{}`", file.display())).into());
@@ -423,13 +473,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 get("npsim_version"),
                 get("created")
             );
-            // The error metric each run names (recordings before it was recorded: ε or the
-            // test loss).
-            let error_metric = |run: &recorder::RunSummary| match run.attributes.get("error_metric") {
-                Some(name) => name.to_string(),
-                None if run.metrics.iter().any(|(n, _)| n == "epsilon") => "epsilon".into(),
-                None => "test_loss".into(),
-            };
+            let error_metric = npsim::analysis::error_metric;
             let rows: Vec<TableRow> = summary
                 .runs
                 .iter()

@@ -12,8 +12,9 @@
 //! (`init: Pools(..)`, `plastic: false`).
 //!
 //! # Inputs and targets
-//! Input neuron `k` of `N` bursts once, at rate 1 from `k·duration/N` for `burst` ms (0
-//! otherwise). The tutor song has one smooth trace per output channel: generated from the run
+//! Input neuron `k` of `N` bursts once, at rate 1 from step `⌊k·T/N⌋` of the song's `T` steps
+//! for `burst` ms (0 otherwise); with more neurons than steps, several start at each step, as
+//! many HVC neurons burst together in the bird. The tutor song has one smooth trace per output channel: generated from the run
 //! seed (stream `task/tutor`) as `0.5 + 0.25 s(t)/max|s|` with `s(t) = Σ_{k=1}^{K} (a_k sin +
 //! b_k cos)(2π k t/duration)`, `a_k, b_k ~ N(0, 1/k²)`, or read from a CSV file (one row per
 //! time step, one column per channel, an optional header line). Every rendition has the same
@@ -171,12 +172,6 @@ impl TaskSpec for BirdsongConfig {
         let blueprint = context.blueprint;
         let inputs = blueprint.populations()[blueprint.input()].size;
         let outputs = blueprint.populations()[blueprint.output()].size;
-        if inputs > steps {
-            return Err(invalid(
-                "",
-                format!("{inputs} input neurons cannot burst at distinct steps of a {steps}-step song: use fewer input neurons or a smaller dt"),
-            ));
-        }
         for pop in blueprint.populations() {
             if matches!(pop.model, PopulationModel::LeakyRate { .. }) && pop.model.retention(self.dt) == 0.0 {
                 return Err(invalid(

@@ -203,6 +203,9 @@ pub struct ScenarioConfig {
     /// Spikes and traces of chosen populations, recorded during the run (tasks in time).
     #[serde(default, skip_serializing_if = "RecordConfig::is_empty")]
     pub record: RecordConfig,
+    /// What `npsim run` summarises at the end: a target metric, smoothing (see `npsim analyze`).
+    #[serde(default)]
+    pub analysis: crate::analysis::AnalysisConfig,
     /// Parameter sweep: dotted path → list of values; each combination is one run.
     #[serde(default, skip_serializing)]
     pub sweep: BTreeMap<String, Vec<Box<ron::value::RawValue>>>,

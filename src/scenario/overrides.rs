@@ -278,24 +278,70 @@ pub(super) fn check_not_swept(
     sweep: &BTreeMap<String, Vec<Box<ron::value::RawValue>>>,
 ) -> Result<(), ScenarioError> {
     let inside = |outer: &str, inner: &str| inner == outer || inner.starts_with(&format!("{outer}."));
-    for (swept, values) in sweep {
-        if inside(swept, path) || inside(path, swept) {
-            let listed: Vec<String> = values.iter().map(|v| v.get_ron().trim().to_string()).collect();
-            return Err(ScenarioError::Override {
-                origin: "--set",
-                path: path.into(),
-                message: format!(
-                    "the scenario's sweep sets `{swept}` in every run (to {}), which would replace this value; edit or remove that sweep entry in the file instead",
-                    listed.join(", ")
-                ),
-            });
-        }
+    for (key, values) in sweep {
+        let Some(swept) = key_paths(key)
+            .into_iter()
+            .find(|swept| inside(swept, path) || inside(path, swept))
+        else {
+            continue;
+        };
+        let listed: Vec<String> = values.iter().map(|v| v.get_ron().trim().to_string()).collect();
+        return Err(ScenarioError::Override {
+            origin: "--set",
+            path: path.into(),
+            message: format!(
+                "the scenario's sweep sets `{swept}` in every run (to {}), which would replace this value; edit or remove that sweep entry in the file instead",
+                listed.join(", ")
+            ),
+        });
     }
     Ok(())
 }
 
+/// The paths one sweep key sets: one, or several joined by commas (a linked axis, whose
+/// values are tuples giving each path its value).
+fn key_paths(key: &str) -> Vec<&str> {
+    key.split(',').map(str::trim).collect()
+}
+
+/// The `(path, value)` assignments of one value of a sweep key.
+fn axis_assignments(key: &str, value: &str) -> Result<Vec<(String, String)>, ScenarioError> {
+    let paths = key_paths(key);
+    if paths.len() == 1 {
+        return Ok(vec![(paths[0].to_string(), value.to_string())]);
+    }
+    let fail = |message: String| ScenarioError::Override {
+        origin: "sweep entry",
+        path: key.to_string(),
+        message,
+    };
+    if let Some(empty) = paths.iter().position(|p| p.is_empty()) {
+        return Err(fail(format!(
+            "path {} of this linked key is empty: write the paths separated by single commas",
+            empty + 1
+        )));
+    }
+    let elements = ron_value::split_tuple(value).ok_or_else(|| {
+        fail(format!(
+            "links {} paths, so each value must be a tuple of {} values such as `({})`, got `{value}`",
+            paths.len(),
+            paths.len(),
+            vec!["..".to_string(); paths.len()].join(", ")
+        ))
+    })?;
+    if elements.len() != paths.len() {
+        return Err(fail(format!(
+            "links {} paths but the value `{value}` has {} elements: give one per path, in order",
+            paths.len(),
+            elements.len()
+        )));
+    }
+    Ok(paths.iter().map(|p| p.to_string()).zip(elements).collect())
+}
+
 /// The runs of a sweep: the cartesian product (keys in alphabetical order, the last varying
-/// fastest), or the one run if there is no sweep.
+/// fastest), or the one run if there is no sweep. A key naming several comma-separated paths
+/// is one axis whose tuple values set those paths together.
 pub(super) fn expand_sweep(config: &ScenarioConfig) -> Result<Vec<RunConfig>, ScenarioError> {
     let entries: Vec<(&String, &Vec<Box<ron::value::RawValue>>)> = config.sweep.iter().collect();
     for (path, values) in &entries {
@@ -320,19 +366,18 @@ pub(super) fn expand_sweep(config: &ScenarioConfig) -> Result<Vec<RunConfig>, Sc
             picks[k] = rest % values.len();
             rest /= values.len();
         }
+        let mut assignments = Vec::new();
+        for ((key, values), &pick) in entries.iter().zip(&picks) {
+            assignments.extend(axis_assignments(key, values[pick].get_ron().trim())?);
+        }
         // Whole-block replacements first, so `rule` then `rule.learning_rate` compose.
-        let mut order: Vec<usize> = (0..entries.len()).collect();
-        order.sort_by_key(|&k| entries[k].0.matches('.').count());
+        let mut order: Vec<usize> = (0..assignments.len()).collect();
+        order.sort_by_key(|&k| assignments[k].0.matches('.').count());
         let mut config = base.clone();
         for k in order {
-            let (path, values) = entries[k];
-            config = set_path(&config, path, values[picks[k]].get_ron().trim(), "sweep entry")?;
+            let (path, value) = &assignments[k];
+            config = set_path(&config, path, value, "sweep entry")?;
         }
-        let assignments = entries
-            .iter()
-            .zip(&picks)
-            .map(|((path, values), &i)| ((*path).clone(), values[i].get_ron().trim().to_string()))
-            .collect();
         runs.push(RunConfig {
             index,
             assignments,

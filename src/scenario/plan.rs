@@ -89,6 +89,7 @@ impl RunConfig {
         let c = &self.config;
         c.train.validate().map_err(|e| e.under("train"))?;
         c.circuit.validate().map_err(|e| e.under("circuit"))?;
+        c.analysis.build().map_err(|e| e.under("analysis"))?;
         let blueprint = self.circuit_config().build()?;
         let task = c
             .task

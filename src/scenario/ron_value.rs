@@ -236,6 +236,36 @@ impl Parser<'_> {
     }
 }
 
+/// The elements of a RON tuple `(a, b, ..)` as text, split at its top-level commas (commas
+/// inside brackets or strings stay with their element); `None` if `text` is not a tuple.
+pub fn split_tuple(text: &str) -> Option<Vec<String>> {
+    let inner = text.trim().strip_prefix('(')?.strip_suffix(')')?;
+    let mut elements = Vec::new();
+    let (mut depth, mut in_string, mut escaped, mut start) = (0i32, false, false, 0);
+    for (i, c) in inner.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            '(' | '[' | '{' if !in_string => depth += 1,
+            ')' | ']' | '}' if !in_string => depth -= 1,
+            ',' if !in_string && depth == 0 => {
+                elements.push(inner[start..i].trim().to_string());
+                start = i + 1;
+            }
+            _ => {}
+        }
+        if depth < 0 {
+            return None;
+        }
+    }
+    let last = inner[start..].trim();
+    if !last.is_empty() {
+        elements.push(last.to_string());
+    }
+    (depth == 0 && !in_string).then_some(elements)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +296,17 @@ mod tests {
             parse("WeightNormalisation()").unwrap(),
             json!({"WeightNormalisation": {}})
         );
+    }
+
+    #[test]
+    fn tuples_split_at_their_top_level_commas() {
+        assert_eq!(
+            split_tuple("(300, Absolute(0.4), [1, 2], \"a,b\",)").unwrap(),
+            ["300", "Absolute(0.4)", "[1, 2]", "\"a,b\""]
+        );
+        assert_eq!(split_tuple(" (Normal(std: 0.3)) ").unwrap(), ["Normal(std: 0.3)"]);
+        assert_eq!(split_tuple("Absolute(0.4)"), None);
+        assert_eq!(split_tuple("(1, (2)"), None);
     }
 
     #[test]
