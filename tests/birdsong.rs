@@ -159,3 +159,33 @@ fn spiking_runs_with_poisson_noise_repeat_exactly_on_any_thread_count() {
     };
     assert_eq!(digest(1), digest(2));
 }
+
+#[test]
+fn a_tonic_input_population_through_plastic_synapses_learns_exactly_like_a_bias() {
+    // The same circuit twice: RA's bias 0.5 (learned), or a second input population of one
+    // neuron held at rate 1 through a plastic projection of weight 0.5. NP's update of that
+    // projection, −η δℓ Σ_t ξ(t)·1, is the bias's update, so both runs must produce the same
+    // songs, through both the NP and the SGD (BPTT) rule.
+    let with_drive = SMALL
+        .replace(
+            r#"(name: "hvc", size: 40),"#,
+            r#"(name: "hvc", size: 40), (name: "drive", size: 1),"#,
+        )
+        .replace(
+            "bias: Some(Constant(value: 0.5))),",
+            r#"), (name: "drive_RA", from: "drive", to: "ra", init: Constant(value: 0.5)),"#,
+        )
+        .replace("burst: 4.0)", r#"burst: 4.0, tonic: {"drive": 1.0})"#);
+    assert_ne!(with_drive, SMALL);
+    let dir = tempfile::tempdir().unwrap();
+    let (_, bias) = run_text(dir.path(), SMALL);
+    let (_, drive) = run_text(dir.path(), &with_drive);
+    for (a, b) in bias.runs.iter().zip(&drive.runs) {
+        let (a, b) = (metric(a, "song_error"), metric(b, "song_error"));
+        assert_eq!(a.len(), b.len());
+        assert!(a[a.len() - 1] < 0.95 * a[0], "the run learns: {a:?}");
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= 1e-10 * x.abs(), "{a:?} vs {b:?}");
+        }
+    }
+}

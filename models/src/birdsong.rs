@@ -14,7 +14,9 @@
 //! # Inputs and targets
 //! Input neuron `k` of `N` bursts once, at rate 1 from step `⌊k·T/N⌋` of the song's `T` steps
 //! for `burst` ms (0 otherwise); with more neurons than steps, several start at each step, as
-//! many HVC neurons burst together in the bird. The tutor song has one smooth trace per output channel: generated from the run
+//! many HVC neurons burst together in the bird. A circuit may have several input populations
+//! (e.g. two HVC subpopulations, or a tonic drive): each bursting one tiles the song on its
+//! own, and those named in `tonic` fire at a constant rate throughout. The tutor song has one smooth trace per output channel: generated from the run
 //! seed (stream `task/tutor`) as `0.5 + 0.25 s(t)/max|s|` with `s(t) = Σ_{k=1}^{K} (a_k sin +
 //! b_k cos)(2π k t/duration)`, `a_k, b_k ~ N(0, 1/k²)`, or read from a CSV file (one row per
 //! time step, one column per channel, an optional header line). Every rendition has the same
@@ -34,6 +36,7 @@
 //! | `burst` | ms | `6.0` | length of each input neuron's burst |
 //! | `tutor` | | `Generated(components: 6)` | `Generated(components: K)` or `File("tutor.csv")` (relative to the data directory) |
 //! | `trace_gate` | | `None` | which activity gates the noise in a synapse's trace: `None`, `Clean`, `Noisy` (see the trial engine) |
+//! | `tonic` | | `{}` | input populations held at a constant rate (name → rate) instead of bursting |
 //!
 //! # References
 //! - I. R. Fiete, H. S. Seung (2006). Gradient learning in spiking neural networks by dynamic
@@ -43,6 +46,7 @@
 //! - T. Teşileanu, B. Ölveczky, V. Balasubramanian (2017). Rules and mechanisms for efficient
 //!   two-stage learning in neural circuits. eLife 6, e20944.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use nalgebra::DMatrix;
@@ -102,6 +106,9 @@ pub struct BirdsongConfig {
     /// Which activity gates the noise in a synapse's trace (default `None`).
     #[serde(default)]
     pub trace_gate: TraceGate,
+    /// Input populations held at a constant rate instead of bursting (name → rate).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tonic: BTreeMap<String, f64>,
 }
 
 /// The birdsong task checked against its circuit.
@@ -109,7 +116,8 @@ pub struct BirdsongConfig {
 pub struct BirdsongPrepared {
     timing: TrialTiming,
     gate: TraceGate,
-    inputs: usize,
+    /// Each input population's size and, for a tonic one, its rate.
+    inputs: Vec<(usize, Option<f64>)>,
     outputs: usize,
     burst_steps: usize,
     tutor: Tutor,
@@ -153,6 +161,12 @@ impl TaskSpec for BirdsongConfig {
                 default: "None",
                 meaning: "what gates the noise in a synapse's eligibility trace: `None` (exact NP), `Clean` (f'(u) of the noise-free rendition), `Noisy` (f'(ũ) of the noisy one)",
             },
+            Param {
+                name: "tonic",
+                unit: "",
+                default: "{}",
+                meaning: "input populations held at a constant rate through the song instead of bursting, e.g. `{\"drive\": 1.0}`",
+            },
         ],
         example: "Birdsong(duration: 600.0, dt: 1.0)",
     };
@@ -170,7 +184,27 @@ impl TaskSpec for BirdsongConfig {
         }
         let steps = (self.duration / self.dt).round() as usize;
         let blueprint = context.blueprint;
-        let inputs = blueprint.populations()[blueprint.input()].size;
+        let input_names: Vec<&str> = blueprint.inputs().iter().map(|&i| blueprint.populations()[i].name.as_str()).collect();
+        for (name, &rate) in &self.tonic {
+            let field = format!("tonic.{name}");
+            if !input_names.contains(&name.as_str()) {
+                return Err(invalid(
+                    &field,
+                    format!("`{name}` is not an input population of the circuit (its inputs: `{}`)", input_names.join("`, `")),
+                ));
+            }
+            if !(rate >= 0.0 && rate.is_finite()) {
+                return Err(invalid(&field, format!("a rate must be a finite number ≥ 0, got {rate}")));
+            }
+        }
+        let inputs = blueprint
+            .inputs()
+            .iter()
+            .map(|&i| {
+                let pop = &blueprint.populations()[i];
+                (pop.size, self.tonic.get(&pop.name).copied())
+            })
+            .collect();
         let outputs = blueprint.populations()[blueprint.output()].size;
         for pop in blueprint.populations() {
             if matches!(pop.model, PopulationModel::LeakyRate { .. }) && pop.model.retention(self.dt) == 0.0 {
@@ -310,15 +344,24 @@ impl Prepared for BirdsongPrepared {
 
     fn build<T: Real>(&self, streams: &SeedStreams) -> Box<dyn Task<T>> {
         let steps = self.timing.steps;
-        // Input neuron k bursts from step ⌊k·steps/N⌋ for `burst_steps` steps.
-        let hvc = DMatrix::from_fn(self.inputs, steps, |k, t| {
-            let start = k * steps / self.inputs;
-            if t >= start && t < start + self.burst_steps {
-                T::one()
-            } else {
-                T::zero()
+        // Each bursting input population tiles the song on its own: its neuron k of N bursts
+        // from step ⌊k·steps/N⌋ for `burst_steps` steps. Rows stack the populations in order.
+        let rows = self.inputs.iter().map(|(size, _)| size).sum();
+        let mut hvc = DMatrix::zeros(rows, steps);
+        let mut first = 0;
+        for &(size, tonic) in &self.inputs {
+            for k in 0..size {
+                for t in 0..steps {
+                    let start = k * steps / size;
+                    hvc[(first + k, t)] = match tonic {
+                        Some(rate) => T::of(rate),
+                        None if t >= start && t < start + self.burst_steps => T::one(),
+                        None => T::zero(),
+                    };
+                }
             }
-        });
+            first += size;
+        }
         Box::new(Birdsong {
             hvc,
             song: self.song(streams).map(T::of),

@@ -69,6 +69,7 @@ impl TaskSpec for LinearTeacherConfig {
             )));
         }
         let blueprint = context.blueprint;
+        blueprint.single_input().map_err(TaskError::Circuit)?;
         let chain = blueprint.linear_chain().ok_or_else(|| {
             TaskError::Invalid(Invalid::new(
                 "",

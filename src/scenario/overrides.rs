@@ -331,9 +331,10 @@ fn axis_assignments(key: &str, value: &str) -> Result<Vec<(String, String)>, Sce
     })?;
     if elements.len() != paths.len() {
         return Err(fail(format!(
-            "links {} paths but the value `{value}` has {} elements: give one per path, in order",
+            "links {} paths but the value `{value}` has {} element{}: give one per path, in order",
             paths.len(),
-            elements.len()
+            elements.len(),
+            if elements.len() == 1 { "" } else { "s" }
         )));
     }
     Ok(paths.iter().map(|p| p.to_string()).zip(elements).collect())

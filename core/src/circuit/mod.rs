@@ -138,16 +138,21 @@ pub enum CircuitError {
         "the circuit has a cycle through population `{0}` in which no projection has a delay: give a projection of the cycle a `delay:` (ms, tasks in time) or remove one"
     )]
     Cycle(String),
-    /// No unique input population.
+    /// No input population.
     #[error(
-        "the circuit has no single input population (found {0}): exactly one population other than noise sources must have no incoming projection"
+        "the circuit has no input population: at least one population other than noise sources must have no incoming projection"
     )]
-    NoInput(String),
+    NoInput,
     /// No unique output population.
     #[error(
         "the circuit has no single output population (found {0}): exactly one population must have no outgoing projection"
     )]
     NoOutput(String),
+    /// Several inputs where the task feeds one.
+    #[error(
+        "populations {0} have no incoming projection, but a static task feeds a single input population: connect all but one of them, or use a task in time (`Birdsong`), which drives several"
+    )]
+    SeveralInputs(String),
     /// The input population is given noise.
     #[error("input population `{0}` has intrinsic noise: inputs are not perturbed, set its `noise: None`")]
     NoisyInput(String),
@@ -279,7 +284,7 @@ pub struct CircuitBlueprint {
     order: Vec<usize>,
     incoming: Vec<Vec<usize>>,
     outgoing: Vec<Vec<usize>>,
-    input: usize,
+    inputs: Vec<usize>,
     output: usize,
 }
 
@@ -466,15 +471,15 @@ impl CircuitConfig {
         }
         let sources = names_where(&|i| incoming[i].is_empty() && !populations[i].model.is_source());
         let sinks = names_where(&|i| outgoing[i].is_empty() && !populations[i].model.is_source());
-        if sources.len() != 1 {
-            return Err(CircuitError::NoInput(describe(&sources)));
+        if sources.is_empty() {
+            return Err(CircuitError::NoInput);
         }
-        if sinks.len() != 1 || sinks == sources {
+        if sinks.len() != 1 || sources.contains(&sinks[0]) {
             return Err(CircuitError::NoOutput(describe(&sinks)));
         }
-        let (input, output) = (sources[0], sinks[0]);
-        if populations[input].noise.std() > 0.0 {
-            return Err(CircuitError::NoisyInput(populations[input].name.clone()));
+        let (inputs, output) = (sources, sinks[0]);
+        if let Some(&noisy) = inputs.iter().find(|&&i| populations[i].noise.std() > 0.0) {
+            return Err(CircuitError::NoisyInput(populations[noisy].name.clone()));
         }
         Ok(CircuitBlueprint {
             graph,
@@ -483,7 +488,7 @@ impl CircuitConfig {
             order,
             incoming,
             outgoing,
-            input,
+            inputs,
             output,
         })
     }
@@ -510,9 +515,30 @@ impl CircuitBlueprint {
     pub fn outgoing(&self, population: usize) -> &[usize] {
         &self.outgoing[population]
     }
-    /// Index of the input population.
+    /// Index of the (first) input population: the only one of a circuit on a static task.
     pub fn input(&self) -> usize {
-        self.input
+        self.inputs[0]
+    }
+    /// The input populations (no incoming projection, not noise sources), in definition
+    /// order: a task's input rows fill them in this order.
+    pub fn inputs(&self) -> &[usize] {
+        &self.inputs
+    }
+    /// Refuses several input populations (static tasks feed one).
+    pub fn single_input(&self) -> Result<(), CircuitError> {
+        if self.inputs.len() == 1 {
+            return Ok(());
+        }
+        let names: Vec<String> = self
+            .inputs
+            .iter()
+            .map(|&i| format!("`{}`", self.populations[i].name))
+            .collect();
+        Err(CircuitError::SeveralInputs(names.join(", ")))
+    }
+    /// Whether population `p` is an input.
+    pub fn is_input(&self, p: usize) -> bool {
+        self.inputs.contains(&p)
     }
     /// Index of the output population.
     pub fn output(&self) -> usize {
@@ -532,8 +558,10 @@ impl CircuitBlueprint {
     }
 
     /// Checks the input and output sizes against a task's.
+    /// A static task feeds one input population.
     pub fn check_io(&self, input_size: usize, output_size: usize) -> Result<(), CircuitError> {
-        let input = &self.populations[self.input];
+        self.single_input()?;
+        let input = &self.populations[self.input()];
         if input.size != input_size {
             return Err(CircuitError::SizeMismatch {
                 role: "input",
@@ -559,8 +587,11 @@ impl CircuitBlueprint {
     /// If the circuit is a chain of linear populations (each with one incoming projection and
     /// no biases), the projection indices from input to output.
     pub fn linear_chain(&self) -> Option<Vec<usize>> {
+        if self.inputs.len() != 1 {
+            return None;
+        }
         let mut chain = Vec::new();
-        let mut at = self.input;
+        let mut at = self.input();
         while at != self.output {
             let [next] = self.outgoing[at].as_slice() else {
                 return None;
@@ -655,12 +686,13 @@ mod tests {
             populations: vec![pop("x", 1), pop("x2", 1), pop("y", 1)],
             projections: vec![proj("x", "y"), proj("x2", "y")],
         };
+        let bp = two_inputs.build().unwrap();
+        assert_eq!(bp.inputs(), [0, 1]);
         assert!(
-            two_inputs
-                .build()
+            bp.check_io(2, 1)
                 .unwrap_err()
                 .to_string()
-                .contains("found `x`, `x2`")
+                .starts_with("populations `x`, `x2` have no incoming projection, but a static task feeds a single input population")
         );
         let empty = CircuitConfig {
             populations: vec![pop("x", 0), pop("y", 1)],

@@ -124,7 +124,7 @@ impl<T: Real> Dynamics<'_, T> {
         for t in 0..steps {
             for &p in bp.order() {
                 let pop = &bp.populations()[p];
-                if p == bp.input() || pop.model.is_source() {
+                if bp.is_input(p) || pop.model.is_source() {
                     continue;
                 }
                 let size = pop.size;

@@ -317,7 +317,18 @@ impl<T: Real> TrialEngine<T> {
                 self.noise[p] = DMatrix::zeros(noise_shape.0, noise_shape.1);
             }
         }
-        rendition.act[bp.input()].copy_from(inputs);
+        // Several input populations take the task's input rows in definition order.
+        let mut first_row = 0;
+        for &p in bp.inputs() {
+            let size = bp.populations()[p].size;
+            rendition.act[p].copy_from(&inputs.rows(first_row, size));
+            first_row += size;
+        }
+        debug_assert_eq!(
+            first_row,
+            inputs.nrows(),
+            "the task's input rows fill the input populations"
+        );
         for (p, pop) in bp.populations().iter().enumerate() {
             if noisy {
                 draw_noise(
@@ -465,7 +476,7 @@ impl<T: Real> TrialEngine<T> {
             for t in (0..steps).rev() {
                 for &p in bp.order().iter().rev() {
                     let pop = &bp.populations()[p];
-                    if p == bp.input() || pop.model.is_source() {
+                    if bp.is_input(p) || pop.model.is_source() {
                         continue;
                     }
                     let size = pop.size;
