@@ -5,6 +5,7 @@
 pub mod analysis;
 pub mod bench;
 pub mod catalog;
+pub mod cluster;
 pub mod fetch;
 pub mod plugin;
 pub mod recorder;

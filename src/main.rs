@@ -56,6 +56,23 @@ enum Command {
         /// Folder of datasets (default: $NPSIM_DATA, else `data`).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Run only this run of the sweep (0-based; a cluster array task's share).
+        #[arg(long, value_name = "INDEX", conflicts_with = "emit_slurm")]
+        only_run: Option<usize>,
+        /// Write a SLURM job-array script (one task per run) into DIR instead of running.
+        #[arg(long, value_name = "DIR")]
+        emit_slurm: Option<PathBuf>,
+    },
+    /// Combine the part files of a cluster sweep into one recording laid out like a local sweep.
+    Merge {
+        /// The parts (`DIR/part_*.h5`).
+        parts: Vec<PathBuf>,
+        /// The merged file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
     },
     /// Check a scenario without running it.
     Validate {
@@ -227,7 +244,20 @@ fn main() -> ExitCode {
             let bad_input = err.chain().any(|e| {
                 e.downcast_ref::<ScenarioError>().is_some()
                     || e.downcast_ref::<BadInput>().is_some()
-                    || matches!(e.downcast_ref::<RunError>(), Some(RunError::Scenario(_)))
+                    || matches!(
+                        e.downcast_ref::<RunError>(),
+                        Some(RunError::Scenario(_) | RunError::NoSuchRun { .. })
+                    )
+                    || matches!(
+                        e.downcast_ref::<npsim::cluster::ClusterError>(),
+                        Some(
+                            npsim::cluster::ClusterError::NoParts
+                                | npsim::cluster::ClusterError::Mismatch { .. }
+                                | npsim::cluster::ClusterError::Duplicate { .. }
+                                | npsim::cluster::ClusterError::Missing { .. }
+                                | npsim::cluster::ClusterError::Recorder(recorder::RecorderError::Exists(_))
+                        )
+                    )
                     || matches!(
                         e.downcast_ref::<recorder::RecorderError>(),
                         Some(recorder::RecorderError::Exists(_))
@@ -269,12 +299,38 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             quiet,
             threads,
             data_dir,
+            only_run,
+            emit_slurm,
         } => {
             if let Some(seed) = seed {
                 set.push(format!("seed={seed}"));
             }
-            let scenario = load(&scenario, &set, data_dir)?;
+            let scenario_path = scenario;
+            let scenario = load(&scenario_path, &set, data_dir.clone())?;
             let plans = runner::plans(&scenario)?;
+            if let Some(dir) = emit_slurm {
+                let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+                let (dir, scenario_file) = (absolute(&dir), absolute(&scenario_path));
+                let data_dir = data_dir.as_deref().map(absolute);
+                let executable = std::env::current_exe()?;
+                let script = npsim::cluster::write_slurm_script(&npsim::cluster::ArrayJob {
+                    name: &scenario.config.name,
+                    scenario: &scenario_file,
+                    executable: &executable,
+                    runs: plans.len(),
+                    dir: &dir,
+                    overrides: &set,
+                    data_dir: data_dir.as_deref(),
+                    cpus_per_task: threads.unwrap_or(1),
+                })?;
+                println!(
+                    "wrote {} ({} array tasks); submit with `sbatch {}`",
+                    script.display(),
+                    plans.len(),
+                    script.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             let out =
                 out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}.h5", scenario.config.name)));
             if out.exists() && !force {
@@ -296,7 +352,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     out.display()
                 );
             }
-            let report = pool.install(|| runner::run(&scenario, &out, force, !quiet, &stop))?;
+            let report =
+                pool.install(|| runner::run_only(&scenario, only_run, &out, force, !quiet, &stop))?;
             print_report(&report);
             if report.interrupted {
                 eprintln!("interrupted: partial recording kept at {}", report.path.display());
@@ -425,6 +482,31 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 std::fs::write(&out, text).with_context(|| format!("cannot write `{}`", out.display()))?;
             }
             println!("wrote {} points to {}", curves[0].1.len(), out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Merge { parts, out, force } => {
+            let merged = npsim::cluster::merge(&parts, &out, force)?;
+            let recording = recorder::read(&merged)?;
+            // The scenario's own analysis settings, from its text stored in the file.
+            let stored = |k: &str| {
+                recording
+                    .attributes
+                    .get(k)
+                    .map(|a| a.to_string())
+                    .unwrap_or_default()
+            };
+            let analysis = Scenario::parse(Path::new(&stored("scenario_path")), stored("scenario"))
+                .ok()
+                .and_then(|s| s.config.analysis.build().ok())
+                .unwrap_or_default();
+            let (attributes, tables) = npsim::analysis::analyse(&recording, &analysis).tables();
+            recorder::write_summary(&merged, &attributes, &tables)?;
+            println!(
+                "merged {} part(s), {} run(s) → {}",
+                parts.len(),
+                recording.runs.len(),
+                merged.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Analyze {

@@ -24,6 +24,18 @@ pub enum RunError {
     /// The recording could not be written.
     #[error(transparent)]
     Recorder(#[from] RecorderError),
+    /// `--only-run` names no run of the sweep.
+    #[error(
+        "--only-run {index}: the scenario's sweep has {runs} run(s), numbered 0 to {last}; pass one of those"
+    )]
+    NoSuchRun {
+        /// The index asked for.
+        index: usize,
+        /// Runs in the sweep.
+        runs: usize,
+        /// The last index.
+        last: usize,
+    },
 }
 
 /// One line of the end-of-run summary.
@@ -136,7 +148,37 @@ pub fn run(
     show_progress: bool,
     stop: &AtomicBool,
 ) -> Result<Report, RunError> {
-    let plans = plans(scenario)?;
+    run_only(scenario, None, out, force, show_progress, stop)
+}
+
+/// Runs run `only` of the sweep (a cluster array task's share: its group keeps its sweep
+/// name, and the root records `only_run`, so that `npsim merge` can put the parts together),
+/// or every run.
+pub fn run_only(
+    scenario: &Scenario,
+    only: Option<usize>,
+    out: &Path,
+    force: bool,
+    show_progress: bool,
+    stop: &AtomicBool,
+) -> Result<Report, RunError> {
+    let mut plans = plans(scenario)?;
+    let sweep_runs = plans.len();
+    if let Some(index) = only {
+        if index >= sweep_runs {
+            return Err(RunError::NoSuchRun {
+                index,
+                runs: sweep_runs,
+                last: sweep_runs - 1,
+            });
+        }
+        plans.retain(|p| p.run.index == index);
+    }
+    // Events name runs by their sweep index; the recorder by their place in `plans`.
+    let mut slot = vec![usize::MAX; sweep_runs];
+    for (k, plan) in plans.iter().enumerate() {
+        slot[plan.run.index] = k;
+    }
     let layouts: Vec<RunLayout> = plans.iter().map(layout).collect();
     let header = vec![
         (
@@ -153,7 +195,12 @@ pub fn run(
             Attr::Text(scenario.path.display().to_string()),
         ),
         ("created".to_string(), Attr::Text(iso8601_now())),
+        ("sweep_runs".to_string(), Attr::Int(sweep_runs as i64)),
     ];
+    let mut header = header;
+    if let Some(index) = only {
+        header.push(("only_run".to_string(), Attr::Int(index as i64)));
+    }
     let rows_per_sync = plans
         .iter()
         .map(|p| p.run.config.train.sync_every / p.record_every)
@@ -189,17 +236,18 @@ pub fn run(
         });
         for event in receiver {
             let result = match event {
-                Event::Row { run, row } => recorder.append(run, &row),
+                Event::Row { run, row } => recorder.append(slot[run], &row),
                 Event::Activity { run, blocks } => {
-                    recorder.append_activity(run, &blocks);
+                    recorder.append_activity(slot[run], &blocks);
                     Ok(())
                 }
-                Event::Sync { run, steps_done } => recorder.flush_run(run, steps_done),
+                Event::Sync { run, steps_done } => recorder.flush_run(slot[run], steps_done),
                 Event::Progress(n) => {
                     bar.inc(n);
                     Ok(())
                 }
                 Event::Finished { run, outcome } => {
+                    let run = slot[run];
                     let plan = &plans[run];
                     let error_column = crate::simulate::error_column(plan);
                     rows[run] = Some(RunRow {

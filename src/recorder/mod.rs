@@ -19,6 +19,9 @@ use thiserror::Error;
 
 pub use npsim_core::Attr;
 
+mod edit;
+pub use edit::{SummaryTable, merge_runs, root_attributes, summary_target, write_summary};
+
 fn attr_to_hdf5(attr: &Attr) -> AttrValue {
     match attr {
         Attr::Text(s) => AttrValue::VarLenString(s.clone()),
@@ -652,75 +655,6 @@ pub fn read_activity(path: &Path, group: &str, activity: &str) -> Result<Activit
             Err(_) => Vec::new(),
         },
     })
-}
-
-/// A table of `/summary` (`npsim analyze`): a group of equal-length `f64` columns.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SummaryTable {
-    /// Its path under `/summary`, e.g. `runs` or `minimum_training_time/group_000`.
-    pub path: String,
-    /// The group's attributes.
-    pub attributes: Vec<(String, Attr)>,
-    /// Its columns.
-    pub columns: Vec<(String, Vec<f64>)>,
-}
-
-/// Writes (or replaces) `/summary` of a closed recording in one commit.
-pub fn write_summary(
-    path: &Path,
-    attributes: &[(String, Attr)],
-    tables: &[SummaryTable],
-) -> Result<(), RecorderError> {
-    let fail = |action: &'static str| {
-        move |e: hdf5_pure::Error| RecorderError::Hdf5 {
-            path: path.into(),
-            action: action.into(),
-            message: e.to_string(),
-        }
-    };
-    let file = File::open_rw(path).map_err(fail("opening the file to write its summary"))?;
-    if file.group("summary").is_ok() {
-        file.root()
-            .delete("summary")
-            .map_err(fail("replacing /summary"))?;
-    }
-    file.root()
-        .create_group_with("summary", |summary| {
-            for (name, value) in attributes {
-                summary.set_attr(name, attr_to_hdf5(value));
-            }
-            // Parents first: a table's path may name a group that holds other tables.
-            let mut parents: Vec<&str> = tables
-                .iter()
-                .filter_map(|t| t.path.rsplit_once('/').map(|(p, _)| p))
-                .collect();
-            parents.dedup();
-            for parent in parents {
-                summary.create_group(parent);
-            }
-            for table in tables {
-                summary.create_group_with(&table.path, |group| {
-                    for (name, value) in &table.attributes {
-                        group.set_attr(name, attr_to_hdf5(value));
-                    }
-                    for (name, values) in &table.columns {
-                        group.create_dataset(name, |d| {
-                            d.with_f64_data(values);
-                        });
-                    }
-                });
-            }
-        })
-        .map_err(fail("staging /summary"))?;
-    file.commit().map_err(fail("writing /summary"))?;
-    file.close().map_err(fail("closing after writing /summary"))
-}
-
-/// The `target` attribute of a recording's `/summary`, if it has one.
-pub fn summary_target(path: &Path) -> Option<String> {
-    let file = File::open(path).ok()?;
-    let attrs = file.group("summary").ok()?.attrs().ok()?;
-    attr_from_hdf5(attrs.get("target")?).map(|a| a.to_string())
 }
 
 /// Writes standalone theory curves (`npsim theory trajectory --out x.h5`).
