@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod fetch;
 pub mod plugin;
 pub mod recorder;
+pub mod resume;
 pub mod runner;
 pub mod scenario;
 pub mod simulate;

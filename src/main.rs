@@ -34,7 +34,12 @@ enum Command {
     /// Run a scenario and record it to HDF5.
     Run {
         /// The scenario (RON).
-        scenario: PathBuf,
+        #[arg(required_unless_present = "resume")]
+        scenario: Option<PathBuf>,
+        /// Finish an interrupted sweep recorded in FILE (or FILE.partial): keep the runs that
+        /// ended, redo the others; the scenario and overrides come from the file.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["scenario", "out", "seed", "set", "only_run", "emit_slurm", "force"])]
+        resume: Option<PathBuf>,
         /// Output file (default `runs/<scenario name>.h5`).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -249,6 +254,15 @@ fn main() -> ExitCode {
                         Some(RunError::Scenario(_) | RunError::NoSuchRun { .. })
                     )
                     || matches!(
+                        e.downcast_ref::<npsim::resume::ResumeError>(),
+                        Some(
+                            npsim::resume::ResumeError::NotFound(_)
+                                | npsim::resume::ResumeError::NotARecording { .. }
+                                | npsim::resume::ResumeError::Mismatch { .. }
+                                | npsim::resume::ResumeError::Scenario { .. }
+                        )
+                    )
+                    || matches!(
                         e.downcast_ref::<npsim::cluster::ClusterError>(),
                         Some(
                             npsim::cluster::ClusterError::NoParts
@@ -279,6 +293,69 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes a finished recording's `/summary`, printing it when the scenario asks for one.
+fn summarise(scenario: &Scenario, path: &Path, quiet: bool) -> Result<()> {
+    let analysis = scenario.config.analysis.build().unwrap_or_default();
+    let summary = npsim::analysis::analyse(&recorder::read(path)?, &analysis);
+    let (attributes, tables) = summary.tables();
+    recorder::write_summary(path, &attributes, &tables)?;
+    if scenario.config.analysis.target.is_some() && !quiet {
+        println!("\n{}", summary.table());
+    }
+    Ok(())
+}
+
+/// `npsim run --resume FILE`.
+fn resume_sweep(
+    file: &Path,
+    data_dir: Option<PathBuf>,
+    threads: Option<usize>,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .build()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler_stop = Arc::clone(&stop);
+    let _ = ctrlc::set_handler(move || handler_stop.store(true, Ordering::Relaxed));
+    let resumed = pool.install(|| npsim::resume::resume(file, data_dir, !quiet, &stop))?;
+    match &resumed.redone {
+        None => println!(
+            "every run had ended ({} kept): {}",
+            resumed.kept,
+            resumed.path.display()
+        ),
+        Some(report) => {
+            println!(
+                "kept {} run(s) that had ended; redid {}:",
+                resumed.kept,
+                report.rows.len()
+            );
+            print_report(report);
+        }
+    }
+    if resumed.path.extension().is_some_and(|e| e == "partial") {
+        eprintln!(
+            "interrupted again: resume once more with `npsim run --resume {}`",
+            resumed.path.display()
+        );
+        return Ok(ExitCode::from(130));
+    }
+    let stored = recorder::read(&resumed.path)?;
+    let text = |k: &str| {
+        stored
+            .attributes
+            .get(k)
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    };
+    if let Ok(scenario) = Scenario::parse(Path::new(&text("scenario_path")), text("scenario")) {
+        summarise(&scenario, &resumed.path, quiet)?;
+    }
+    println!("recording: {}", resumed.path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
 fn load(path: &Path, set: &[String], data_dir: Option<PathBuf>) -> Result<Scenario> {
     let mut scenario = Scenario::load(path)?;
     scenario.apply_overrides(set)?;
@@ -301,11 +378,15 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             data_dir,
             only_run,
             emit_slurm,
+            resume,
         } => {
+            if let Some(file) = resume {
+                return resume_sweep(&file, data_dir, threads, quiet);
+            }
             if let Some(seed) = seed {
                 set.push(format!("seed={seed}"));
             }
-            let scenario_path = scenario;
+            let scenario_path = scenario.expect("clap requires it without --resume");
             let scenario = load(&scenario_path, &set, data_dir.clone())?;
             let plans = runner::plans(&scenario)?;
             if let Some(dir) = emit_slurm {
@@ -352,20 +433,22 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     out.display()
                 );
             }
-            let report =
-                pool.install(|| runner::run_only(&scenario, only_run, &out, force, !quiet, &stop))?;
+            let report = pool.install(|| {
+                runner::run_only(
+                    &scenario,
+                    only_run.as_ref().map(std::slice::from_ref),
+                    &out,
+                    force,
+                    !quiet,
+                    &stop,
+                )
+            })?;
             print_report(&report);
             if report.interrupted {
                 eprintln!("interrupted: partial recording kept at {}", report.path.display());
                 return Ok(ExitCode::from(130));
             }
-            let analysis = scenario.config.analysis.build().expect("checked with the plans");
-            let summary = npsim::analysis::analyse(&recorder::read(&report.path)?, &analysis);
-            let (attributes, tables) = summary.tables();
-            recorder::write_summary(&report.path, &attributes, &tables)?;
-            if scenario.config.analysis.target.is_some() && !quiet {
-                println!("\n{}", summary.table());
-            }
+            summarise(&scenario, &report.path, quiet)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules { plugin } => {

@@ -151,12 +151,12 @@ pub fn run(
     run_only(scenario, None, out, force, show_progress, stop)
 }
 
-/// Runs run `only` of the sweep (a cluster array task's share: its group keeps its sweep
-/// name, and the root records `only_run`, so that `npsim merge` can put the parts together),
-/// or every run.
+/// Runs the runs `only` of the sweep (a cluster array task's share, or the runs a resumed
+/// sweep redoes: their groups keep their sweep names, and the root records `only_run` when
+/// there is one, so that `npsim merge` can put the parts together), or every run.
 pub fn run_only(
     scenario: &Scenario,
-    only: Option<usize>,
+    only: Option<&[usize]>,
     out: &Path,
     force: bool,
     show_progress: bool,
@@ -164,15 +164,15 @@ pub fn run_only(
 ) -> Result<Report, RunError> {
     let mut plans = plans(scenario)?;
     let sweep_runs = plans.len();
-    if let Some(index) = only {
-        if index >= sweep_runs {
+    if let Some(indices) = only {
+        if let Some(&index) = indices.iter().find(|&&k| k >= sweep_runs) {
             return Err(RunError::NoSuchRun {
                 index,
                 runs: sweep_runs,
                 last: sweep_runs - 1,
             });
         }
-        plans.retain(|p| p.run.index == index);
+        plans.retain(|p| indices.contains(&p.run.index));
     }
     // Events name runs by their sweep index; the recorder by their place in `plans`.
     let mut slot = vec![usize::MAX; sweep_runs];
@@ -198,8 +198,11 @@ pub fn run_only(
         ("sweep_runs".to_string(), Attr::Int(sweep_runs as i64)),
     ];
     let mut header = header;
-    if let Some(index) = only {
+    if let Some(&[index]) = only {
         header.push(("only_run".to_string(), Attr::Int(index as i64)));
+    }
+    if !scenario.overrides.is_empty() {
+        header.push(("overrides".to_string(), Attr::Text(scenario.overrides.join("\n"))));
     }
     let rows_per_sync = plans
         .iter()

@@ -160,6 +160,8 @@ pub struct Scenario {
     /// Where dataset tasks find their files unless they name a folder: `--data-dir`, else
     /// `NPSIM_DATA`, else `data`.
     pub data_dir: PathBuf,
+    /// The `--set` overrides applied, in order (recorded, so a sweep can be resumed).
+    pub overrides: Vec<String>,
 }
 
 impl Scenario {
@@ -190,6 +192,7 @@ impl Scenario {
             text,
             config,
             data_dir: default_data_dir(),
+            overrides: Vec::new(),
         };
         // Check every sweep value now, so a typo fails before anything runs.
         scenario.runs()?;
@@ -245,6 +248,7 @@ impl Scenario {
                 sweep: std::mem::take(&mut self.config.sweep),
                 ..updated
             };
+            self.overrides.push(item.clone());
         }
         self.runs()?;
         Ok(())
