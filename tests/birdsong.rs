@@ -189,3 +189,47 @@ fn a_tonic_input_population_through_plastic_synapses_learns_exactly_like_a_bias(
         }
     }
 }
+
+#[test]
+fn with_linear_units_learning_does_not_slow_down_with_four_times_the_neurons() {
+    // The shipped scaling scenario's linear variant at 1x and 4x, each at the rate its sweep
+    // found best (0.4 and 1.6; measured 275 and 75 renditions for seed 1). The claim checked:
+    // the 4x circuit reaches 25 % of its initial song error no later than 1.25x the time the
+    // 1x circuit needs.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/birdsong_scaling.ron");
+    let text = std::fs::read_to_string(path).unwrap();
+    let sweep = text.find("    sweep: {").unwrap();
+    let text = format!(
+        "{}{}",
+        &text[..sweep],
+        r#"    sweep: {
+        "circuit.populations.hvc.size, circuit.populations.ra.size, circuit.projections.HVC_RA.init.Normal.std, circuit.projections.readout.init.Pools.weight, rule.learning_rate": [
+            (300, 80, 0.3, 0.025, Absolute(0.4)),
+            (1200, 320, 0.15, 0.00625, Absolute(1.6)),
+        ],
+        "circuit.populations.ra.activation, task.trace_gate, rule.baseline": [(Linear, None, Clean)],
+    },
+)"#
+    )
+    .replace("steps: 5000", "steps: 500");
+    let dir = tempfile::tempdir().unwrap();
+    let (_, file) = run_text(dir.path(), &text);
+    let analysis = npsim::analysis::AnalysisConfig {
+        target: Some("song_error=25%".into()),
+        smoothing: 1,
+    }
+    .build()
+    .unwrap();
+    let summary = npsim::analysis::analyse(&file, &analysis);
+    let times: Vec<f64> = summary
+        .runs
+        .iter()
+        .map(|r| r.time_to_target.expect("reaches 25 %"))
+        .collect();
+    assert!(
+        times[1] <= 1.25 * times[0],
+        "renditions to 25 %: 1x {}, 4x {}",
+        times[0],
+        times[1]
+    );
+}
