@@ -221,6 +221,9 @@ pub fn run_only(
             .expect("valid template"),
     );
     let mut rows: Vec<Option<RunRow>> = vec![None; plans.len()];
+    // The whole sweep at a glance: runs started (a first record) and ended, by outcome.
+    let mut started = vec![false; plans.len()];
+    let mut tally = SweepTally::default();
     let (sender, receiver) = mpsc::channel::<Event>();
     let failure: Result<(), RecorderError> = std::thread::scope(|scope| {
         let plans = &plans;
@@ -238,6 +241,12 @@ pub fn run_only(
             });
         });
         for event in receiver {
+            if let Event::Row { run, .. } = event
+                && !std::mem::replace(&mut started[slot[run]], true)
+            {
+                tally.running += 1;
+                bar.set_message(tally.describe(plans.len()));
+            }
             let result = match event {
                 Event::Row { run, row } => recorder.append(slot[run], &row),
                 Event::Activity { run, blocks } => {
@@ -252,6 +261,21 @@ pub fn run_only(
                 Event::Finished { run, outcome } => {
                     let run = slot[run];
                     let plan = &plans[run];
+                    // A run that stops early gives back its remaining steps, so the ETA holds.
+                    let stopped_at = match &outcome.status {
+                        RunStatus::Diverged { step, .. } => Some(*step),
+                        RunStatus::Failed(_) => Some(outcome.steps_done),
+                        _ => None,
+                    };
+                    if let Some(step) = stopped_at {
+                        bar.set_length(
+                            bar.length()
+                                .unwrap_or(0)
+                                .saturating_sub(plan.steps.saturating_sub(step)),
+                        );
+                    }
+                    tally.finish(started[run], &outcome.status);
+                    bar.set_message(tally.describe(plans.len()));
                     let error_column = crate::simulate::error_column(plan);
                     rows[run] = Some(RunRow {
                         group: plan.run.group_name(),
@@ -303,6 +327,40 @@ pub fn run_only(
     })
 }
 
+/// Runs of a sweep by state, for the progress line.
+#[derive(Debug, Default)]
+struct SweepTally {
+    running: usize,
+    completed: usize,
+    diverged: usize,
+    failed: usize,
+}
+
+impl SweepTally {
+    fn finish(&mut self, started: bool, status: &RunStatus) {
+        if started {
+            self.running -= 1;
+        }
+        match status {
+            RunStatus::Completed => self.completed += 1,
+            RunStatus::Diverged { .. } => self.diverged += 1,
+            RunStatus::Failed(_) => self.failed += 1,
+            RunStatus::Interrupted { .. } => {}
+        }
+    }
+
+    fn describe(&self, runs: usize) -> String {
+        format!(
+            "runs: {} done ({} diverged, {} failed), {} running, {} of {runs} left",
+            self.completed + self.diverged + self.failed,
+            self.diverged,
+            self.failed,
+            self.running,
+            runs - self.completed - self.diverged - self.failed - self.running
+        )
+    }
+}
+
 /// Now, in ISO 8601 UTC (`2026-11-27T06:00:00Z`), without a date crate.
 pub fn iso8601_now() -> String {
     let secs = std::time::SystemTime::now()
@@ -335,5 +393,28 @@ mod tests {
         let now = super::iso8601_now();
         assert_eq!(now.len(), 20, "{now}");
         assert!(now.starts_with("20") && now.ends_with('Z') && &now[10..11] == "T");
+    }
+
+    #[test]
+    fn the_sweep_tally_counts_each_run_once_by_its_outcome() {
+        use super::{RunStatus, SweepTally};
+        let mut tally = SweepTally {
+            running: 3,
+            ..Default::default()
+        };
+        tally.finish(true, &RunStatus::Completed);
+        tally.finish(
+            true,
+            &RunStatus::Diverged {
+                step: 5,
+                reason: String::new(),
+            },
+        );
+        // A run that fails before its first record was never counted as running.
+        tally.finish(false, &RunStatus::Failed("x".into()));
+        assert_eq!(
+            tally.describe(6),
+            "runs: 3 done (1 diverged, 1 failed), 1 running, 2 of 6 left"
+        );
     }
 }
