@@ -7,6 +7,7 @@
 //! | minimum training time | for each group of runs that differ only in learning rate and seed: the learning rate whose seed-averaged time to target is smallest, that time and its sample standard deviation over seeds; a learning rate counts only when every seed reached the target |
 //! | minimum step | the step at which the smoothed metric (a centred moving average over `smoothing` records) is smallest |
 //! | return step | the first step after the minimum at which the smoothed metric is back at the initial value: the run became unstable (Figs. 3B, 4C) |
+//! | theory minimum step | NP on the linear network: the recorded step before the mean-field error (`epsilon_2v`) first rises, the theory's `τc` (Fig. 3B); shown in brackets after the minimum step |
 //!
 //! Runs that never reach the target, or diverge before it, are reported as such, never dropped.
 
@@ -179,6 +180,9 @@ pub struct RunResult {
     pub minimum_step: Option<f64>,
     /// First step after the minimum at which the smoothed metric is back at its initial value.
     pub return_step: Option<f64>,
+    /// For runs recorded beside the mean-field theory (NP on the linear network): the step at
+    /// which the theory's error `epsilon_2v` is smallest, its `τc` on the recorded grid.
+    pub theory_minimum_step: Option<f64>,
     /// Why the metric could not be analysed (missing, no rows).
     pub problem: Option<String>,
     /// The sweep assignments other than the seed and the learning rate: runs sharing them
@@ -289,6 +293,14 @@ fn is_learning_rate_path(path: &str) -> bool {
     path == "seed" || path.split('.').any(|part| part == "learning_rate")
 }
 
+/// The recorded step before the theory's `ε` first rises (`None` without theory, or when it
+/// never rises within the run).
+fn theory_minimum(run: &RunSummary) -> Option<f64> {
+    let curve = |name: &str| run.theory.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+    let (steps, epsilon) = (curve("step")?, curve("epsilon_2v")?);
+    epsilon.windows(2).position(|w| w[1] > w[0]).map(|k| steps[k])
+}
+
 /// Analyses one run.
 pub fn analyse_run(run: &RunSummary, analysis: &Analysis) -> RunResult {
     let metric = analysis
@@ -329,6 +341,7 @@ pub fn analyse_run(run: &RunSummary, analysis: &Analysis) -> RunResult {
         time_to_target: None,
         minimum_step: None,
         return_step: None,
+        theory_minimum_step: theory_minimum(run),
         problem: None,
         condition,
     };
@@ -482,6 +495,10 @@ impl Summary {
                 ("time_to_target".into(), run_column(&|r| r.time_to_target)),
                 ("minimum_step".into(), run_column(&|r| r.minimum_step)),
                 ("return_step".into(), run_column(&|r| r.return_step)),
+                (
+                    "theory_minimum_step".into(),
+                    run_column(&|r| r.theory_minimum_step),
+                ),
             ],
         }];
         for (k, group) in self.groups.iter().enumerate() {
@@ -536,7 +553,10 @@ impl Summary {
                 r.status,
                 r.learning_rate.map_or("-".into(), |v| format!("{v:.4e}")),
                 to_target,
-                shown(r.minimum_step),
+                match r.theory_minimum_step {
+                    Some(t) => format!("{} ({t})", shown(r.minimum_step)),
+                    None => shown(r.minimum_step),
+                },
                 shown(r.return_step),
                 r.label
             );

@@ -109,7 +109,7 @@ enum Command {
         /// `analysis.target`, else each run's error metric at 1 %: `error_metric=1%`).
         #[arg(long)]
         target: Option<String>,
-        /// Records in the moving average that finds the minimum (default 5).
+        /// Records in the moving average that finds the minimum (default: the stored one, else 5).
         #[arg(long)]
         smoothing: Option<usize>,
         /// Print JSON instead of a table.
@@ -602,10 +602,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 return Err(BadInput(format!("no recording at `{}`", file.display())).into());
             }
             let recording = recorder::read(&file)?;
-            let stored = recorder::summary_target(&file);
+            let (stored_target, stored_smoothing) = recorder::summary_settings(&file);
             let analysis = npsim::analysis::AnalysisConfig {
-                target: target.or(stored),
-                smoothing: smoothing.unwrap_or(5),
+                target: target.or(stored_target),
+                smoothing: smoothing.or(stored_smoothing).unwrap_or(5),
             }
             .build()
             .map_err(|e| BadInput(format!("--{}: {}", e.field, e.message)))?;

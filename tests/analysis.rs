@@ -187,3 +187,43 @@ print("ok")
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn the_theorys_onset_of_instability_is_reported_on_the_recorded_grid() {
+    // NP on a linear network with teacher noise (Fig. 3B): the mean-field error falls, then
+    // rises from τc on. The summary's theory column is read off the recorded curve; the onset
+    // computed step by step by the theory itself must lie within one record of it.
+    let text = r#"(
+        version: 1,
+        name: "onset",
+        circuit: DeepLinear(lx: 20, lh: 200, ly: 4),
+        task: LinearTeacher(teacher_noise_std: 0.2),
+        rule: NodePerturbation(learning_rate: RelativeToCritical(0.4)),
+        train: (steps: 12000, record_every: 500),
+    )"#;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, file) = common::run_text(dir.path(), text);
+    let summary = npsim::analysis::analyse(&file, &npsim::analysis::Analysis::default());
+    let on_grid = summary.runs[0]
+        .theory_minimum_step
+        .expect("the theory turns within the run");
+    let rate = match file.runs[0].attributes["learning_rate"] {
+        npsim::recorder::Attr::Float(v) => v,
+        ref other => panic!("{other:?}"),
+    };
+    let theory = npsim_models::TheorySettings {
+        dims: npsim_models::LinearDims {
+            lx: 20,
+            lh: 200,
+            ly: 4,
+        },
+        init_scale: 1.0,
+        learning_rate: rate,
+        teacher_noise_var: 0.04,
+    };
+    let (tau_c, _) = theory.instability_onset(12000).unwrap();
+    assert!(
+        (on_grid - tau_c as f64).abs() <= 500.0,
+        "grid {on_grid}, τc {tau_c}"
+    );
+}

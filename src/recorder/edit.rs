@@ -72,11 +72,21 @@ pub fn write_summary(
     file.close().map_err(fail("closing after writing /summary"))
 }
 
-/// The `target` attribute of a recording's `/summary`, if it has one.
-pub fn summary_target(path: &Path) -> Option<String> {
-    let file = File::open(path).ok()?;
-    let attrs = file.group("summary").ok()?.attrs().ok()?;
-    attr_from_hdf5(attrs.get("target")?).map(|a| a.to_string())
+/// The `target` and `smoothing` attributes of a recording's `/summary`, where it has them.
+pub fn summary_settings(path: &Path) -> (Option<String>, Option<usize>) {
+    let attrs = File::open(path)
+        .ok()
+        .and_then(|f| f.group("summary").ok()?.attrs().ok());
+    let Some(attrs) = attrs else { return (None, None) };
+    let target = attrs
+        .get("target")
+        .and_then(attr_from_hdf5)
+        .map(|a| a.to_string());
+    let smoothing = match attrs.get("smoothing").and_then(attr_from_hdf5) {
+        Some(Attr::Int(n)) if n > 0 => Some(n as usize),
+        _ => None,
+    };
+    (target, smoothing)
 }
 
 /// A recording's root attributes.

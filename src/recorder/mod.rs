@@ -20,7 +20,7 @@ use thiserror::Error;
 pub use npsim_core::Attr;
 
 mod edit;
-pub use edit::{SummaryTable, merge_runs, root_attributes, summary_target, write_summary};
+pub use edit::{SummaryTable, merge_runs, root_attributes, summary_settings, write_summary};
 
 fn attr_to_hdf5(attr: &Attr) -> AttrValue {
     match attr {
