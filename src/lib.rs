@@ -7,6 +7,7 @@ pub mod bench;
 pub mod catalog;
 pub mod cluster;
 pub mod fetch;
+pub mod plot;
 pub mod plugin;
 pub mod recorder;
 pub mod resume;

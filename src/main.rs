@@ -100,6 +100,18 @@ enum Command {
         /// The HDF5 file.
         file: PathBuf,
     },
+    /// Draw a recording's figures (SVG): learning curves, and minimum training time against
+    /// the swept size when the sweep has one.
+    Plot {
+        /// The HDF5 file.
+        file: PathBuf,
+        /// Folder for the figures.
+        #[arg(long)]
+        out: PathBuf,
+        /// The metric of the learning curves (default: the runs' error metric).
+        #[arg(long)]
+        metric: Option<String>,
+    },
     /// Summarise a recording: time to target, minimum training time over learning rates,
     /// onset of instability; printed and stored under `/summary` in the file.
     Analyze {
@@ -590,6 +602,40 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 recording.runs.len(),
                 merged.display()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plot { file, out, metric } => {
+            if !file.exists() {
+                return Err(BadInput(format!("no recording at `{}`", file.display())).into());
+            }
+            let recording = recorder::read(&file)?;
+            let (metric, curves) = npsim::plot::curves(&recording, metric.as_deref())
+                .map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
+            std::fs::create_dir_all(&out).with_context(|| format!("cannot create `{}`", out.display()))?;
+            let title = recording
+                .attributes
+                .get("scenario_name")
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            let curves_path = out.join("learning_curves.svg");
+            npsim::plot::draw_learning_curves(&metric, &curves, &title, &curves_path)?;
+            println!(
+                "wrote {} ({} curves of {metric})",
+                curves_path.display(),
+                curves.len()
+            );
+            let (target, smoothing) = recorder::summary_settings(&file);
+            let analysis = npsim::analysis::AnalysisConfig {
+                target,
+                smoothing: smoothing.unwrap_or(5),
+            }
+            .build()
+            .unwrap_or_default();
+            let summary = npsim::analysis::analyse(&recording, &analysis);
+            let times_path = out.join("minimum_training_time.svg");
+            if npsim::plot::draw_minimum_training_times(&summary, &times_path)?.is_some() {
+                println!("wrote {}", times_path.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Analyze {

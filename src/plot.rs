@@ -1,0 +1,387 @@
+//! Figures from recordings (`npsim plot`), drawn as SVG with plotters.
+//!
+//! | figure | what it shows |
+//! |---|---|
+//! | `learning_curves.svg` | a metric against training step, one curve per group of runs that differ only in seed (mean over seeds; a band from the smallest to the largest seed); the mean-field theory dashed where the runs carry it; a log scale when every value is positive |
+//! | `minimum_training_time.svg` | the summary's minimum training time against the one numeric sweep parameter that varies between groups, one line per combination of the others; error bars: the spread over seeds |
+
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+use thiserror::Error;
+
+use crate::analysis::{GroupResult, Summary};
+use crate::recorder::{FileSummary, RunSummary};
+
+/// A figure that cannot be drawn.
+#[derive(Debug, Error)]
+pub enum PlotError {
+    /// The metric is not recorded.
+    #[error("no run records metric `{metric}`; the runs record: {available}")]
+    NoMetric {
+        /// The metric asked for.
+        metric: String,
+        /// What they have.
+        available: String,
+    },
+    /// Drawing or writing failed.
+    #[error("cannot draw `{}`: {message}", path.display())]
+    Draw {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+/// One curve: the mean over seeds of runs sharing every sweep value but the seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve {
+    /// The shared sweep values (`single run` without a sweep).
+    pub label: String,
+    /// Steps.
+    pub steps: Vec<f64>,
+    /// Mean over the seeds recorded at each step.
+    pub mean: Vec<f64>,
+    /// Smallest and largest seed at each step.
+    pub low: Vec<f64>,
+    /// Largest.
+    pub high: Vec<f64>,
+    /// The theory's curve (`epsilon_4v` beside `epsilon`), from the first seed.
+    pub theory: Option<(Vec<f64>, Vec<f64>)>,
+}
+
+fn curve_key(run: &RunSummary) -> String {
+    let mut parts: Vec<(String, String)> = run
+        .attributes
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("sweep:").map(|p| (p.to_string(), v.to_string())))
+        .filter(|(p, _)| p != "seed")
+        .collect();
+    parts.sort();
+    if parts.is_empty() {
+        return "single run".into();
+    }
+    parts
+        .iter()
+        .map(|(p, v)| format!("{}={v}", p.rsplit('.').next().unwrap_or(p)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The curves of `metric` (default: the first run's error metric).
+pub fn curves(file: &FileSummary, metric: Option<&str>) -> Result<(String, Vec<Curve>), PlotError> {
+    let metric = match metric {
+        Some(m) => m.to_string(),
+        None => file
+            .runs
+            .first()
+            .map(crate::analysis::error_metric)
+            .unwrap_or_default(),
+    };
+    let column = |run: &RunSummary, name: &str| {
+        run.metrics
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    if !file.runs.iter().any(|r| column(r, &metric).is_some()) {
+        let mut available: Vec<String> = file
+            .runs
+            .iter()
+            .flat_map(|r| r.metrics.iter().map(|(n, _)| n.clone()))
+            .filter(|n| n != "step")
+            .collect();
+        available.sort();
+        available.dedup();
+        return Err(PlotError::NoMetric {
+            metric,
+            available: available.join(", "),
+        });
+    }
+    let mut groups: Vec<(String, Vec<&RunSummary>)> = Vec::new();
+    for run in &file.runs {
+        let key = curve_key(run);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, runs)) => runs.push(run),
+            None => groups.push((key, vec![run])),
+        }
+    }
+    let mut out = Vec::new();
+    for (label, runs) in groups {
+        let series: Vec<(Vec<f64>, Vec<f64>)> = runs
+            .iter()
+            .filter_map(|r| Some((column(r, "step")?, column(r, &metric)?)))
+            .collect();
+        let Some(longest) = series.iter().map(|(s, _)| s).max_by_key(|s| s.len()) else {
+            continue;
+        };
+        let steps = longest.clone();
+        // Seeds that stopped early (diverged) count only where they have values.
+        let at = |k: usize| -> Vec<f64> {
+            series
+                .iter()
+                .filter_map(|(_, v)| v.get(k).copied())
+                .filter(|v| v.is_finite())
+                .collect()
+        };
+        let mut curve = Curve {
+            label,
+            steps: Vec::new(),
+            mean: Vec::new(),
+            low: Vec::new(),
+            high: Vec::new(),
+            theory: None,
+        };
+        for (k, &step) in steps.iter().enumerate() {
+            let values = at(k);
+            if values.is_empty() {
+                continue;
+            }
+            curve.steps.push(step);
+            curve.mean.push(values.iter().sum::<f64>() / values.len() as f64);
+            curve
+                .low
+                .push(values.iter().copied().fold(f64::INFINITY, f64::min));
+            curve
+                .high
+                .push(values.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+        }
+        let theory = |name: &str| {
+            runs[0]
+                .theory
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        if metric == "epsilon" {
+            curve.theory = theory("step").zip(theory("epsilon_4v"));
+        }
+        out.push(curve);
+    }
+    Ok((metric, out))
+}
+
+const COLOURS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+fn draw_error(path: &Path) -> impl Fn(String) -> PlotError + '_ {
+    move |message| PlotError::Draw {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// Draws the learning curves of `metric` into `path`.
+pub fn draw_learning_curves(
+    metric: &str,
+    curves: &[Curve],
+    title: &str,
+    path: &Path,
+) -> Result<(), PlotError> {
+    let fail = draw_error(path);
+    let values = curves
+        .iter()
+        .flat_map(|c| c.low.iter().chain(&c.high).chain(&c.mean));
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+        (a.min(v), b.max(v))
+    });
+    let last = curves
+        .iter()
+        .filter_map(|c| c.steps.last())
+        .copied()
+        .fold(1.0, f64::max);
+    let root = SVGBackend::new(path, (800, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+    let mut builder = ChartBuilder::on(&root);
+    builder
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(72);
+    macro_rules! draw {
+        ($chart:expr) => {{
+            let mut chart = $chart.map_err(|e| fail(e.to_string()))?;
+            chart
+                .configure_mesh()
+                .x_desc("step (updates)")
+                .y_desc(metric)
+                .draw()
+                .map_err(|e| fail(e.to_string()))?;
+            for (k, curve) in curves.iter().enumerate() {
+                let colour = COLOURS[k % COLOURS.len()];
+                let band: Vec<(f64, f64)> = curve
+                    .steps
+                    .iter()
+                    .zip(&curve.high)
+                    .map(|(&s, &v)| (s, v))
+                    .chain(curve.steps.iter().zip(&curve.low).rev().map(|(&s, &v)| (s, v)))
+                    .collect();
+                chart
+                    .draw_series(std::iter::once(Polygon::new(band, colour.mix(0.15))))
+                    .map_err(|e| fail(e.to_string()))?;
+                chart
+                    .draw_series(LineSeries::new(
+                        curve.steps.iter().copied().zip(curve.mean.iter().copied()),
+                        colour.stroke_width(2),
+                    ))
+                    .map_err(|e| fail(e.to_string()))?
+                    .label(curve.label.clone())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                    });
+                if let Some((steps, values)) = &curve.theory {
+                    let points: Vec<(f64, f64)> = steps
+                        .iter()
+                        .copied()
+                        .zip(values.iter().copied())
+                        .filter(|&(s, v)| s <= last && v.is_finite() && v > 0.0)
+                        .collect();
+                    chart
+                        .draw_series(DashedLineSeries::new(points, 6, 4, colour.stroke_width(1)))
+                        .map_err(|e| fail(e.to_string()))?;
+                }
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|e| fail(e.to_string()))?;
+        }};
+    }
+    if lo > 0.0 && hi.is_finite() {
+        draw!(builder.build_cartesian_2d(0.0..last, (lo * 0.8..hi * 1.25).log_scale()));
+    } else {
+        let pad = 0.05 * (hi - lo).abs().max(1e-12);
+        draw!(builder.build_cartesian_2d(0.0..last, lo - pad..hi + pad));
+    }
+    root.present().map_err(|e| fail(e.to_string()))
+}
+
+/// The numeric sweep value that varies between groups, and each group's other values.
+fn scaling_axis(groups: &[GroupResult]) -> Option<(String, Vec<(f64, String)>)> {
+    let parsed: Vec<Vec<(String, String)>> = groups
+        .iter()
+        .map(|g| {
+            g.label
+                .split(", ")
+                .filter_map(|a| a.split_once('=').map(|(p, v)| (p.to_string(), v.to_string())))
+                .collect()
+        })
+        .collect();
+    let first = parsed.first()?;
+    let axis = first.iter().map(|(p, _)| p).find(|path| {
+        let values: Vec<Option<f64>> = parsed
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .find(|(p, _)| p == *path)
+                    .and_then(|(_, v)| v.parse().ok())
+            })
+            .collect();
+        values.iter().all(Option::is_some) && values.windows(2).any(|w| w[0] != w[1])
+    })?;
+    let points = parsed
+        .iter()
+        .map(|g| {
+            let x = g
+                .iter()
+                .find(|(p, _)| p == axis)
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(f64::NAN);
+            // The series: the values that do not vary with the axis in a linked sweep (numbers
+            // that change with it are left out).
+            let rest: Vec<String> = g
+                .iter()
+                .filter(|(p, v)| p != axis && v.parse::<f64>().is_err())
+                .map(|(p, v)| format!("{}={v}", p.rsplit('.').next().unwrap_or(p)))
+                .collect();
+            (
+                x,
+                if rest.is_empty() {
+                    "minimum".into()
+                } else {
+                    rest.join(", ")
+                },
+            )
+        })
+        .collect();
+    Some((axis.clone(), points))
+}
+
+/// Draws minimum training time against the swept size; `None` when no numeric sweep value
+/// varies between groups.
+pub fn draw_minimum_training_times(summary: &Summary, path: &Path) -> Result<Option<()>, PlotError> {
+    let Some((axis, points)) = scaling_axis(&summary.groups) else {
+        return Ok(None);
+    };
+    let fail = draw_error(path);
+    let mut series: Vec<(String, Vec<(f64, f64, f64)>)> = Vec::new();
+    for ((x, name), group) in points.iter().zip(&summary.groups) {
+        let Some(time) = group.minimum_training_time else {
+            continue;
+        };
+        let spread = group.spread.unwrap_or(0.0);
+        match series.iter_mut().find(|(n, _)| n == name) {
+            Some((_, list)) => list.push((*x, time, spread)),
+            None => series.push((name.clone(), vec![(*x, time, spread)])),
+        }
+    }
+    let all = series.iter().flat_map(|(_, l)| l.iter());
+    let (x_lo, x_hi, y_hi) = all.fold(
+        (f64::INFINITY, f64::NEG_INFINITY, 0.0f64),
+        |(a, b, c), &(x, t, s)| (a.min(x), b.max(x), c.max(t + s)),
+    );
+    let root = SVGBackend::new(path, (800, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("minimum training time ({})", summary.analysis.target),
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(72)
+        .build_cartesian_2d((x_lo * 0.8..x_hi * 1.25).log_scale(), 0.0..y_hi.max(1.0) * 1.1)
+        .map_err(|e| fail(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc(axis)
+        .y_desc("steps to target (best learning rate)")
+        .draw()
+        .map_err(|e| fail(e.to_string()))?;
+    for (k, (name, list)) in series.iter().enumerate() {
+        let colour = COLOURS[k % COLOURS.len()];
+        chart
+            .draw_series(LineSeries::new(
+                list.iter().map(|&(x, t, _)| (x, t)),
+                colour.stroke_width(2),
+            ))
+            .map_err(|e| fail(e.to_string()))?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+        chart
+            .draw_series(
+                list.iter()
+                    .map(|&(x, t, s)| ErrorBar::new_vertical(x, t - s, t, t + s, colour.filled(), 6)),
+            )
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| fail(e.to_string()))?;
+    root.present().map_err(|e| fail(e.to_string()))?;
+    Ok(Some(()))
+}

@@ -1,0 +1,103 @@
+//! `npsim plot`: the curves drawn are the seed means of the recorded metric.
+
+use std::path::Path;
+use std::process::Command;
+
+mod common;
+use common::{metric, run_text};
+
+const SWEEP: &str = r#"(
+    version: 1,
+    name: "plotted",
+    circuit: DeepLinear(lx: 8, lh: 16, ly: 2),
+    task: LinearTeacher(teacher_noise_std: 0.0),
+    rule: NodePerturbation(learning_rate: RelativeToCritical(0.5)),
+    train: (steps: 400, record_every: 20),
+    analysis: (target: "epsilon=20%"),
+    sweep: {
+        "circuit.lh": [16, 64],
+        "rule.learning_rate": [RelativeToCritical(0.2), RelativeToCritical(0.5)],
+        "seed": [1, 2, 3],
+    },
+)"#;
+
+#[test]
+fn curves_are_seed_means_with_their_range_and_theory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, file) = run_text(dir.path(), SWEEP);
+    let (name, curves) = npsim::plot::curves(&file, None).unwrap();
+    assert_eq!(name, "epsilon");
+    assert_eq!(curves.len(), 4, "2 widths × 2 rates, seeds averaged");
+    // Independently: the first curve is runs 0-2 (lh 16, the smaller rate, seeds 1-3).
+    let seeds: Vec<&[f64]> = file.runs[..3].iter().map(|r| metric(r, "epsilon")).collect();
+    let first = &curves[0];
+    assert_eq!(first.label, "lh=16, learning_rate=RelativeToCritical(0.2)");
+    assert_eq!(first.steps, metric(&file.runs[0], "step"));
+    for k in 0..first.steps.len() {
+        let values: Vec<f64> = seeds.iter().map(|s| s[k]).collect();
+        let mean = values.iter().sum::<f64>() / 3.0;
+        assert!((first.mean[k] - mean).abs() <= 1e-12 * mean.abs(), "step {k}");
+        assert_eq!(first.low[k], values.iter().copied().fold(f64::INFINITY, f64::min));
+        assert_eq!(
+            first.high[k],
+            values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        );
+    }
+    assert!(
+        first.theory.is_some(),
+        "NP on the linear network carries its theory"
+    );
+    assert!(npsim::plot::curves(&file, Some("test_accuracy")).is_err());
+}
+
+#[test]
+fn plot_writes_both_figures_as_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("s.ron"), SWEEP).unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_npsim"))
+        .current_dir(d)
+        .args(["run", "s.ron", "--out", "out.h5", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let plot = Command::new(env!("CARGO_BIN_EXE_npsim"))
+        .current_dir(d)
+        .args(["plot", "out.h5", "--out", "figures"])
+        .output()
+        .unwrap();
+    assert!(plot.status.success(), "{}", String::from_utf8_lossy(&plot.stderr));
+    for (figure, must_contain) in [
+        (
+            "learning_curves.svg",
+            vec![
+                "step (updates)",
+                "epsilon",
+                "lh=64, learning_rate=RelativeToCritical(0.5)",
+            ],
+        ),
+        (
+            "minimum_training_time.svg",
+            vec!["circuit.lh", "steps to target", "epsilon=20%"],
+        ),
+    ] {
+        let svg = std::fs::read_to_string(Path::new(d).join("figures").join(figure)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{figure}"
+        );
+        for text in must_contain {
+            assert!(svg.contains(text), "{figure} lacks `{text}`");
+        }
+    }
+    let missing = Command::new(env!("CARGO_BIN_EXE_npsim"))
+        .current_dir(d)
+        .args(["plot", "out.h5", "--out", "figures", "--metric", "test_accuracy"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("no run records metric `test_accuracy`; the runs record: alpha, beta, ")
+    );
+}
