@@ -10,6 +10,7 @@ pub mod fetch;
 pub mod plot;
 pub mod plugin;
 pub mod recorder;
+pub mod reproduce;
 pub mod resume;
 pub mod runner;
 pub mod scenario;

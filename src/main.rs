@@ -112,6 +112,31 @@ enum Command {
         #[arg(long)]
         metric: Option<String>,
     },
+    /// Reproduce a figure of the paper: run its scenario (reusing a complete recording,
+    /// resuming an interrupted one), analyse it and draw it.
+    Reproduce {
+        /// The figure (`npsim reproduce --list`).
+        #[arg(required_unless_present = "list")]
+        figure: Option<String>,
+        /// List the figures: what each shows, what the paper found, expected run times.
+        #[arg(long)]
+        list: bool,
+        /// `quick` (minutes, reduced sizes) or `paper` (the paper's sizes; hours).
+        #[arg(long, default_value = "quick", value_parser = ["quick", "paper"])]
+        scale: String,
+        /// Folder for the recording and figures (default `reproduce/<figure>`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Folder of datasets (default: $NPSIM_DATA, else `data`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Summarise a recording: time to target, minimum training time over learning rates,
     /// onset of instability; printed and stored under `/summary` in the file.
     Analyze {
@@ -315,6 +340,95 @@ fn summarise(scenario: &Scenario, path: &Path, quiet: bool) -> Result<()> {
         println!("\n{}", summary.table());
     }
     Ok(())
+}
+
+/// `npsim reproduce FIGURE`.
+fn reproduce(
+    figure: &npsim::reproduce::Figure,
+    scale: &str,
+    out: Option<PathBuf>,
+    threads: Option<usize>,
+    data_dir: Option<PathBuf>,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let out = out.unwrap_or_else(|| PathBuf::from("reproduce").join(figure.name));
+    let recording = out.join(format!("{}_{scale}.h5", figure.name));
+    if recording.exists() {
+        println!("reusing {}", recording.display());
+    } else if recorder::partial_path(&recording).exists() {
+        let code = resume_sweep(&recording, data_dir, threads, quiet)?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
+    } else {
+        let mut set: Vec<String> = if scale == "paper" {
+            figure.paper
+        } else {
+            figure.quick
+        }
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        set.push(format!("analysis.target=\"{}\"", figure.target));
+        let mut scenario = Scenario::parse(
+            &Path::new("scenarios").join(figure.scenario),
+            figure.text.to_string(),
+        )?;
+        scenario.apply_overrides(&set)?;
+        if let Some(dir) = data_dir {
+            scenario.data_dir = dir;
+        }
+        runner::plans(&scenario)?;
+        std::fs::create_dir_all(&out).with_context(|| format!("cannot create `{}`", out.display()))?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.unwrap_or(0))
+            .build()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let handler_stop = Arc::clone(&stop);
+        let _ = ctrlc::set_handler(move || handler_stop.store(true, Ordering::Relaxed));
+        eprintln!(
+            "{}: {} at {scale} scale (expected about {} min on 2 cores) → {}",
+            figure.name,
+            figure.shows,
+            if scale == "paper" {
+                figure.minutes.1
+            } else {
+                figure.minutes.0
+            },
+            recording.display()
+        );
+        let report = pool.install(|| runner::run(&scenario, &recording, false, !quiet, &stop))?;
+        print_report(&report);
+        if report.interrupted {
+            eprintln!(
+                "interrupted: `npsim reproduce {} --scale {scale}` again resumes it",
+                figure.name
+            );
+            return Ok(ExitCode::from(130));
+        }
+        summarise(&scenario, &report.path, true)?;
+    }
+    let file = recorder::read(&recording)?;
+    let (target, smoothing) = recorder::summary_settings(&recording);
+    let analysis = npsim::analysis::AnalysisConfig {
+        target,
+        smoothing: smoothing.unwrap_or(5),
+    }
+    .build()
+    .unwrap_or_default();
+    let summary = npsim::analysis::analyse(&file, &analysis);
+    println!("{}", summary.table());
+    let metric = analysis.target.metric.clone();
+    let (metric, curves) = npsim::plot::curves(&file, metric.as_deref())?;
+    let title = format!("{}: {}", figure.name, figure.shows);
+    npsim::plot::draw_learning_curves(&metric, &curves, &title, &out.join("learning_curves.svg"))?;
+    npsim::plot::draw_minimum_training_times(&summary, &out.join("minimum_training_time.svg"))?;
+    println!(
+        "the paper found: {}\nfigures in {}",
+        figure.paper_found,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `npsim run --resume FILE`.
@@ -603,6 +717,30 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 merged.display()
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Reproduce {
+            figure,
+            list,
+            scale,
+            out,
+            threads,
+            data_dir,
+            quiet,
+        } => {
+            if list {
+                print!("{}", npsim::reproduce::list());
+                return Ok(ExitCode::SUCCESS);
+            }
+            let name = figure.expect("clap requires it without --list");
+            let Some(figure) = npsim::reproduce::find(&name) else {
+                let names: Vec<&str> = npsim::reproduce::FIGURES.iter().map(|f| f.name).collect();
+                return Err(BadInput(format!(
+                    "no figure `{name}`; reproducible: {} (`npsim reproduce --list` says what each shows)",
+                    names.join(", ")
+                ))
+                .into());
+            };
+            reproduce(figure, &scale, out, threads, data_dir, quiet)
         }
         Command::Plot { file, out, metric } => {
             if !file.exists() {

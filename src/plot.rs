@@ -252,6 +252,7 @@ pub fn draw_learning_curves(
             }
             chart
                 .configure_series_labels()
+                .position(SeriesLabelPosition::LowerLeft)
                 .background_style(WHITE.mix(0.8))
                 .border_style(BLACK)
                 .draw()
@@ -378,6 +379,7 @@ pub fn draw_minimum_training_times(summary: &Summary, path: &Path) -> Result<Opt
     }
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()

@@ -1,0 +1,268 @@
+//! `npsim reproduce FIGURE`: run the scenario behind a figure of the paper (reusing a complete
+//! recording, resuming an interrupted one), analyse it and draw it.
+//!
+//! Each figure names a shipped scenario (compiled in, so the command works from any folder)
+//! and the overrides of its two scales: `quick` (minutes on 2 cores, reduced sizes or steps)
+//! and `paper` (the paper's sizes where the scenario is reduced; hours).
+
+/// One reproducible figure.
+#[derive(Debug, Clone, Copy)]
+pub struct Figure {
+    /// `fig1a`, ...
+    pub name: &'static str,
+    /// What it shows.
+    pub shows: &'static str,
+    /// What the paper found.
+    pub paper_found: &'static str,
+    /// The scenario file under `scenarios/`.
+    pub scenario: &'static str,
+    /// Its text.
+    pub text: &'static str,
+    /// `--set` overrides of the quick scale.
+    pub quick: &'static [&'static str],
+    /// `--set` overrides of the paper scale.
+    pub paper: &'static [&'static str],
+    /// Wall time measured on 2 cores, in minutes, at the quick and paper scales (`?`: not
+    /// measured, its dataset or the time was not at hand).
+    pub minutes: (&'static str, &'static str),
+    /// The metric of its learning curves and analysis target.
+    pub target: &'static str,
+    /// The dataset it needs, if any.
+    pub dataset: Option<&'static str>,
+}
+
+macro_rules! scenario {
+    ($file:literal) => {
+        ($file, include_str!(concat!("../scenarios/", $file)))
+    };
+}
+
+// A table row per figure reads best as one call with its fields in order.
+#[allow(clippy::too_many_arguments)]
+const fn figure(
+    name: &'static str,
+    (scenario, text): (&'static str, &'static str),
+    shows: &'static str,
+    paper_found: &'static str,
+    quick: &'static [&'static str],
+    paper: &'static [&'static str],
+    minutes: (&'static str, &'static str),
+    target: &'static str,
+    dataset: Option<&'static str>,
+) -> Figure {
+    Figure {
+        name,
+        shows,
+        paper_found,
+        scenario,
+        text,
+        quick,
+        paper,
+        minutes,
+        target,
+        dataset,
+    }
+}
+
+/// The figures `npsim reproduce` knows.
+pub const FIGURES: &[Figure] = &[
+    figure(
+        "fig1a",
+        scenario!("linear_fig1a.ron"),
+        "NP learning curves of the deep linear network at several rates relative to the critical rate η*, beside the mean-field theory",
+        "the mean-field theory (Eq. 12) tracks the simulations; above the critical rate η* the weight norm crosses 2/c0 before the error has converged, and the error rises again",
+        &["circuit.lh=200", "train.steps=20000"],
+        &["circuit.lh=10000", "train.steps=100000"],
+        ("1", "?"),
+        "epsilon=1%",
+        None,
+    ),
+    figure(
+        "fig1c",
+        scenario!("linear_fig1c.ron"),
+        "NP from different initial weight norms at one fixed rate",
+        "from a large initial weight norm the error rises before it converges to zero",
+        &["circuit.lh=200", "train.steps=20000"],
+        &["circuit.lh=10000", "train.steps=100000"],
+        ("1", "?"),
+        "epsilon=1%",
+        None,
+    ),
+    figure(
+        "fig3a",
+        scenario!("linear_fig3a.ron"),
+        "NP under a noisy teacher (σt² = 0.1): the error falls, reaches a minimum and rises",
+        "the error falls, then rises once the weight norm has grown; the larger the rate, the sooner (Eq. 14 tracks it)",
+        &["circuit.lh=200", "train.steps=40000"],
+        &[
+            "circuit.lh=10000",
+            "train.steps=1000000",
+            "train.record_every=1000",
+        ],
+        ("1", "?"),
+        "epsilon=10%",
+        None,
+    ),
+    figure(
+        "fig3d",
+        scenario!("linear_fig3d.ron"),
+        "NP under a noisy teacher with and without weight normalisation, at three widths",
+        "without normalisation the error rises again at every width; with it, learning stays stable",
+        &["train.steps=10000"],
+        &["train.steps=1000000", "train.record_every=1000"],
+        ("1", "?"),
+        "epsilon=10%",
+        None,
+    ),
+    figure(
+        "fig4b",
+        scenario!("sarcos_np.ron"),
+        "NP on SARCOS inverse dynamics, one hidden layer, at several rates",
+        "stable at small rates; at larger ones the test error reaches a minimum and diverges",
+        &["train.epochs=10"],
+        &[],
+        ("?", "?"),
+        "test_loss=5",
+        Some("sarcos"),
+    ),
+    figure(
+        "fig4e",
+        scenario!("sarcos_rules.ron"),
+        "NP against REINFORCE and SGD on SARCOS",
+        "REINFORCE reaches the target far sooner than NP, SGD sooner still",
+        &["train.epochs=10"],
+        &[],
+        ("?", "?"),
+        "test_loss=5",
+        Some("sarcos"),
+    ),
+    figure(
+        "fig4f",
+        scenario!("sarcos_norm.ron"),
+        "NP on SARCOS with and without weight normalisation",
+        "without normalisation the test error reaches a minimum and rises; with it, it stays down",
+        &["train.epochs=10"],
+        &[],
+        ("?", "?"),
+        "test_loss=5",
+        Some("sarcos"),
+    ),
+    figure(
+        "fig5a",
+        scenario!("mnist_np.ron"),
+        "NP against SGD on MNIST, one hidden layer",
+        "NP learns, one hundred to one thousand times slower than SGD, unstable at large rates",
+        &["train.epochs=2"],
+        &[],
+        ("?", "?"),
+        "test_accuracy=0.9",
+        Some("mnist"),
+    ),
+    figure(
+        "fig5b",
+        scenario!("mnist_rules.ron"),
+        "NP against REINFORCE and SGD on MNIST",
+        "REINFORCE is closer to SGD than NP; hidden noise slows REINFORCE",
+        &["train.epochs=2"],
+        &[],
+        ("?", "?"),
+        "test_accuracy=0.9",
+        Some("mnist"),
+    ),
+    figure(
+        "fig5c",
+        scenario!("mnist_depth.ron"),
+        "NP with 1 to 3 hidden layers, with and without weight normalisation",
+        "training time grows with depth; normalisation stabilises the deeper networks",
+        &["train.epochs=2"],
+        &[],
+        ("?", "?"),
+        "test_accuracy=0.9",
+        Some("mnist"),
+    ),
+    figure(
+        "figS5",
+        scenario!("cifar10_conv.ron"),
+        "NP on a CIFAR-10 convnet with and without weight decay, beside SGD",
+        "weight regularisation stabilises NP, which stays below 50 % accuracy",
+        &["train.epochs=1"],
+        &[],
+        ("5", "45"),
+        "test_accuracy=0.4",
+        Some("cifar10"),
+    ),
+];
+
+/// Figures of the paper not reproducible yet, and what they need.
+pub const NOT_YET: &[(&str, &str)] = &[
+    (
+        "fig1b",
+        "the (weight norm, error) phase plane of fig1a's runs: a phase-plane figure in `npsim plot`",
+    ),
+    (
+        "fig2a, fig2b",
+        "minimum training time against hidden and output width over learning-rate sweeps, with Eq. 13's lines",
+    ),
+    (
+        "fig3b, fig3c",
+        "time to instability against the learning rate for NP and SGD, with τc",
+    ),
+    ("fig4a", "cosine with SGD against width on SARCOS"),
+    (
+        "fig4c, fig4d",
+        "SARCOS instability times and the (weight norm, test error) plane",
+    ),
+];
+
+/// The figure called `name`.
+pub fn find(name: &str) -> Option<&'static Figure> {
+    FIGURES.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+}
+
+/// The `--list` text.
+pub fn list() -> String {
+    let mut text =
+        String::from("figure  scenario               quick    paper    shows / what the paper found\n");
+    for f in FIGURES {
+        text += &format!(
+            "{:<7} {:<22} {:>4} min {:>5} min  {}\n{:<49}paper: {}{}\n",
+            f.name,
+            f.scenario,
+            f.minutes.0,
+            f.minutes.1,
+            f.shows,
+            "",
+            f.paper_found,
+            f.dataset
+                .map_or(String::new(), |d| format!(" (needs {d}: `npsim data fetch {d}`)"))
+        );
+    }
+    text += "\ntimes: minutes on 2 cores as measured here; `?`: not measured (dataset absent, or too long)\n";
+    text += "\nnot yet reproducible:\n";
+    for (names, need) in NOT_YET {
+        text += &format!("  {names}: needs {need}\n");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+    use std::path::Path;
+
+    #[test]
+    fn every_figure_names_a_valid_scenario_and_overrides_at_both_scales() {
+        for f in FIGURES {
+            for overrides in [f.quick, f.paper] {
+                let mut scenario = Scenario::parse(Path::new(f.scenario), f.text.to_string()).unwrap();
+                let set: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+                scenario
+                    .apply_overrides(&set)
+                    .unwrap_or_else(|e| panic!("{}: {e}", f.name));
+            }
+            crate::analysis::Target::parse(f.target).unwrap();
+        }
+        assert!(find("FIG1A").is_some() && find("fig9").is_none());
+    }
+}
