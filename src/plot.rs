@@ -326,7 +326,9 @@ pub fn draw_minimum_training_times(summary: &Summary, path: &Path) -> Result<Opt
         return Ok(None);
     };
     let fail = draw_error(path);
-    let mut series: Vec<(String, Vec<(f64, f64, f64)>)> = Vec::new();
+    // Per series: its name and (size, minimum time, spread) points.
+    type Point = (f64, f64, f64);
+    let mut series: Vec<(String, Vec<Point>)> = Vec::new();
     for ((x, name), group) in points.iter().zip(&summary.groups) {
         let Some(time) = group.minimum_training_time else {
             continue;
