@@ -135,6 +135,7 @@ pub fn metric_names(plan: &RunPlan) -> Vec<String> {
     }
     if plan.task.trial().is_some() {
         names.push("reward".into());
+        names.push("baseline".into());
     }
     names.extend(
         plastic(plan)
@@ -549,8 +550,9 @@ fn train<T: Real, E: Trainer<T>>(
     let in_time = plan.task.trial().is_some();
     let output = plan.blueprint.output();
     // After the task's metrics: the training loss, then the accuracy (classification) or the
-    // reward of the noisy renditions (tasks in time), each over the record interval.
-    let record = |engine: &mut E, task: &mut dyn Task<T>, step: u64, train: (f64, f64, f64)| {
+    // reward of the noisy renditions and the rule's baseline as a reward (tasks in time), each
+    // over the record interval.
+    let record = |engine: &mut E, task: &mut dyn Task<T>, step: u64, train: (f64, f64, f64, f64)| {
         let mut row = vec![step as f64];
         row.extend(task.metrics(engine));
         row.push(train.0);
@@ -558,12 +560,17 @@ fn train<T: Real, E: Trainer<T>>(
             row.push(train.1);
         }
         if in_time {
-            row.push(train.2);
+            row.extend([train.2, train.3]);
         }
         row
     };
     let plastic = plastic(plan);
-    let mut row = record(&mut engine, task.as_mut(), 0, (f64::NAN, f64::NAN, f64::NAN));
+    let mut row = record(
+        &mut engine,
+        task.as_mut(),
+        0,
+        (f64::NAN, f64::NAN, f64::NAN, f64::NAN),
+    );
     row.extend(vec![f64::NAN; plastic.len()]);
     let initial_error = row[1 + error_index];
     emit(Event::Row {
@@ -571,6 +578,7 @@ fn train<T: Real, E: Trainer<T>>(
         row: row.clone(),
     });
     let (mut loss_sum, mut loss_count, mut correct, mut noisy_sum) = (0.0, 0u64, 0usize, 0.0);
+    let mut baseline_sum = 0.0;
     let mut reported = 0;
     // The last step with a metrics row, and when the recorder last flushed.
     let mut recorded_step = 0u64;
@@ -610,6 +618,7 @@ fn train<T: Real, E: Trainer<T>>(
         loss_sum += loss;
         loss_count += 1;
         noisy_sum += engine.noisy_loss().unwrap_or(f64::NAN);
+        baseline_sum += rule.last_baseline().unwrap_or(f64::NAN);
         if classification {
             correct += correct_predictions(engine.activity(output), &targets);
         }
@@ -619,6 +628,7 @@ fn train<T: Real, E: Trainer<T>>(
                 loss_sum / loss_count as f64,
                 correct as f64 / samples,
                 -noisy_sum / loss_count as f64,
+                -baseline_sum / loss_count as f64,
             );
             row = record(&mut engine, task.as_mut(), step, train);
             row.extend(if cosines.is_empty() {
@@ -626,7 +636,7 @@ fn train<T: Real, E: Trainer<T>>(
             } else {
                 cosines
             });
-            (loss_sum, loss_count, correct, noisy_sum) = (0.0, 0, 0, 0.0);
+            (loss_sum, loss_count, correct, noisy_sum, baseline_sum) = (0.0, 0, 0, 0.0, 0.0);
             emit(Event::Row {
                 run,
                 row: row.clone(),

@@ -233,3 +233,49 @@ fn with_linear_units_learning_does_not_slow_down_with_four_times_the_neurons() {
         times[1]
     );
 }
+
+#[test]
+fn the_recorded_baseline_is_the_one_the_rule_compared_with() {
+    // One rendition per update, a row per update: the running average's baseline rebuilt from
+    // the recorded rewards (b₁ = ℓ̃₁, b ← (1 − γ) b + γ ℓ̃), and the noise-free baseline equal to
+    // minus the clean training loss.
+    let scenario = |baseline: &str| {
+        SMALL
+            .replace("batch_size: 3, record_every: 20", "batch_size: 1, record_every: 1")
+            .replace("steps: 60", "steps: 30")
+            .replace(
+                r#"sweep: { "rule": [NodePerturbation(learning_rate: Absolute(0.1)), Sgd(learning_rate: Absolute(1.0))] },"#,
+                "",
+            )
+            .replace(
+                "rule: NodePerturbation(learning_rate: Absolute(0.1)),",
+                &format!("rule: NodePerturbation(learning_rate: Absolute(0.1), baseline: {baseline}),"),
+            )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_, running) = run_text(dir.path(), &scenario("RunningAverage(0.2)"));
+    let (reward, baseline) = (
+        metric(&running.runs[0], "reward"),
+        metric(&running.runs[0], "baseline"),
+    );
+    assert_eq!(reward.len(), 31);
+    let mut average = -reward[1];
+    for t in 1..reward.len() {
+        assert!(
+            (baseline[t] + average).abs() <= 1e-12 * average.abs(),
+            "update {t}"
+        );
+        average = 0.8 * average + 0.2 * -reward[t];
+    }
+    let (_, clean) = run_text(dir.path(), &scenario("Clean"));
+    let (loss, baseline) = (
+        metric(&clean.runs[0], "train_loss"),
+        metric(&clean.runs[0], "baseline"),
+    );
+    for t in 1..loss.len() {
+        assert!(
+            (baseline[t] + loss[t]).abs() <= 1e-12 * loss[t].abs(),
+            "update {t}"
+        );
+    }
+}

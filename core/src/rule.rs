@@ -217,6 +217,12 @@ pub trait LearningRule<T: Real>: Send {
     fn requirements(&self) -> Requirements;
     /// Changes the weights for one step.
     fn update(&mut self, context: &mut RuleContext<'_, T>) -> Result<(), RuleError>;
+    /// The loss the last update compared its noisy losses with (the reward baseline, as a
+    /// loss, averaged over the update's samples), recorded as `baseline` in tasks in time.
+    /// Rules without a baseline need not implement it (`None`).
+    fn last_baseline(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// The weights of one plastic projection, for a [`PostUpdate`] step.

@@ -26,7 +26,8 @@
 //! A rendition's loss is `ℓ = (1/T) Σ_t ½|y(t) − y*(t)|²` (its reward is `−ℓ`). Recorded:
 //! `song_error` (ℓ of a noise-free rendition with the current weights) and `norm_<projection>`;
 //! runs in time also record `reward`, the mean reward of the noisy renditions of each record
-//! interval.
+//! interval, and `baseline`, the reward the rule compared them with (NP: the noise-free
+//! rendition's, a running average, or the other renditions' mean), averaged likewise.
 //!
 //! # Parameters
 //! | name | unit | default | meaning |

@@ -106,6 +106,7 @@ pub struct NodePerturbation<T: Real> {
     baseline: Baseline,
     average: Option<T>,
     relative: Vec<T>,
+    last_baseline: Option<f64>,
 }
 
 impl<T: Real> NodePerturbation<T> {
@@ -121,6 +122,7 @@ impl<T: Real> NodePerturbation<T> {
             baseline,
             average: None,
             relative: Vec::new(),
+            last_baseline: None,
         }
     }
 }
@@ -141,6 +143,10 @@ impl<T: Real> LearningRule<T> for NodePerturbation<T> {
             backprop: false,
             ..Default::default()
         }
+    }
+
+    fn last_baseline(&self) -> Option<f64> {
+        self.last_baseline
     }
 
     fn update(&mut self, context: &mut RuleContext<'_, T>) -> Result<(), RuleError> {
@@ -171,6 +177,11 @@ impl<T: Real> LearningRule<T> for NodePerturbation<T> {
                 &self.relative
             }
         };
+        // Each sample's baseline is its noisy loss less the difference the update uses.
+        let samples = signal.len().max(1) as f64;
+        let baselines = context.loss.iter().zip(context.signal).zip(signal);
+        self.last_baseline =
+            Some(baselines.map(|((&l, &noisy_minus_clean), &s)| (l + noisy_minus_clean - s).f64()).sum::<f64>() / samples);
         for projection in context.projections.iter_mut() {
             let Some(noise) = projection.post_noise else {
                 return Err(RuleError::Unsupported {
