@@ -289,6 +289,20 @@ pub fn error_metric(run: &RunSummary) -> String {
     }
 }
 
+/// A run's sweep assignments `(path, value)`, sorted by path.
+pub fn sweep_assignments(run: &RunSummary) -> Vec<(String, String)> {
+    let mut assignments: Vec<(String, String)> = run
+        .attributes
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("sweep:")
+                .map(|path| (path.to_string(), v.to_string()))
+        })
+        .collect();
+    assignments.sort();
+    assignments
+}
+
 fn is_learning_rate_path(path: &str) -> bool {
     path == "seed" || path.split('.').any(|part| part == "learning_rate")
 }
@@ -308,16 +322,7 @@ pub fn analyse_run(run: &RunSummary, analysis: &Analysis) -> RunResult {
         .metric
         .clone()
         .unwrap_or_else(|| error_metric(run));
-    let mut assignments: Vec<(String, String)> = run
-        .attributes
-        .iter()
-        .filter_map(|(k, v)| {
-            k.strip_prefix("sweep:")
-                .map(|path| (path.to_string(), v.to_string()))
-        })
-        .collect();
-    assignments.sort();
-    let condition = assignments
+    let condition = sweep_assignments(run)
         .iter()
         .filter(|(path, _)| !is_learning_rate_path(path))
         .map(|(path, value)| format!("{path}={value}"))

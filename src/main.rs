@@ -331,6 +331,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// The worker pool of a sweep, and the flag Ctrl-C or SIGTERM raises: runs stop after their
+/// current update; a second signal while they wind down is ignored.
+fn interruptible_pool(threads: Option<usize>) -> Result<(rayon::ThreadPool, Arc<AtomicBool>)> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .build()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler_stop = Arc::clone(&stop);
+    let _ = ctrlc::set_handler(move || handler_stop.store(true, Ordering::Relaxed));
+    Ok((pool, stop))
+}
+
 fn load(path: &Path, set: &[String], data_dir: Option<PathBuf>) -> Result<Scenario> {
     let mut scenario = Scenario::load(path)?;
     scenario.apply_overrides(set)?;
@@ -392,14 +404,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             if out.exists() && !force {
                 return Err(recorder::RecorderError::Exists(out).into());
             }
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads.unwrap_or(0))
-                .build()?;
-            let stop = Arc::new(AtomicBool::new(false));
-            let handler_stop = Arc::clone(&stop);
-            // Ctrl-C or SIGTERM: runs stop after their current update; a second signal while
-            // they wind down is ignored.
-            let _ = ctrlc::set_handler(move || handler_stop.store(true, Ordering::Relaxed));
+            let (pool, stop) = interruptible_pool(threads)?;
             if !quiet {
                 eprintln!(
                     "{}: {} run(s) → {}",

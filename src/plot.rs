@@ -52,13 +52,10 @@ pub struct Curve {
 }
 
 fn curve_key(run: &RunSummary) -> String {
-    let mut parts: Vec<(String, String)> = run
-        .attributes
-        .iter()
-        .filter_map(|(k, v)| k.strip_prefix("sweep:").map(|p| (p.to_string(), v.to_string())))
+    let parts: Vec<(String, String)> = crate::analysis::sweep_assignments(run)
+        .into_iter()
         .filter(|(p, _)| p != "seed")
         .collect();
-    parts.sort();
     if parts.is_empty() {
         return "single run".into();
     }

@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 
 use thiserror::Error;
 
-use crate::recorder::{self, Attr, RecorderError, partial_path};
+use crate::recorder::{self, Attr, FileSummary, RecorderError, partial_path};
 use crate::runner::{self, RunError};
 use crate::scenario::{Scenario, ScenarioError, to_scenario_syntax};
 
@@ -65,6 +65,33 @@ pub struct Resumed {
 
 const ENDED: [&str; 3] = ["completed", "diverged", "failed"];
 
+/// The scenario a recording was run with: its stored text with its stored `--set` overrides.
+pub fn recorded_scenario(path: &Path, recording: &FileSummary) -> Result<Scenario, ResumeError> {
+    let root = |key: &'static str| {
+        recording
+            .attributes
+            .get(key)
+            .map(|a| a.to_string())
+            .ok_or_else(|| ResumeError::NotARecording {
+                path: path.to_path_buf(),
+                attribute: key,
+            })
+    };
+    let unbuildable = |error| ResumeError::Scenario {
+        path: path.to_path_buf(),
+        error,
+    };
+    let mut scenario =
+        Scenario::parse(Path::new(&root("scenario_path")?), root("scenario")?).map_err(unbuildable)?;
+    let overrides: Vec<String> = recording
+        .attributes
+        .get("overrides")
+        .map(|a| a.to_string().lines().map(String::from).collect())
+        .unwrap_or_default();
+    scenario.apply_overrides(&overrides).map_err(unbuildable)?;
+    Ok(scenario)
+}
+
 /// Resumes the sweep recorded in `file` (or its `.partial`).
 pub fn resume(
     file: &Path,
@@ -81,33 +108,7 @@ pub fn resume(
         .find(|p| p.exists())
         .ok_or_else(|| ResumeError::NotFound(out.clone()))?;
     let old = recorder::read(&source)?;
-    let root = |key: &'static str| {
-        old.attributes
-            .get(key)
-            .map(|a| a.to_string())
-            .ok_or_else(|| ResumeError::NotARecording {
-                path: source.clone(),
-                attribute: key,
-            })
-    };
-    let mut scenario =
-        Scenario::parse(Path::new(&root("scenario_path")?), root("scenario")?).map_err(|e| {
-            ResumeError::Scenario {
-                path: source.clone(),
-                error: e,
-            }
-        })?;
-    let overrides: Vec<String> = old
-        .attributes
-        .get("overrides")
-        .map(|a| a.to_string().lines().map(String::from).collect())
-        .unwrap_or_default();
-    scenario
-        .apply_overrides(&overrides)
-        .map_err(|e| ResumeError::Scenario {
-            path: source.clone(),
-            error: e,
-        })?;
+    let mut scenario = recorded_scenario(&source, &old)?;
     if let Some(dir) = data_dir {
         scenario.data_dir = dir;
     }

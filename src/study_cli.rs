@@ -3,8 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use npsim::analysis::{Analysis, AnalysisConfig};
@@ -12,7 +10,7 @@ use npsim::recorder;
 use npsim::runner;
 use npsim::scenario::Scenario;
 
-use super::{BadInput, print_report};
+use super::{BadInput, interruptible_pool, print_report};
 
 /// The analysis settings: those given, else those stored in the file's `/summary`, else the
 /// defaults.
@@ -85,15 +83,8 @@ pub(super) fn plot(file: &Path, out: &Path, metric: Option<&str>) -> Result<Exit
 pub(super) fn merge(parts: &[PathBuf], out: &Path, force: bool) -> Result<ExitCode> {
     let merged = npsim::cluster::merge(parts, out, force)?;
     let recording = recorder::read(&merged)?;
-    // The scenario's own analysis settings, from its text stored in the file.
-    let stored = |k: &str| {
-        recording
-            .attributes
-            .get(k)
-            .map(|a| a.to_string())
-            .unwrap_or_default()
-    };
-    let analysis = Scenario::parse(Path::new(&stored("scenario_path")), stored("scenario"))
+    // The scenario's own analysis settings, from its text and overrides stored in the file.
+    let analysis = npsim::resume::recorded_scenario(&merged, &recording)
         .ok()
         .and_then(|s| s.config.analysis.build().ok())
         .unwrap_or_default();
@@ -184,12 +175,7 @@ fn reproduce(
         }
         runner::plans(&scenario)?;
         std::fs::create_dir_all(&out).with_context(|| format!("cannot create `{}`", out.display()))?;
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.unwrap_or(0))
-            .build()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let handler_stop = Arc::clone(&stop);
-        let _ = ctrlc::set_handler(move || handler_stop.store(true, Ordering::Relaxed));
+        let (pool, stop) = interruptible_pool(threads)?;
         eprintln!(
             "{}: {} at {scale} scale (expected about {} min on 2 cores) → {}",
             figure.name,
@@ -236,12 +222,7 @@ pub(super) fn resume_sweep(
     threads: Option<usize>,
     quiet: bool,
 ) -> Result<ExitCode> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.unwrap_or(0))
-        .build()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let handler_stop = Arc::clone(&stop);
-    let _ = ctrlc::set_handler(move || handler_stop.store(true, Ordering::Relaxed));
+    let (pool, stop) = interruptible_pool(threads)?;
     let resumed = pool.install(|| npsim::resume::resume(file, data_dir, !quiet, &stop))?;
     match &resumed.redone {
         None => println!(
@@ -265,15 +246,8 @@ pub(super) fn resume_sweep(
         );
         return Ok(ExitCode::from(130));
     }
-    let stored = recorder::read(&resumed.path)?;
-    let text = |k: &str| {
-        stored
-            .attributes
-            .get(k)
-            .map(|a| a.to_string())
-            .unwrap_or_default()
-    };
-    if let Ok(scenario) = Scenario::parse(Path::new(&text("scenario_path")), text("scenario")) {
+    let recording = recorder::read(&resumed.path)?;
+    if let Ok(scenario) = npsim::resume::recorded_scenario(&resumed.path, &recording) {
         summarise(&scenario, &resumed.path, quiet)?;
     }
     println!("recording: {}", resumed.path.display());

@@ -7,7 +7,7 @@ use npsim::recorder;
 use npsim::scenario::Scenario;
 
 mod common;
-use common::metric;
+use common::{h5py_available, metric, npsim};
 
 const SWEEP: &str = r#"(
     version: 1,
@@ -22,14 +22,6 @@ const SWEEP: &str = r#"(
         "seed": [1, 2],
     },
 )"#;
-
-fn npsim(args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_npsim"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn a_linked_axis_sets_its_paths_together() {
@@ -136,13 +128,7 @@ fn analyze_finds_each_runs_time_to_target_and_the_best_rate() {
 
 #[test]
 fn h5py_reads_the_summary() {
-    let python = Command::new("python3").args(["-c", "import h5py"]).status();
-    if !python.is_ok_and(|s| s.success()) {
-        assert!(
-            std::env::var_os("NPSIM_REQUIRE_H5PY").is_none(),
-            "h5py is required but not importable"
-        );
-        eprintln!("skipped: python3 with h5py is not available (pip install h5py)");
+    if !h5py_available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

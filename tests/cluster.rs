@@ -1,10 +1,9 @@
 //! Sweeps on a cluster: the SLURM array script, per-index runs and `npsim merge`.
 
-use std::path::Path;
 use std::process::{Command, Output};
 
 mod common;
-use common::fingerprint;
+use common::{fingerprint, npsim};
 
 const SWEEP: &str = r#"(
     version: 1,
@@ -19,14 +18,6 @@ const SWEEP: &str = r#"(
         "seed": [1, 2],
     },
 )"#;
-
-fn npsim(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_npsim"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn ok(o: Output) -> Output {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

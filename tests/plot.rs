@@ -1,10 +1,9 @@
 //! `npsim plot`: the curves drawn are the seed means of the recorded metric.
 
 use std::path::Path;
-use std::process::Command;
 
 mod common;
-use common::{metric, run_text};
+use common::{metric, npsim, run_text};
 
 const SWEEP: &str = r#"(
     version: 1,
@@ -55,17 +54,9 @@ fn plot_writes_both_figures_as_svg() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("s.ron"), SWEEP).unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_npsim"))
-        .current_dir(d)
-        .args(["run", "s.ron", "--out", "out.h5", "--quiet"])
-        .output()
-        .unwrap();
+    let run = npsim(&["run", "s.ron", "--out", "out.h5", "--quiet"], d);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let plot = Command::new(env!("CARGO_BIN_EXE_npsim"))
-        .current_dir(d)
-        .args(["plot", "out.h5", "--out", "figures"])
-        .output()
-        .unwrap();
+    let plot = npsim(&["plot", "out.h5", "--out", "figures"], d);
     assert!(plot.status.success(), "{}", String::from_utf8_lossy(&plot.stderr));
     for (figure, must_contain) in [
         (
@@ -90,11 +81,10 @@ fn plot_writes_both_figures_as_svg() {
             assert!(svg.contains(text), "{figure} lacks `{text}`");
         }
     }
-    let missing = Command::new(env!("CARGO_BIN_EXE_npsim"))
-        .current_dir(d)
-        .args(["plot", "out.h5", "--out", "figures", "--metric", "test_accuracy"])
-        .output()
-        .unwrap();
+    let missing = npsim(
+        &["plot", "out.h5", "--out", "figures", "--metric", "test_accuracy"],
+        d,
+    );
     assert_eq!(missing.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&missing.stderr)

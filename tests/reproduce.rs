@@ -1,14 +1,7 @@
 //! `npsim reproduce`: a figure's scenario run, analysed and drawn; a complete recording reused.
 
-use std::process::Command;
-
-fn npsim(args: &[&str], dir: &std::path::Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_npsim"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
+use common::npsim;
 
 #[test]
 fn list_names_every_figure_with_its_finding_and_times() {

@@ -1,12 +1,11 @@
 //! `npsim run --resume`: a sweep killed half-way finishes with the numbers of an
 //! uninterrupted sweep.
 
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 mod common;
-use common::fingerprint;
+use common::{fingerprint, npsim};
 
 // Run 0 is short; run 1 takes seconds, so a kill soon after the start catches it mid-way.
 const SWEEP: &str = r#"(
@@ -18,14 +17,6 @@ const SWEEP: &str = r#"(
     train: (steps: 300, record_every: 100, sync_every: 100),
     sweep: { "train.steps": [300, 150000] },
 )"#;
-
-fn npsim(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_npsim"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn text(o: &Output) -> String {
     format!(

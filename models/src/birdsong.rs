@@ -352,8 +352,8 @@ impl Prepared for BirdsongPrepared {
         let mut first = 0;
         for &(size, tonic) in &self.inputs {
             for k in 0..size {
+                let start = k * steps / size;
                 for t in 0..steps {
-                    let start = k * steps / size;
                     hvc[(first + k, t)] = match tonic {
                         Some(rate) => T::of(rate),
                         None if t >= start && t < start + self.burst_steps => T::one(),
