@@ -285,12 +285,23 @@ pub struct CircuitBlueprint {
     incoming: Vec<Vec<usize>>,
     outgoing: Vec<Vec<usize>>,
     inputs: Vec<usize>,
-    output: usize,
+    output: Option<usize>,
 }
 
 impl CircuitConfig {
-    /// Validates the description and compiles the execution plan.
+    /// Validates the description and compiles the execution plan of a circuit that a task
+    /// drives: it needs input populations and one output population.
     pub fn build(&self) -> Result<CircuitBlueprint, CircuitError> {
+        self.build_graph(true)
+    }
+
+    /// Validates a circuit that runs on its own ([`crate::network`]): no population needs to
+    /// be an input or the output, and [`CircuitBlueprint::output`] must not be asked for.
+    pub fn build_network(&self) -> Result<CircuitBlueprint, CircuitError> {
+        self.build_graph(false)
+    }
+
+    fn build_graph(&self, needs_io: bool) -> Result<CircuitBlueprint, CircuitError> {
         if self.populations.is_empty() {
             return Err(CircuitError::Empty);
         }
@@ -471,13 +482,13 @@ impl CircuitConfig {
         }
         let sources = names_where(&|i| incoming[i].is_empty() && !populations[i].model.is_source());
         let sinks = names_where(&|i| outgoing[i].is_empty() && !populations[i].model.is_source());
-        if sources.is_empty() {
-            return Err(CircuitError::NoInput);
-        }
-        if sinks.len() != 1 || sources.contains(&sinks[0]) {
-            return Err(CircuitError::NoOutput(describe(&sinks)));
-        }
-        let (inputs, output) = (sources, sinks[0]);
+        let output = match (sources.is_empty(), sinks.as_slice()) {
+            _ if !needs_io => None,
+            (true, _) => return Err(CircuitError::NoInput),
+            (false, &[sink]) if !sources.contains(&sink) => Some(sink),
+            _ => return Err(CircuitError::NoOutput(describe(&sinks))),
+        };
+        let inputs = sources;
         if let Some(&noisy) = inputs.iter().find(|&&i| populations[i].noise.std() > 0.0) {
             return Err(CircuitError::NoisyInput(populations[noisy].name.clone()));
         }
@@ -540,9 +551,11 @@ impl CircuitBlueprint {
     pub fn is_input(&self, p: usize) -> bool {
         self.inputs.contains(&p)
     }
-    /// Index of the output population.
+    /// Index of the output population (circuits built for a task; a network built by
+    /// [`CircuitConfig::build_network`] has none and panics).
     pub fn output(&self) -> usize {
         self.output
+            .expect("a circuit built for a task has an output population")
     }
     /// The underlying graph (node weights: population indices; edge weights: projection indices).
     pub fn graph(&self) -> &DiGraph<usize, usize> {
@@ -571,7 +584,7 @@ impl CircuitBlueprint {
                 found: input.size,
             });
         }
-        let output = &self.populations[self.output];
+        let output = &self.populations[self.output()];
         if output.size != output_size {
             return Err(CircuitError::SizeMismatch {
                 role: "output",
@@ -592,7 +605,7 @@ impl CircuitBlueprint {
         }
         let mut chain = Vec::new();
         let mut at = self.input();
-        while at != self.output {
+        while at != self.output() {
             let [next] = self.outgoing[at].as_slice() else {
                 return None;
             };
