@@ -433,3 +433,67 @@ pub fn lif_network<T: Real>(settings: LifBench) -> (f64, f64) {
     let mean_rate = rates.iter().sum::<f64>() / rates.len() as f64;
     (throughput, mean_rate)
 }
+
+/// The network scenario `npsim bench coba` times: `scenarios/coba.ron`, built in.
+pub const COBA_SCENARIO: &str = include_str!("../scenarios/coba.ron");
+
+/// What one sitting of the COBA benchmark measured.
+#[derive(Debug, Clone)]
+pub struct CobaMeasurement {
+    /// Median neuron-steps per second of wall time over the repetitions.
+    pub neuron_steps_per_second: f64,
+    /// Mean rate over all neurons, Hz (the same in every repetition: same seed).
+    pub mean_rate_hz: f64,
+    /// Mean ISI coefficient of variation over neurons with at least three spikes.
+    pub mean_cv: f64,
+    /// Spikes delivered per second of wall time (spikes times synapses per spike), median run.
+    pub synaptic_events_per_second: f64,
+}
+
+/// Runs the COBA network of `scenarios/coba.ron` for `seconds` of network time on `threads`
+/// threads, `reps` times from the same start; building the network is not timed (as Brian2's
+/// compilation and NEST's network construction are not in their references).
+pub fn coba(seconds: f64, threads: usize, reps: usize) -> Result<CobaMeasurement, String> {
+    use crate::scenario::network::NetworkScenario;
+    use npsim_core::network::{FiringStatistics, SpikingNetwork};
+    let scenario = NetworkScenario::parse(std::path::Path::new("scenarios/coba.ron"), COBA_SCENARIO.into())
+        .map_err(|e| e.to_string())?;
+    let plan = scenario.plan().map_err(|e| e.to_string())?;
+    let c = &scenario.config;
+    let dt = c.simulate.dt;
+    let steps = (seconds * 1000.0 / dt).round().max(1.0) as u64;
+    let streams = SeedStreams::new(c.seed);
+    let mut walls = Vec::new();
+    let mut last = None;
+    for _ in 0..reps.max(1) {
+        let mut circuit = Circuit::<f64>::instantiate(&plan.blueprint, &streams);
+        let mut network = SpikingNetwork::new(&mut circuit, &streams, dt, &c.initial, threads)
+            .map_err(|e| e.to_string())?;
+        let start = Instant::now();
+        let spikes = network.run(steps);
+        walls.push(start.elapsed().as_secs_f64());
+        let synapses: f64 = (0..plan.blueprint.projections().len())
+            .map(|q| circuit.sparse_weights(q).map_or(0, |(s, _)| s.len()) as f64)
+            .sum();
+        last = Some((spikes, network.neurons(), synapses));
+    }
+    let (spikes, neurons, synapses) = last.expect("at least one repetition");
+    walls.sort_by(f64::total_cmp);
+    let wall = walls[walls.len() / 2];
+    let per_population: Vec<FiringStatistics> = plan
+        .blueprint
+        .populations()
+        .iter()
+        .enumerate()
+        .map(|(p, pop)| FiringStatistics::measure(&spikes, p as u32, pop.size, steps, dt))
+        .collect();
+    let cvs: Vec<f64> = per_population.iter().flat_map(|s| s.cv.iter().copied()).collect();
+    let known: Vec<f64> = cvs.into_iter().filter(|c| !c.is_nan()).collect();
+    Ok(CobaMeasurement {
+        neuron_steps_per_second: (neurons as u64 * steps) as f64 / wall,
+        mean_rate_hz: spikes.len() as f64 / neurons as f64 / seconds,
+        mean_cv: known.iter().sum::<f64>() / known.len().max(1) as f64,
+        // Every neuron has on average synapses/neurons outgoing synapses.
+        synaptic_events_per_second: spikes.len() as f64 * synapses / neurons as f64 / wall,
+    })
+}

@@ -50,6 +50,14 @@ fn positive_ms(text: &str) -> Result<f64, String> {
     }
 }
 
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
+        Ok(v) => Err(format!("must be a number of seconds in (0, 3600], got {v}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// The shipped birdsong scenarios.
 #[derive(Clone, Copy, ValueEnum)]
 pub(super) enum SongModelArg {
@@ -140,6 +148,16 @@ pub(super) enum BenchCommand {
         /// Precision.
         #[arg(long, value_enum, default_value = "f64")]
         precision: PrecisionArg,
+        #[command(flatten)]
+        run: BenchRunArgs,
+    },
+    /// The Vogels–Abbott COBA network of `scenarios/coba.ron` (4,000 LIF neurons,
+    /// conductance synapses, dt 0.1 ms), free-running; prints the mean rate and ISI CV, then
+    /// neuron-steps per second (network construction not timed).
+    Coba {
+        /// Network time per repetition, s.
+        #[arg(long, default_value_t = 1.0, value_parser = positive_seconds)]
+        seconds: f64,
         #[command(flatten)]
         run: BenchRunArgs,
     },
@@ -280,6 +298,21 @@ pub(super) fn run_bench(what: BenchCommand) -> Result<ExitCode> {
                 || report(npsim::bench::lif_network::<f32>(settings)),
                 || report(npsim::bench::lif_network::<f64>(settings)),
             )
+        }
+        BenchCommand::Coba { seconds, run } => {
+            let threads = run
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let m = npsim::bench::coba(seconds, threads, run.reps).map_err(BadInput)?;
+            println!(
+                "bench: coba (scenarios/coba.ron), {seconds} s of network time, threads {threads}, reps {}",
+                run.reps
+            );
+            println!("mean_rate_hz: {:.2}", m.mean_rate_hz);
+            println!("mean_isi_cv: {:.3}", m.mean_cv);
+            println!("synaptic_events_per_second: {:.4e}", m.synaptic_events_per_second);
+            println!("neuron_steps_per_second: {:.4e}", m.neuron_steps_per_second);
+            Ok(ExitCode::SUCCESS)
         }
         BenchCommand::LinearNp {
             lx,

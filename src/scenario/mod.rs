@@ -12,8 +12,10 @@
 //! | [`templates`] | `DeepLinear`, `Mlp` and `ConvNet` circuits |
 //! | [`overrides`] | dotted paths: `--set` and sweep entries |
 //! | [`plan`] | validation of one run, composed from each part's own |
+//! | [`network`] | network scenarios: spiking networks that run on their own |
 
 pub mod config;
+pub mod network;
 pub mod overrides;
 pub mod plan;
 pub mod record;

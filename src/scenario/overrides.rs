@@ -14,12 +14,12 @@ use super::config::ScenarioConfig;
 use super::{RunConfig, ScenarioError, ron_value};
 
 /// Replaces the value at a dotted path of `config`.
-pub(super) fn set_path(
-    config: &ScenarioConfig,
+pub(super) fn set_path<C: serde::Serialize + serde::de::DeserializeOwned>(
+    config: &C,
     path: &str,
     value_text: &str,
     origin: &'static str,
-) -> Result<ScenarioConfig, ScenarioError> {
+) -> Result<C, ScenarioError> {
     let fail = |message: String| ScenarioError::Override {
         origin,
         path: path.to_string(),

@@ -49,6 +49,7 @@
 //!   and strategies. J. Comput. Neurosci. 23, 349 (benchmark 1, COBA).
 
 pub mod kernel;
+pub mod statistics;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -62,6 +63,7 @@ use thiserror::Error;
 use crate::circuit::{Circuit, CircuitBlueprint, Geometry};
 use crate::{Noise, PopulationModel, SeedStreams, Synapse};
 use kernel::{Membrane, SpinBarrier, take_arrivals};
+pub use statistics::{FiringStatistics, histogram};
 
 /// How a state variable's starting value is drawn, neuron by neuron.
 ///
