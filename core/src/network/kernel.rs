@@ -2,7 +2,8 @@
 //! update over a block of neurons, and the barrier its threads meet at once per step.
 //!
 //! Every loop here is branch-free over neurons so that the compiler vectorises it (AVX2 on
-//! x86-64-v3: four neurons per instruction in f64). None uses a fused multiply-add, so a
+//! x86-64-v3: four neurons per instruction in f64). Fused multiply-adds appear only where
+//! written (`mul_add`, always fused, in hardware or software), never by contraction, so a
 //! vectorised lane and the scalar remainder give the same bits: results do not depend on
 //! where a thread's block of neurons starts.
 
@@ -18,32 +19,40 @@ const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 /// `eˣ` for `x` in `[−700, 700]` (clamped beyond), within 2 ulp of the correctly rounded
 /// value, computed the same way on every platform (unlike the C library's `exp`), and
 /// vectorisable: `x = k ln 2 + r` with `|r| ≤ ln 2 / 2`, `eʳ` by its Taylor polynomial to
-/// degree 13 (truncation below 2·10⁻¹⁷), and `2ᵏ` added to the exponent bits.
+/// degree 13 (truncation below 2·10⁻¹⁷) evaluated by Estrin's scheme with fused
+/// multiply-adds (short dependency chains), and `2ᵏ` added to the exponent bits.
 #[inline(always)]
 pub fn exp(x: f64) -> f64 {
     let x = x.clamp(-700.0, 700.0);
     let shifted = x * std::f64::consts::LOG2_E + ROUND_SHIFT;
     let k = shifted - ROUND_SHIFT;
-    let r = (x - k * LN2_HI) - k * LN2_LO;
-    // Horner's scheme for Σ_{n ≤ 13} rⁿ/n!.
-    let mut p = 1.0 / 6_227_020_800.0;
-    for c in [
-        1.0 / 479_001_600.0,
-        1.0 / 39_916_800.0,
-        1.0 / 3_628_800.0,
-        1.0 / 362_880.0,
-        1.0 / 40_320.0,
-        1.0 / 5_040.0,
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
+    let r = (-k).mul_add(LN2_LO, (-k).mul_add(LN2_HI, x));
+    // 1/n! for n = 0..=13.
+    const C: [f64; 14] = [
+        1.0,
+        1.0,
+        1.0 / 2.0,
         1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ] {
-        p = p * r + c;
-    }
+        1.0 / 24.0,
+        1.0 / 120.0,
+        1.0 / 720.0,
+        1.0 / 5_040.0,
+        1.0 / 40_320.0,
+        1.0 / 362_880.0,
+        1.0 / 3_628_800.0,
+        1.0 / 39_916_800.0,
+        1.0 / 479_001_600.0,
+        1.0 / 6_227_020_800.0,
+    ];
+    let pair = |n: usize| C[n + 1].mul_add(r, C[n]);
+    let r2 = r * r;
+    let r4 = r2 * r2;
+    let low = pair(2).mul_add(r2, pair(0));
+    let mid = pair(6).mul_add(r2, pair(4));
+    let high = pair(10).mul_add(r2, pair(8));
+    let lower = mid.mul_add(r4, low);
+    let upper = pair(12).mul_add(r4, high);
+    let p = upper.mul_add(r4 * r4, lower);
     // The low bits of `shifted` hold k (two's complement modulo 2¹²): shifted into the
     // exponent field, a wrapping add multiplies p by 2ᵏ.
     f64::from_bits(p.to_bits().wrapping_add(shifted.to_bits() << 52))
@@ -89,42 +98,62 @@ impl Membrane {
         let n = v.len();
         let (refractory_until, current, conductance, driven) =
             (&refractory_until[..n], &current[..n], &conductance[..n], &driven[..n]);
+        let rate = -dt / tau_m;
         for k in 0..n {
             let leak = 1.0 + r * conductance[k];
             let v_inf = (v_rest + r * current[k] + r * driven[k]) / leak;
-            let free = v_inf + (v[k] - v_inf) * exp(-dt * leak / tau_m);
+            let free = v_inf + (v[k] - v_inf) * exp(leak * rate);
             v[k] = if t < refractory_until[k] { v_reset } else { free };
         }
     }
 }
 
-/// Adds a channel's arrivals of this step to its trace (and empties the arrival slot), then
-/// the trace to the neurons' input: a conductance with reversal `E` to `conductance` and `E·g`
-/// to `driven`, a current to `current`.
-pub fn take_arrivals(
+/// One channel's part of a step for a block of neurons: the trace `s` takes this step's
+/// arrivals, if they wait in a slot of their own (which is emptied), adds to the neurons'
+/// input — a conductance with reversal `E` to `conductance` and `E·s` to `driven`, a current to
+/// `current` — and decays by `keep` for the next step.
+pub fn intake(
     trace: &mut [f64],
-    arrivals: &mut [f64],
+    arrivals: Option<&mut [f64]>,
+    keep: f64,
     reversal: Option<f64>,
     current: &mut [f64],
     conductance: &mut [f64],
     driven: &mut [f64],
 ) {
     let n = trace.len();
-    let arrivals = &mut arrivals[..n];
-    for k in 0..n {
-        trace[k] += arrivals[k];
-        arrivals[k] = 0.0;
+    if let Some(arrivals) = arrivals {
+        let arrivals = &mut arrivals[..n];
+        for k in 0..n {
+            trace[k] += arrivals[k];
+            arrivals[k] = 0.0;
+        }
     }
     match reversal {
         Some(e) => {
             let (conductance, driven) = (&mut conductance[..n], &mut driven[..n]);
             for k in 0..n {
-                conductance[k] += trace[k];
-                driven[k] += e * trace[k];
+                let s = trace[k];
+                conductance[k] += s;
+                driven[k] += e * s;
+                trace[k] = s * keep;
             }
         }
-        None => current[..n].iter_mut().zip(trace.iter()).for_each(|(c, &s)| *c += s),
+        None => {
+            let current = &mut current[..n];
+            for k in 0..n {
+                let s = trace[k];
+                current[k] += s;
+                trace[k] = s * keep;
+            }
+        }
     }
+}
+
+/// Whether any of `v` is at or above `threshold`, by chunks the compiler vectorises.
+#[inline]
+pub fn any_at_or_above(v: &[f64], threshold: f64) -> bool {
+    v.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x)) >= threshold
 }
 
 /// A barrier for a fixed number of threads that spins (then yields) instead of sleeping: a
@@ -217,7 +246,7 @@ mod tests {
             for k in 0..n {
                 let leak = 1.0 + 100.0 * g[k];
                 let v_inf = (-60.0 + 100.0 * current[k] + 100.0 * driven[k]) / leak;
-                let free = v_inf + (start[k].0 - v_inf) * exp(-0.1 * leak / 20.0);
+                let free = v_inf + (start[k].0 - v_inf) * exp(leak * (-0.1 / 20.0));
                 let expected = if t < until[k] { -60.0 } else { free };
                 prop_assert_eq!(v[k].to_bits(), expected.to_bits());
                 // And the exact solution (C library's exp) to 1e-12 mV.

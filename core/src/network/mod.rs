@@ -23,6 +23,11 @@
 //! 4. every trace decays; each spike is sent down its outgoing synapses to arrive at
 //!    `t + d`, `d = round(delay/dt) ≥ 1` steps.
 //!
+//! Arrivals are summed in the order of presynaptic neurons. With `d = 1` each weight is added
+//! to the decayed trace as it is sent (`s ← e^{−dt/τ_s} s + w₁ + w₂ + …`); with longer delays
+//! the weights are first summed in an arrival slot (a ring buffer as long as the longest
+//! delay), which step 1 adds to the trace.
+//!
 //! With `d = 1` a spike of step `t` acts on the membrane from step `t + 1` on: Brian2's order
 //! for synapses without delay and NEST's with a delay of one step. The trial engine treats a
 //! projection with a delay of one step the same way, so both engines integrate the same
@@ -33,7 +38,7 @@
 //! its blocks' neurons and the synapses onto them (compressed by presynaptic neuron), so
 //! delivering a spike touches only the thread's own memory. Threads meet once per step, after
 //! step 3: each then reads every thread's new spikes, in block order, and delivers them into
-//! its own arrival buffers (ring buffers as long as the longest delay). A neuron's inputs are
+//! its own traces and arrival slots. A neuron's inputs are
 //! therefore summed in the order of presynaptic neurons whatever the thread count, and the
 //! membrane loop computes each neuron alone: the spikes are the same on any number of threads.
 //!
@@ -53,7 +58,7 @@ pub mod statistics;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -62,7 +67,7 @@ use thiserror::Error;
 
 use crate::circuit::{Circuit, CircuitBlueprint, Geometry};
 use crate::{Noise, PopulationModel, SeedStreams, Synapse};
-use kernel::{Membrane, SpinBarrier, take_arrivals};
+use kernel::{Membrane, SpinBarrier, any_at_or_above, intake};
 pub use statistics::{FiringStatistics, histogram};
 
 /// How a state variable's starting value is drawn, neuron by neuron.
@@ -203,6 +208,12 @@ pub struct Spike {
     pub neuron: u32,
 }
 
+/// Neurons per block of the step's inner loops.
+const BLOCK: usize = 256;
+/// Neurons per chunk of the threshold scan: a chunk is looked at one by one only when its
+/// highest potential reaches threshold.
+const SCAN: usize = 16;
+
 /// A population's constants.
 #[derive(Debug, Clone)]
 struct Group {
@@ -243,13 +254,15 @@ struct Part {
     potential: Vec<Vec<f64>>,
     refractory_until: Vec<Vec<i64>>,
     trace: Vec<Vec<f64>>,
-    /// Per channel, `ring_len` slots of the block's size.
+    /// Per channel with a delay over one step, `ring_len` slots of the block's size (empty
+    /// otherwise: spikes are added to the trace directly).
     arrivals: Vec<Vec<f64>>,
     rows: Vec<Rows>,
-    current: Vec<f64>,
-    conductance: Vec<f64>,
-    driven: Vec<f64>,
     recorded: Vec<Spike>,
+    /// This step's spikes, per population (neuron indices in the population).
+    fired: Vec<Vec<u32>>,
+    /// Scratch for another thread's spikes.
+    received: Vec<u32>,
 }
 
 /// A free-running network of spiking populations; see the module documentation.
@@ -260,8 +273,8 @@ pub struct SpikingNetwork {
     groups: Vec<Group>,
     channels: Vec<Channel>,
     parts: Vec<Part>,
-    /// Per part, its spikes of the last two steps (even and odd), per population.
-    outbox: Vec<[Mutex<Vec<Vec<u32>>>; 2]>,
+    /// Per part, its spikes of the last two steps (even and odd).
+    outbox: Vec<[Outbox; 2]>,
 }
 
 /// Which projections leave each population.
@@ -455,12 +468,7 @@ impl SpikingNetwork {
                 }
             })
             .collect();
-        let widest = groups
-            .iter()
-            .map(|g| block(g.size, threads, 0).len() + 1)
-            .max()
-            .unwrap_or(0);
-        let parts = (0..threads)
+        let parts: Vec<Part> = (0..threads)
             .map(|j| {
                 let blocks: Vec<Range<usize>> = groups.iter().map(|g| block(g.size, threads, j)).collect();
                 let rows = channels
@@ -495,21 +503,24 @@ impl SpikingNetwork {
                         .collect(),
                     arrivals: channels
                         .iter()
-                        .map(|c| vec![0.0; ring_len * blocks[c.post].len()])
+                        .map(|c| {
+                            let slots = if c.delay > 1 { ring_len } else { 0 };
+                            vec![0.0; slots * blocks[c.post].len()]
+                        })
                         .collect(),
                     rows,
-                    current: vec![0.0; widest],
-                    conductance: vec![0.0; widest],
-                    driven: vec![0.0; widest],
                     recorded: Vec::new(),
+                    fired: blocks.iter().map(|b| Vec::with_capacity(b.len())).collect(),
+                    received: Vec::with_capacity(groups.iter().map(|g| g.size).max().unwrap_or(0)),
                     blocks,
                 }
             })
             .collect();
-        let outbox = (0..threads)
-            .map(|_| {
-                let empty = || Mutex::new(vec![Vec::new(); groups.len()]);
-                [empty(), empty()]
+        let outbox = parts
+            .iter()
+            .map(|part| {
+                let capacity: Vec<usize> = part.blocks.iter().map(Range::len).collect();
+                [Outbox::new(&capacity), Outbox::new(&capacity)]
             })
             .collect();
         Ok(Self {
@@ -576,7 +587,7 @@ struct Shared<'a> {
     groups: &'a [Group],
     channels: &'a [Channel],
     outgoing: &'a [Vec<usize>],
-    outbox: &'a [[Mutex<Vec<Vec<u32>>>; 2]],
+    outbox: &'a [[Outbox; 2]],
     barrier: &'a SpinBarrier,
     ring_len: usize,
 }
@@ -586,91 +597,149 @@ impl Shared<'_> {
     fn run(&self, j: usize, part: &mut Part, steps: Range<i64>) {
         for t in steps {
             let parity = (t & 1) as usize;
-            {
-                let mut outbox = self.outbox[j][parity].lock().expect("no thread panics holding it");
-                self.advance(part, t, &mut outbox);
+            self.advance(part, t);
+            let own = &self.outbox[j][parity];
+            for (p, fired) in part.fired.iter().enumerate() {
+                own.publish(p, fired);
             }
             self.barrier.wait();
-            for box_of in self.outbox {
-                let spikes = box_of[parity].lock().expect("no thread panics holding it");
-                self.deliver(part, t, &spikes);
+            for outbox in self.outbox {
+                for p in 0..self.groups.len() {
+                    let mut received = std::mem::take(&mut part.received);
+                    outbox[parity].read(p, &mut received);
+                    self.deliver(part, t, p, &received);
+                    part.received = received;
+                }
             }
         }
     }
 
-    /// Steps 1–3 and the decay of step 4 for one thread's neurons; their spikes into `outbox`.
-    fn advance(&self, part: &mut Part, t: i64, outbox: &mut [Vec<u32>]) {
+    /// Steps 1–3 and the decay of step 4 for one thread's neurons; their spikes into `fired`.
+    /// Neurons go in blocks of [`BLOCK`], so that a block's inputs stay in the first-level
+    /// cache between the channels, the membrane and the threshold.
+    fn advance(&self, part: &mut Part, t: i64) {
         let slot = t as usize % self.ring_len;
+        let mut current = [0.0; BLOCK];
+        let mut conductance = [0.0; BLOCK];
+        let mut driven = [0.0; BLOCK];
         for (p, group) in self.groups.iter().enumerate() {
-            outbox[p].clear();
+            part.fired[p].clear();
             let range = part.blocks[p].clone();
             let n = range.len();
-            if n == 0 {
-                continue;
-            }
-            let current = &mut part.current[..n];
-            match &group.bias {
-                Some(bias) => current.copy_from_slice(&bias[range.clone()]),
-                None => current.fill(0.0),
-            }
-            part.conductance[..n].fill(0.0);
-            part.driven[..n].fill(0.0);
-            for &c in &group.incoming {
-                take_arrivals(
-                    &mut part.trace[c],
-                    &mut part.arrivals[c][slot * n..(slot + 1) * n],
-                    self.channels[c].reversal,
-                    current,
-                    &mut part.conductance,
-                    &mut part.driven,
-                );
-            }
-            let v = &mut part.potential[p];
-            let until = &mut part.refractory_until[p];
-            group
-                .membrane
-                .advance(t, v, until, current, &part.conductance, &part.driven);
-            for k in 0..n {
-                if v[k] >= group.threshold {
-                    v[k] = group.membrane.v_reset;
-                    until[k] = t + 1 + group.hold;
-                    let neuron = (range.start + k) as u32;
-                    outbox[p].push(neuron);
-                    part.recorded.push(Spike {
-                        step: t as u64,
-                        population: p as u32,
-                        neuron,
-                    });
+            for first in (0..n).step_by(BLOCK) {
+                let here = first..(first + BLOCK).min(n);
+                let m = here.len();
+                let (current, conductance, driven) = (&mut current[..m], &mut conductance[..m], &mut driven[..m]);
+                match &group.bias {
+                    Some(bias) => current.copy_from_slice(&bias[range.start + here.start..range.start + here.end]),
+                    None => current.fill(0.0),
                 }
-            }
-            for &c in &group.incoming {
-                let keep = self.channels[c].keep;
-                part.trace[c].iter_mut().for_each(|s| *s *= keep);
-            }
-        }
-    }
-
-    /// Step 4's sending: one thread's spikes of step `t`, per population, into `part`'s
-    /// arrival slots.
-    fn deliver(&self, part: &mut Part, t: i64, spikes: &[Vec<u32>]) {
-        for (p, list) in spikes.iter().enumerate() {
-            for &c in &self.outgoing[p] {
-                let channel = &self.channels[c];
-                let n = part.blocks[channel.post].len();
-                if n == 0 {
-                    continue;
+                conductance.fill(0.0);
+                driven.fill(0.0);
+                for &c in &group.incoming {
+                    let channel = &self.channels[c];
+                    let arrivals = &mut part.arrivals[c];
+                    let waiting = (!arrivals.is_empty())
+                        .then(|| &mut arrivals[slot * n + here.start..slot * n + here.end]);
+                    intake(
+                        &mut part.trace[c][here.clone()],
+                        waiting,
+                        channel.keep,
+                        channel.reversal,
+                        current,
+                        conductance,
+                        driven,
+                    );
                 }
-                let slot = (t as usize + channel.delay) % self.ring_len;
-                let arrivals = &mut part.arrivals[c][slot * n..(slot + 1) * n];
-                let rows = &part.rows[c];
-                for &i in list {
-                    let synapses = rows.start[i as usize]..rows.start[i as usize + 1];
-                    for (&target, &w) in rows.target[synapses.clone()].iter().zip(&rows.weight[synapses]) {
-                        arrivals[target as usize] += w;
+                let v = &mut part.potential[p][here.clone()];
+                let until = &mut part.refractory_until[p][here.clone()];
+                group.membrane.advance(t, v, until, current, conductance, driven);
+                for (chunk, v) in v.chunks_mut(SCAN).enumerate() {
+                    if !any_at_or_above(v, group.threshold) {
+                        continue;
+                    }
+                    for (k, v) in v.iter_mut().enumerate() {
+                        if *v < group.threshold {
+                            continue;
+                        }
+                        let k = chunk * SCAN + k;
+                        *v = group.membrane.v_reset;
+                        until[k] = t + 1 + group.hold;
+                        let neuron = (range.start + here.start + k) as u32;
+                        part.fired[p].push(neuron);
+                        part.recorded.push(Spike {
+                            step: t as u64,
+                            population: p as u32,
+                            neuron,
+                        });
                     }
                 }
             }
         }
+    }
+
+    /// Step 4's sending: one thread's spikes of step `t` in population `p` into `part`'s
+    /// traces and arrival slots.
+    fn deliver(&self, part: &mut Part, t: i64, p: usize, spikes: &[u32]) {
+        if spikes.is_empty() {
+            return;
+        }
+        for &c in &self.outgoing[p] {
+            let channel = &self.channels[c];
+            let n = part.blocks[channel.post].len();
+            if n == 0 {
+                continue;
+            }
+            // A delay of one step adds straight onto the decayed trace; longer ones wait in
+            // their arrival slot.
+            let arrivals = if channel.delay == 1 {
+                &mut part.trace[c][..]
+            } else {
+                let slot = (t as usize + channel.delay) % self.ring_len;
+                &mut part.arrivals[c][slot * n..(slot + 1) * n]
+            };
+            let rows = &part.rows[c];
+            for &i in spikes {
+                let synapses = rows.start[i as usize]..rows.start[i as usize + 1];
+                for (&target, &w) in rows.target[synapses.clone()].iter().zip(&rows.weight[synapses]) {
+                    arrivals[target as usize] += w;
+                }
+            }
+        }
+    }
+}
+
+/// One thread's spikes of one step, per population, for every thread to read after the
+/// barrier. Relaxed atomics suffice: the barrier orders the writes before the reads.
+#[derive(Debug)]
+struct Outbox {
+    counts: Vec<AtomicUsize>,
+    neurons: Vec<Vec<AtomicU32>>,
+}
+
+impl Outbox {
+    /// Room for as many spikes per population as the thread has neurons in it.
+    fn new(capacity: &[usize]) -> Self {
+        Self {
+            counts: capacity.iter().map(|_| AtomicUsize::new(0)).collect(),
+            neurons: capacity
+                .iter()
+                .map(|&n| (0..n).map(|_| AtomicU32::new(0)).collect())
+                .collect(),
+        }
+    }
+
+    fn publish(&self, p: usize, spikes: &[u32]) {
+        for (slot, &neuron) in self.neurons[p].iter().zip(spikes) {
+            slot.store(neuron, Ordering::Relaxed);
+        }
+        self.counts[p].store(spikes.len(), Ordering::Relaxed);
+    }
+
+    fn read(&self, p: usize, into: &mut Vec<u32>) {
+        into.clear();
+        let count = self.counts[p].load(Ordering::Relaxed);
+        into.extend(self.neurons[p][..count].iter().map(|n| n.load(Ordering::Relaxed)));
     }
 }
 

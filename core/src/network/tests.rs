@@ -114,7 +114,7 @@ fn reference(circuit: &mut Circuit<f64>, initial: &[Vec<f64>], traces: &[Vec<f64
                 v[p][i] = if t < until[p][i] {
                     lif.v_reset
                 } else {
-                    v_inf + (v[p][i] - v_inf) * kernel::exp(-dt * leak / lif.tau_m)
+                    v_inf + (v[p][i] - v_inf) * kernel::exp(leak * (-dt / lif.tau_m))
                 };
                 if v[p][i] >= lif.v_threshold {
                     v[p][i] = lif.v_reset;
@@ -134,9 +134,14 @@ fn reference(circuit: &mut Circuit<f64>, initial: &[Vec<f64>], traces: &[Vec<f64
         }
         for (q, spec) in bp.projections().iter().enumerate() {
             let w = circuit.weights(q).clone();
-            let arrive = t + (spec.delay / dt).round() as i64;
+            let delay = (spec.delay / dt).round() as i64;
             for &j in &fired[spec.pre] {
-                let slot = arrivals[q].entry(arrive).or_insert_with(|| vec![0.0; w.nrows()]);
+                // One step: onto the decayed trace, spike by spike; longer: summed apart first.
+                let slot = if delay == 1 {
+                    &mut trace[q]
+                } else {
+                    arrivals[q].entry(t + delay).or_insert_with(|| vec![0.0; w.nrows()])
+                };
                 for i in 0..w.nrows() {
                     if w[(i, j)] != 0.0 {
                         slot[i] += w[(i, j)];
