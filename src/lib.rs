@@ -7,6 +7,7 @@ pub mod bench;
 pub mod catalog;
 pub mod cluster;
 pub mod fetch;
+pub mod network_run;
 pub mod plot;
 pub mod plugin;
 pub mod recorder;

@@ -4,6 +4,7 @@
 //! the library, where each command's work lives.
 
 mod bench_cli;
+mod network_cli;
 mod study_cli;
 
 use std::path::{Path, PathBuf};
@@ -374,6 +375,21 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 set.push(format!("seed={seed}"));
             }
             let scenario_path = scenario.expect("clap requires it without --resume");
+            if network_cli::is_network_file(&scenario_path) {
+                let sweep_only = [
+                    (only_run.is_some(), "--only-run"),
+                    (emit_slurm.is_some(), "--emit-slurm"),
+                ];
+                return network_cli::run(network_cli::NetworkRunArgs {
+                    path: &scenario_path,
+                    set: &set,
+                    out,
+                    force,
+                    quiet,
+                    threads,
+                    sweep_only: sweep_only.iter().find(|(given, _)| *given).map(|(_, flag)| *flag),
+                });
+            }
             let scenario = load(&scenario_path, &set, data_dir.clone())?;
             let plans = runner::plans(&scenario)?;
             if let Some(dir) = emit_slurm {
@@ -468,6 +484,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             set,
             data_dir,
         } => {
+            if network_cli::is_network_file(&scenario) {
+                return network_cli::validate(&scenario, &set);
+            }
             let loaded = load(&scenario, &set, data_dir)?;
             let plans = runner::plans(&loaded)?;
             warn_plans(&plans);
