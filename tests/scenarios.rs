@@ -52,7 +52,15 @@ fn shipped_scenarios_are_valid() {
         .collect();
     files.sort();
     assert!(files.len() >= 12);
+    let mut networks = 0;
     for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        if npsim::scenario::network::is_network_scenario(&text) {
+            let network = npsim::scenario::network::NetworkScenario::load(&file).unwrap();
+            network.plan().unwrap_or_else(|e| panic!("{e}"));
+            networks += 1;
+            continue;
+        }
         let mut scenario = Scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
         let name = file.file_name().unwrap().to_string_lossy().to_string();
         if name.starts_with("mnist") {
@@ -72,4 +80,5 @@ fn shipped_scenarios_are_valid() {
         let plans = scenario.plans().unwrap_or_else(|e| panic!("{e}"));
         assert!(!plans.is_empty(), "{name}");
     }
+    assert_eq!(networks, 1, "scenarios/coba.ron is the network scenario");
 }

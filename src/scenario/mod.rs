@@ -178,6 +178,13 @@ impl Scenario {
 
     /// Parses scenario text; `path` is used in messages and locates relative plugin paths.
     pub fn parse(path: &Path, text: String) -> Result<Self, ScenarioError> {
+        if network::is_network_scenario(&text) {
+            return Err(ScenarioError::Invalid {
+                field: "network".into(),
+                message: "this is a network scenario (a spiking network that runs on its own, no task): `npsim run` and `npsim validate` take it, commands that study learning need a scenario with a task".into(),
+            }
+            .in_file(path));
+        }
         let config: ScenarioConfig = ron_options().from_str(&text).map_err(|e| located(path, e))?;
         if config.version != FORMAT_VERSION {
             return Err(ScenarioError::Invalid {

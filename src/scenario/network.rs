@@ -172,7 +172,7 @@ impl NetworkScenario {
         };
         let blueprint = c.network.build_network()?;
         let SimulateConfig { duration, dt, bin } = c.simulate;
-        check_network(&blueprint, dt).map_err(|e| invalid("simulate.dt", e.to_string()))?;
+        check_network(&blueprint, dt).map_err(|e| invalid("network", e.to_string()))?;
         if !(duration >= dt && duration.is_finite()) {
             return Err(invalid(
                 "simulate.duration",

@@ -173,7 +173,7 @@ pub enum NetworkError {
     #[error("{0}")]
     Timing(String),
     /// An initial value for something that does not exist.
-    #[error("initial {what} `{name}` does not exist; known: {known}")]
+    #[error("{what} `{name}` does not exist; known: {known}")]
     UnknownName {
         /// `potential` or `synapse`.
         what: &'static str,
@@ -183,7 +183,7 @@ pub enum NetworkError {
         known: String,
     },
     /// A bad initial value.
-    #[error("initial {what} of `{name}`: {problem}")]
+    #[error("{what} of `{name}`: {problem}")]
     Initial {
         /// `potential` or `synapse`.
         what: &'static str,

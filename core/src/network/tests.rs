@@ -215,13 +215,13 @@ fn bad_networks_and_initial_states_are_refused_with_their_names() {
         synapse: [("EX".to_string(), InitialValue::Constant { value: 0.0 })].into(),
     };
     let err = SpikingNetwork::new(&mut instantiate(&bp, 1), &streams, 0.1, &typo, 1).unwrap_err();
-    assert_eq!(err.to_string(), "initial synapse `EX` does not exist; known: EE, EI, IE, II");
+    assert_eq!(err.to_string(), "synapse `EX` does not exist; known: EE, EI, IE, II");
     let reversed = InitialState {
         potential: [("inh".to_string(), InitialValue::Uniform { low: -50.0, high: -60.0 })].into(),
         ..InitialState::default()
     };
     let err = SpikingNetwork::new(&mut instantiate(&bp, 1), &streams, 0.1, &reversed, 1).unwrap_err();
-    assert!(err.to_string().starts_with("initial potential of `inh`: low and high"), "{err}");
+    assert!(err.to_string().starts_with("potential of `inh`: low and high"), "{err}");
     let err = SpikingNetwork::new(&mut instantiate(&bp, 1), &streams, 0.1, &none, 0).unwrap_err();
     assert_eq!(err, NetworkError::Threads);
 }
