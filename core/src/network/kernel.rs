@@ -74,12 +74,30 @@ pub struct Membrane {
 }
 
 impl Membrane {
-    /// Advances the potentials `v` by one step (step index `t`), the current `current` (nA),
-    /// the total conductance `conductance` (µS) and its reversal-weighted sum `driven`
-    /// (µS·mV) held over the step: `V ← V∞ + (V − V∞) e^{−dt (1 + R G)/τ_m}`,
-    /// `V∞ = (E_L + R I + R Σ g E)/(1 + R G)`; neurons with `t < refractory_until` stay at
-    /// `v_reset`.
+    /// Advances the potentials `v` by one step (step index `t`), with the current `current`
+    /// (nA) and the total conductance (µS) and its reversal-weighted sum (µS·mV) in
+    /// `conductance` held over the step (either absent: zero): `V ← V∞ + (V − V∞)
+    /// e^{−dt (1 + R G)/τ_m}`, `V∞ = (E_L + R I + R Σ g E)/(1 + R G)`; neurons with
+    /// `t < refractory_until` stay at `v_reset`.
     pub fn advance(
+        &self,
+        t: i64,
+        v: &mut [f64],
+        refractory_until: &[i64],
+        current: Option<&[f64]>,
+        conductance: Option<(&[f64], &[f64])>,
+    ) {
+        // One loop per combination of inputs present, so that none reads an array of zeros.
+        match (current, conductance) {
+            (Some(i), Some((g, e))) => self.advance_with::<true, true>(t, v, refractory_until, i, g, e),
+            (Some(i), None) => self.advance_with::<true, false>(t, v, refractory_until, i, &[], &[]),
+            (None, Some((g, e))) => self.advance_with::<false, true>(t, v, refractory_until, &[], g, e),
+            (None, None) => self.advance_with::<false, false>(t, v, refractory_until, &[], &[], &[]),
+        }
+    }
+
+    #[inline(always)]
+    fn advance_with<const CURRENT: bool, const CONDUCTANCE: bool>(
         &self,
         t: i64,
         v: &mut [f64],
@@ -96,12 +114,24 @@ impl Membrane {
             resistance: r,
         } = *self;
         let n = v.len();
-        let (refractory_until, current, conductance, driven) =
-            (&refractory_until[..n], &current[..n], &conductance[..n], &driven[..n]);
+        let refractory_until = &refractory_until[..n];
+        let current = if CURRENT { &current[..n] } else { current };
+        let (conductance, driven) = if CONDUCTANCE {
+            (&conductance[..n], &driven[..n])
+        } else {
+            (conductance, driven)
+        };
         let rate = -dt / tau_m;
         for k in 0..n {
-            let leak = 1.0 + r * conductance[k];
-            let v_inf = (v_rest + r * current[k] + r * driven[k]) / leak;
+            let leak = if CONDUCTANCE { 1.0 + r * conductance[k] } else { 1.0 };
+            let mut drive = v_rest;
+            if CURRENT {
+                drive += r * current[k];
+            }
+            if CONDUCTANCE {
+                drive += r * driven[k];
+            }
+            let v_inf = if CONDUCTANCE { drive / leak } else { drive };
             let free = v_inf + (v[k] - v_inf) * exp(leak * rate);
             v[k] = if t < refractory_until[k] { v_reset } else { free };
         }
@@ -109,14 +139,17 @@ impl Membrane {
 }
 
 /// One channel's part of a step for a block of neurons: the trace `s` takes this step's
-/// arrivals, if they wait in a slot of their own (which is emptied), adds to the neurons'
+/// arrivals, if they wait in a slot of their own (which is emptied), goes to the neurons'
 /// input — a conductance with reversal `E` to `conductance` and `E·s` to `driven`, a current to
-/// `current` — and decays by `keep` for the next step.
+/// `current`; written there when `first` (the first channel of its kind), added otherwise —
+/// and decays by `keep` for the next step.
+#[allow(clippy::too_many_arguments)]
 pub fn intake(
     trace: &mut [f64],
     arrivals: Option<&mut [f64]>,
     keep: f64,
     reversal: Option<f64>,
+    first: bool,
     current: &mut [f64],
     conductance: &mut [f64],
     driven: &mut [f64],
@@ -129,8 +162,17 @@ pub fn intake(
             arrivals[k] = 0.0;
         }
     }
-    match reversal {
-        Some(e) => {
+    match (reversal, first) {
+        (Some(e), true) => {
+            let (conductance, driven) = (&mut conductance[..n], &mut driven[..n]);
+            for k in 0..n {
+                let s = trace[k];
+                conductance[k] = s;
+                driven[k] = e * s;
+                trace[k] = s * keep;
+            }
+        }
+        (Some(e), false) => {
             let (conductance, driven) = (&mut conductance[..n], &mut driven[..n]);
             for k in 0..n {
                 let s = trace[k];
@@ -139,7 +181,15 @@ pub fn intake(
                 trace[k] = s * keep;
             }
         }
-        None => {
+        (None, true) => {
+            let current = &mut current[..n];
+            for k in 0..n {
+                let s = trace[k];
+                current[k] = s;
+                trace[k] = s * keep;
+            }
+        }
+        (None, false) => {
             let current = &mut current[..n];
             for k in 0..n {
                 let s = trace[k];
@@ -153,7 +203,8 @@ pub fn intake(
 /// Whether any of `v` is at or above `threshold`, by chunks the compiler vectorises.
 #[inline]
 pub fn any_at_or_above(v: &[f64], threshold: f64) -> bool {
-    v.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x)) >= threshold
+    // `if` rather than `f64::max`, whose NaN rule keeps the compiler from vectorising.
+    v.iter().fold(f64::NEG_INFINITY, |m, &x| if x > m { x } else { m }) >= threshold
 }
 
 /// A barrier for a fixed number of threads that spins (then yields) instead of sleeping: a
@@ -242,7 +293,7 @@ mod tests {
             let driven: Vec<f64> = start.iter().map(|s| -80.0 * s.2).collect();
             let current: Vec<f64> = start.iter().map(|s| s.3).collect();
             let until: Vec<i64> = (0..n as i64).map(|k| k % 5).collect();
-            m.advance(t, &mut v, &until, &current, &g, &driven);
+            m.advance(t, &mut v, &until, Some(&current), Some((&g, &driven)));
             for k in 0..n {
                 let leak = 1.0 + 100.0 * g[k];
                 let v_inf = (-60.0 + 100.0 * current[k] + 100.0 * driven[k]) / leak;

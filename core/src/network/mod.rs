@@ -567,14 +567,16 @@ impl SpikingNetwork {
             barrier: &barrier,
             ring_len: self.ring_len,
         };
-        let (first, rest) = self.parts.split_first_mut().expect("at least one thread");
-        std::thread::scope(|s| {
-            for (j, part) in rest.iter_mut().enumerate() {
-                let shared = &shared;
-                s.spawn(move || shared.run(j + 1, part, start..end));
-            }
-            shared.run(0, first, start..end);
-        });
+        if let [only] = self.parts.as_mut_slice() {
+            shared.run(0, only, start..end);
+        } else {
+            std::thread::scope(|s| {
+                for (j, part) in self.parts.iter_mut().enumerate() {
+                    let shared = &shared;
+                    s.spawn(move || shared.run(j, part, start..end));
+                }
+            });
+        }
         self.step = end as u64;
         let mut spikes: Vec<Spike> = self.parts.iter_mut().flat_map(|p| p.recorded.drain(..)).collect();
         spikes.sort_unstable();
@@ -630,30 +632,45 @@ impl Shared<'_> {
                 let here = first..(first + BLOCK).min(n);
                 let m = here.len();
                 let (current, conductance, driven) = (&mut current[..m], &mut conductance[..m], &mut driven[..m]);
-                match &group.bias {
-                    Some(bias) => current.copy_from_slice(&bias[range.start + here.start..range.start + here.end]),
-                    None => current.fill(0.0),
+                // Each kind of input is written by its first source and added to by the others;
+                // kinds with no source are left out of the membrane update.
+                let mut current_set = false;
+                if let Some(bias) = &group.bias {
+                    current.copy_from_slice(&bias[range.start + here.start..range.start + here.end]);
+                    current_set = true;
                 }
-                conductance.fill(0.0);
-                driven.fill(0.0);
+                let mut conductance_set = false;
                 for &c in &group.incoming {
                     let channel = &self.channels[c];
                     let arrivals = &mut part.arrivals[c];
                     let waiting = (!arrivals.is_empty())
                         .then(|| &mut arrivals[slot * n + here.start..slot * n + here.end]);
+                    let set = if channel.reversal.is_some() {
+                        &mut conductance_set
+                    } else {
+                        &mut current_set
+                    };
                     intake(
                         &mut part.trace[c][here.clone()],
                         waiting,
                         channel.keep,
                         channel.reversal,
+                        !*set,
                         current,
                         conductance,
                         driven,
                     );
+                    *set = true;
                 }
                 let v = &mut part.potential[p][here.clone()];
                 let until = &mut part.refractory_until[p][here.clone()];
-                group.membrane.advance(t, v, until, current, conductance, driven);
+                group.membrane.advance(
+                    t,
+                    v,
+                    until,
+                    current_set.then_some(&*current),
+                    conductance_set.then_some((&*conductance, &*driven)),
+                );
                 for (chunk, v) in v.chunks_mut(SCAN).enumerate() {
                     if !any_at_or_above(v, group.threshold) {
                         continue;
