@@ -1,0 +1,96 @@
+"""One benchmark sitting: npsim and the reference simulators, interleaved round by round on the
+same machine, medians and ratios printed as the table in docs/benchmarks.md.
+
+Usage (from the repository root, after `cargo build --release`):
+    python3 bench/reference/sitting.py coba [--rounds 3] [--seconds 5] [--nest-seconds 1]
+        [--brian2-python b2/bin/python] [--nest-python python3]
+
+coba: the Vogels-Abbott network (scenarios/coba.ron) in npsim on 1 and 2 threads
+(`npsim bench coba`), Brian2 cpp_standalone on 1 thread (coba_brian2.py; compilation not
+timed) and NEST iaf_cond_exp on 1 and 2 threads (coba_nest.py). A simulator whose Python
+cannot import it is skipped with the reason. Each round runs every case once, in the same
+order; the table gives each case's median neuron-steps per second over the rounds, its mean
+rate, and its ratio to Brian2 on one thread.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def npsim_case(seconds, threads):
+    exe = os.path.join(ROOT, "target", "release", "npsim")
+    cmd = [exe, "bench", "coba", "--seconds", str(seconds), "--threads", str(threads), "--reps", "1"]
+
+    def run():
+        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        fields = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+        return float(fields["neuron_steps_per_second"]), float(fields["mean_rate_hz"])
+
+    return f"npsim, {threads} thread(s)", run
+
+
+def reference_case(python, script, name, seconds, threads, extra=()):
+    cmd = [python, os.path.join(HERE, script), "--seconds", str(seconds), "--threads", str(threads), *extra]
+
+    def run():
+        out = subprocess.run(cmd, cwd=HERE, capture_output=True, text=True, check=True).stdout
+        row = [line for line in out.splitlines() if line.startswith(("brian2,", "nest,"))][-1].split(",")
+        return float(row[5]), float(row[6])
+
+    return f"{name}, {threads} thread(s)", run
+
+
+def importable(python, module):
+    try:
+        done = subprocess.run([python, "-c", f"import {module}"], capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"{python}: {e}"
+    return None if done.returncode == 0 else f"{python} cannot import {module}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("benchmark", choices=["coba"])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=5.0, help="network time for npsim and Brian2")
+    ap.add_argument("--nest-seconds", type=float, default=1.0, help="network time for NEST (slower)")
+    ap.add_argument("--brian2-python", default="python3")
+    ap.add_argument("--nest-python", default="python3")
+    a = ap.parse_args()
+    cases = [npsim_case(a.seconds, 1), npsim_case(a.seconds, 2)]
+    brian2 = importable(a.brian2_python, "brian2")
+    if brian2 is None:
+        cases.append(reference_case(a.brian2_python, "coba_brian2.py", "Brian2 cpp_standalone", a.seconds, 1))
+    else:
+        print(f"skipped Brian2: {brian2}", file=sys.stderr)
+    nest = importable(a.nest_python, "nest")
+    if nest is None:
+        for threads in (1, 2):
+            cases.append(reference_case(a.nest_python, "coba_nest.py", "NEST iaf_cond_exp", a.nest_seconds, threads))
+    else:
+        print(f"skipped NEST: {nest}", file=sys.stderr)
+    results = {name: [] for name, _ in cases}
+    for r in range(a.rounds):
+        for name, run in cases:
+            speed, rate = run()
+            results[name].append((speed, rate))
+            print(f"round {r + 1}: {name}: {speed:.4g} neuron-steps/s, {rate:.2f} Hz", file=sys.stderr)
+    medians = {name: statistics.median(s for s, _ in rows) for name, rows in results.items()}
+    anchor = medians.get("Brian2 cpp_standalone, 1 thread(s)")
+    print(f"| case | neuron-steps/s (median of {a.rounds}) | rounds | mean rate (Hz) | ratio to Brian2, 1 thread |")
+    print("|---|---|---|---|---|")
+    for name, rows in results.items():
+        speeds = " / ".join(f"{s:.3g}" for s, _ in rows)
+        ratio = f"{medians[name] / anchor:.2f}" if anchor else "-"
+        print(f"| {name} | {medians[name]:.3g} | {speeds} | {rows[-1][1]:.2f} | {ratio} |")
+    one, two = medians["npsim, 1 thread(s)"], medians["npsim, 2 thread(s)"]
+    print(f"\nnpsim two threads / one thread: {two / one:.2f}")
+
+
+if __name__ == "__main__":
+    main()
