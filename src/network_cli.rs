@@ -57,14 +57,23 @@ pub(super) fn run(args: NetworkRunArgs<'_>) -> Result<ExitCode> {
         eprintln!(
             "{}: network of {} neurons, {} ms at dt {} ms, {threads} thread(s) → {}",
             scenario.config.name,
-            scenario.plan()?.blueprint.populations().iter().map(|p| p.size).sum::<usize>(),
+            scenario
+                .plan()?
+                .blueprint
+                .populations()
+                .iter()
+                .map(|p| p.size)
+                .sum::<usize>(),
             scenario.config.simulate.duration,
             scenario.config.simulate.dt,
             out.display()
         );
     }
     let report = npsim::network_run::run(&scenario, &out, args.force, threads, !args.quiet, &stop)?;
-    println!("{:<12} {:>14} {:>12}", "population", "mean_rate_hz", "mean_isi_cv");
+    println!(
+        "{:<12} {:>14} {:>12}",
+        "population", "mean_rate_hz", "mean_isi_cv"
+    );
     for p in &report.populations {
         println!("{:<12} {:>14.3} {:>12.3}", p.name, p.mean_rate, p.mean_cv);
     }

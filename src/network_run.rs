@@ -63,13 +63,14 @@ pub fn run(
     let populations = plan.blueprint.populations();
     let streams = SeedStreams::new(c.seed);
     let mut circuit = Circuit::<f64>::instantiate(&plan.blueprint, &streams);
-    let mut network = SpikingNetwork::new(&mut circuit, &streams, dt, &c.initial, threads.max(1)).map_err(|e| {
-        ScenarioError::Invalid {
-            field: "network".into(),
-            message: e.to_string(),
-        }
-        .in_file(&scenario.path)
-    })?;
+    let mut network =
+        SpikingNetwork::new(&mut circuit, &streams, dt, &c.initial, threads.max(1)).map_err(|e| {
+            ScenarioError::Invalid {
+                field: "network".into(),
+                message: e.to_string(),
+            }
+            .in_file(&scenario.path)
+        })?;
     let mut metrics = vec!["step".to_string(), "time_ms".to_string()];
     metrics.extend(populations.iter().map(|p| format!("rate_{}", p.name)));
     let layout = RunLayout {
@@ -89,13 +90,23 @@ pub fn run(
         metrics,
         theory: Vec::new(),
         recording_group: None,
-        activity: plan.spikes.iter().map(|(_, name)| (format!("spikes/{name}"), false)).collect(),
+        activity: plan
+            .spikes
+            .iter()
+            .map(|(_, name)| (format!("spikes/{name}"), false))
+            .collect(),
     };
     let mut header = vec![
-        ("npsim_version".to_string(), Attr::Text(env!("CARGO_PKG_VERSION").into())),
+        (
+            "npsim_version".to_string(),
+            Attr::Text(env!("CARGO_PKG_VERSION").into()),
+        ),
         ("scenario_name".to_string(), Attr::Text(c.name.clone())),
         ("scenario".to_string(), Attr::Text(scenario.text.clone())),
-        ("scenario_path".to_string(), Attr::Text(scenario.path.display().to_string())),
+        (
+            "scenario_path".to_string(),
+            Attr::Text(scenario.path.display().to_string()),
+        ),
         ("scenario_kind".to_string(), Attr::Text("network".into())),
         ("created".to_string(), Attr::Text(iso8601_now())),
         ("sweep_runs".to_string(), Attr::Int(1)),

@@ -30,7 +30,10 @@ fn references() -> Vec<Value> {
         .iter()
         .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
         .collect();
-    let live: Vec<Value> = all.into_iter().filter(|r| r["mean_rate_hz"].as_f64().unwrap() > 1.0).collect();
+    let live: Vec<Value> = all
+        .into_iter()
+        .filter(|r| r["mean_rate_hz"].as_f64().unwrap() > 1.0)
+        .collect();
     assert!(live.len() >= 3, "at least three live reference runs");
     let simulators: std::collections::BTreeSet<&str> = live
         .iter()
@@ -41,7 +44,12 @@ fn references() -> Vec<Value> {
 }
 
 fn numbers(value: &Value) -> Vec<f64> {
-    value.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
 }
 
 /// Total variation distance between two histograms (fractions per bin).
@@ -86,22 +94,42 @@ fn coba_fires_like_brian2_and_nest() {
         let known: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
         known.iter().sum::<f64>() / known.len() as f64
     };
-    let reference_rate = references.iter().map(|r| r["mean_rate_hz"].as_f64().unwrap()).sum::<f64>()
+    let reference_rate = references
+        .iter()
+        .map(|r| r["mean_rate_hz"].as_f64().unwrap())
+        .sum::<f64>()
         / references.len() as f64;
-    let reference_cv =
-        references.iter().map(|r| r["mean_cv"].as_f64().unwrap()).sum::<f64>() / references.len() as f64;
+    let reference_cv = references
+        .iter()
+        .map(|r| r["mean_cv"].as_f64().unwrap())
+        .sum::<f64>()
+        / references.len() as f64;
     let (rate, cv) = (mean(&rates), mean(&cvs));
     eprintln!("npsim: {rate:.2} Hz, CV {cv:.3}; references: {reference_rate:.2} Hz, CV {reference_cv:.3}");
-    assert!((rate / reference_rate - 1.0).abs() < 0.10, "mean rate {rate} vs {reference_rate}");
-    assert!((cv / reference_cv - 1.0).abs() < 0.10, "mean CV {cv} vs {reference_cv}");
+    assert!(
+        (rate / reference_rate - 1.0).abs() < 0.10,
+        "mean rate {rate} vs {reference_rate}"
+    );
+    assert!(
+        (cv / reference_cv - 1.0).abs() < 0.10,
+        "mean CV {cv} vs {reference_cv}"
+    );
     for r in &references {
         let who = format!("{} seed {}", r["simulator"], r["seed"]);
         let ours = histogram(&rates, &numbers(&r["rate_edges"]));
         let d = distance(&ours, &numbers(&r["rate_histogram"]));
-        assert!(d <= 0.10, "rate histogram vs {who}: distance {d:.3}\n{ours:?}\n{}", r["rate_histogram"]);
+        assert!(
+            d <= 0.10,
+            "rate histogram vs {who}: distance {d:.3}\n{ours:?}\n{}",
+            r["rate_histogram"]
+        );
         let ours = histogram(&cvs, &numbers(&r["cv_edges"]));
         let d = distance(&ours, &numbers(&r["cv_histogram"]));
-        assert!(d <= 0.10, "CV histogram vs {who}: distance {d:.3}\n{ours:?}\n{}", r["cv_histogram"]);
+        assert!(
+            d <= 0.10,
+            "CV histogram vs {who}: distance {d:.3}\n{ours:?}\n{}",
+            r["cv_histogram"]
+        );
     }
 }
 
@@ -130,8 +158,15 @@ fn a_recorded_network_run_agrees_with_its_spikes() {
         dir.path(),
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("exc") && stdout.contains("mean_rate_hz"), "{stdout}");
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("exc") && stdout.contains("mean_rate_hz"),
+        "{stdout}"
+    );
     let summary = recorder::read(&out).unwrap();
     let run = &summary.runs[0];
     assert_eq!(run.attributes["status"], Attr::Text("completed".into()));
@@ -140,15 +175,26 @@ fn a_recorded_network_run_agrees_with_its_spikes() {
     assert_eq!(time, &[50.0, 100.0, 150.0, 200.0, 250.0, 300.0]);
     for (name, size) in [("exc", 3200.0), ("inh", 800.0)] {
         let spikes = recorder::read_activity(&out, "run_0000", &format!("spikes/{name}")).unwrap();
-        assert!(spikes.time.len() > 1000, "{name} fired {} spikes", spikes.time.len());
+        assert!(
+            spikes.time.len() > 1000,
+            "{name} fired {} spikes",
+            spikes.time.len()
+        );
         assert!(spikes.unit.iter().all(|&u| (u as f64) < size));
         let rates = common::metric(run, &format!("rate_{name}"));
         for (k, &rate) in rates.iter().enumerate() {
             // Spike times are step starts: step s lies in bin floor(s·dt / 50 ms).
             let (low, high) = (k as f64 * 50.0, (k + 1) as f64 * 50.0);
-            let count = spikes.time.iter().filter(|&&t| t >= low - 1e-9 && t < high - 1e-9).count();
+            let count = spikes
+                .time
+                .iter()
+                .filter(|&&t| t >= low - 1e-9 && t < high - 1e-9)
+                .count();
             let expected = count as f64 / size / 0.05;
-            assert!((rate - expected).abs() < 1e-9, "{name} bin {k}: {rate} vs {expected}");
+            assert!(
+                (rate - expected).abs() < 1e-9,
+                "{name} bin {k}: {rate} vs {expected}"
+            );
         }
         let Attr::Float(mean) = run.attributes[&format!("mean_rate_{name}")] else {
             panic!("no mean rate")
@@ -166,10 +212,24 @@ fn network_runs_do_not_depend_on_threads_and_refuse_sweep_options() {
     let fingerprint = |threads: &str| {
         let out = dir.path().join(format!("t{threads}.h5"));
         let output = common::npsim(
-            &["run", scenario, "--set", "simulate.duration=100", "--threads", threads, "--quiet", "--out", out.to_str().unwrap()],
+            &[
+                "run",
+                scenario,
+                "--set",
+                "simulate.duration=100",
+                "--threads",
+                threads,
+                "--quiet",
+                "--out",
+                out.to_str().unwrap(),
+            ],
             dir.path(),
         );
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let spikes = recorder::read_activity(&out, "run_0000", "spikes/exc").unwrap();
         (spikes.time, spikes.unit)
     };
@@ -190,10 +250,23 @@ fn bench_coba_reports_rate_then_throughput() {
     let dir = tempfile::tempdir().unwrap();
     let report = |threads: &str| {
         let output = common::npsim(
-            &["bench", "coba", "--seconds", "0.2", "--threads", threads, "--reps", "1"],
+            &[
+                "bench",
+                "coba",
+                "--seconds",
+                "0.2",
+                "--threads",
+                threads,
+                "--reps",
+                "1",
+            ],
             dir.path(),
         );
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8_lossy(&output.stdout).to_string()
     };
     let (one, two) = (report("1"), report("2"));
@@ -206,7 +279,10 @@ fn bench_coba_reports_rate_then_throughput() {
     assert_eq!(line(&one, "mean_rate_hz"), line(&two, "mean_rate_hz"));
     let last = two.lines().last().unwrap();
     assert!(last.starts_with("neuron_steps_per_second: "), "{two}");
-    let rate: f64 = line(&one, "mean_rate_hz:")["mean_rate_hz:".len()..].trim().parse().unwrap();
+    let rate: f64 = line(&one, "mean_rate_hz:")["mean_rate_hz:".len()..]
+        .trim()
+        .parse()
+        .unwrap();
     assert!(rate > 5.0 && rate < 60.0, "{rate}");
     let bad = common::npsim(&["bench", "coba", "--seconds", "0"], dir.path());
     assert_eq!(bad.status.code(), Some(2));
@@ -223,5 +299,8 @@ fn an_interrupted_network_run_is_recorded_as_such() {
     assert!(report.interrupted);
     assert!(report.path.to_string_lossy().ends_with(".partial"));
     let summary = recorder::read(&report.path).unwrap();
-    assert_eq!(summary.runs[0].attributes["status"], Attr::Text("interrupted".into()));
+    assert_eq!(
+        summary.runs[0].attributes["status"],
+        Attr::Text("interrupted".into())
+    );
 }

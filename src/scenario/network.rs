@@ -181,7 +181,8 @@ impl NetworkScenario {
         }
         let whole_steps = |value: f64| {
             let steps = (value / dt).round();
-            (steps >= 1.0 && ((steps * dt - value).abs() <= 1e-9 * value.abs().max(1.0))).then_some(steps as u64)
+            (steps >= 1.0 && ((steps * dt - value).abs() <= 1e-9 * value.abs().max(1.0)))
+                .then_some(steps as u64)
         };
         let bin_steps = whole_steps(bin).ok_or_else(|| {
             invalid(
@@ -195,13 +196,17 @@ impl NetworkScenario {
             .spikes
             .iter()
             .map(|name| {
-                blueprint.population_index(name).map(|p| (p, name.clone())).ok_or_else(|| {
-                    let known: Vec<&str> = blueprint.populations().iter().map(|p| p.name.as_str()).collect();
-                    invalid(
-                        "record.spikes",
-                        format!("population `{name}` does not exist; known: {}", known.join(", ")),
-                    )
-                })
+                blueprint
+                    .population_index(name)
+                    .map(|p| (p, name.clone()))
+                    .ok_or_else(|| {
+                        let known: Vec<&str> =
+                            blueprint.populations().iter().map(|p| p.name.as_str()).collect();
+                        invalid(
+                            "record.spikes",
+                            format!("population `{name}` does not exist; known: {}", known.join(", ")),
+                        )
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(NetworkPlan {

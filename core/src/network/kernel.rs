@@ -123,7 +123,11 @@ impl Membrane {
         };
         let rate = -dt / tau_m;
         for k in 0..n {
-            let leak = if CONDUCTANCE { 1.0 + r * conductance[k] } else { 1.0 };
+            let leak = if CONDUCTANCE {
+                1.0 + r * conductance[k]
+            } else {
+                1.0
+            };
             let mut drive = v_rest;
             if CURRENT {
                 drive += r * current[k];
@@ -204,7 +208,9 @@ pub fn intake(
 #[inline]
 pub fn any_at_or_above(v: &[f64], threshold: f64) -> bool {
     // `if` rather than `f64::max`, whose NaN rule keeps the compiler from vectorising.
-    v.iter().fold(f64::NEG_INFINITY, |m, &x| if x > m { x } else { m }) >= threshold
+    v.iter()
+        .fold(f64::NEG_INFINITY, |m, &x| if x > m { x } else { m })
+        >= threshold
 }
 
 /// A barrier for a fixed number of threads that spins (then yields) instead of sleeping: a

@@ -53,95 +53,20 @@
 //! - R. Brette et al. (2007). Simulation of networks of spiking neurons: a review of tools
 //!   and strategies. J. Comput. Neurosci. 23, 349 (benchmark 1, COBA).
 
+mod initial;
 pub mod kernel;
 pub mod statistics;
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
-use rand::Rng;
-use rand_distr::{Distribution, StandardNormal};
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::circuit::{Circuit, CircuitBlueprint, Geometry};
 use crate::{Noise, PopulationModel, SeedStreams, Synapse};
+pub use initial::{InitialState, InitialValue, check_initial};
 use kernel::{Membrane, SpinBarrier, any_at_or_above, intake};
 pub use statistics::{FiringStatistics, histogram};
-
-/// How a state variable's starting value is drawn, neuron by neuron.
-///
-/// | variant | value |
-/// |---|---|
-/// | `Constant(value: c)` | `c` |
-/// | `Uniform(low: a, high: b)` | uniform in `[a, b)` |
-/// | `Normal(mean: m, std: s)` | `N(m, s²)`; a conductance drawn below 0 is set to 0 |
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename = "initial", deny_unknown_fields)]
-pub enum InitialValue {
-    /// Every neuron the same.
-    Constant {
-        /// The value.
-        value: f64,
-    },
-    /// Uniform in `[low, high)`.
-    Uniform {
-        /// Lower end.
-        low: f64,
-        /// Upper end, `>= low`.
-        high: f64,
-    },
-    /// Normal.
-    Normal {
-        /// Mean.
-        mean: f64,
-        /// Standard deviation, `>= 0`.
-        std: f64,
-    },
-}
-
-impl InitialValue {
-    fn check(&self) -> Result<(), String> {
-        let finite = |values: &[f64]| values.iter().all(|v| v.is_finite());
-        match *self {
-            InitialValue::Constant { value } if !finite(&[value]) => Err("value must be finite".into()),
-            InitialValue::Uniform { low, high } if !finite(&[low, high]) || high < low => Err(format!(
-                "low and high must be finite with low <= high, got low {low}, high {high}"
-            )),
-            InitialValue::Normal { mean, std } if !finite(&[mean, std]) || std < 0.0 => Err(format!(
-                "mean and std must be finite with std >= 0, got mean {mean}, std {std}"
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    fn draw(&self, rng: &mut crate::StreamRng) -> f64 {
-        match *self {
-            InitialValue::Constant { value } => value,
-            InitialValue::Uniform { low, high } => {
-                let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-                low + (high - low) * u
-            }
-            InitialValue::Normal { mean, std } => {
-                let z: f64 = StandardNormal.sample(rng);
-                mean + std * z
-            }
-        }
-    }
-}
-
-/// Starting values that are not the resting state, by population and projection name.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename = "initial_state", deny_unknown_fields)]
-pub struct InitialState {
-    /// Membrane potentials (mV) by population (default `E_L`).
-    #[serde(default)]
-    pub potential: BTreeMap<String, InitialValue>,
-    /// Synaptic traces by projection: conductance (µS, kept >= 0) or current (nA) (default 0).
-    #[serde(default)]
-    pub synapse: BTreeMap<String, InitialValue>,
-}
 
 /// Why a circuit cannot run as a free-running spiking network.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -152,10 +77,14 @@ pub enum NetworkError {
     )]
     NotSpiking(String),
     /// Intrinsic noise, which this engine does not draw.
-    #[error("population `{0}` has intrinsic noise: free-running networks do not draw it yet; set `noise: None`")]
+    #[error(
+        "population `{0}` has intrinsic noise: free-running networks do not draw it yet; set `noise: None`"
+    )]
     Noise(String),
     /// A convolution or pooling projection.
-    #[error("projection `{0}` is a convolution or pooling: free-running networks take dense and sparse projections")]
+    #[error(
+        "projection `{0}` is a convolution or pooling: free-running networks take dense and sparse projections"
+    )]
     Geometry(String),
     /// A delay under one step.
     #[error(
@@ -316,40 +245,6 @@ pub fn check_network(bp: &CircuitBlueprint, dt: f64) -> Result<(), NetworkError>
     crate::trial::check_circuit(bp, dt).map_err(NetworkError::Timing)
 }
 
-/// Checks the initial state's names and values against the blueprint.
-pub fn check_initial(bp: &CircuitBlueprint, initial: &InitialState) -> Result<(), NetworkError> {
-    let known = |names: Vec<&str>| names.join(", ");
-    for (name, value) in &initial.potential {
-        if bp.population_index(name).is_none() {
-            return Err(NetworkError::UnknownName {
-                what: "potential",
-                name: name.clone(),
-                known: known(bp.populations().iter().map(|p| p.name.as_str()).collect()),
-            });
-        }
-        value.check().map_err(|problem| NetworkError::Initial {
-            what: "potential",
-            name: name.clone(),
-            problem,
-        })?;
-    }
-    for (name, value) in &initial.synapse {
-        if bp.projection_index(name).is_none() {
-            return Err(NetworkError::UnknownName {
-                what: "synapse",
-                name: name.clone(),
-                known: known(bp.projections().iter().map(|p| p.name.as_str()).collect()),
-            });
-        }
-        value.check().map_err(|problem| NetworkError::Initial {
-            what: "synapse",
-            name: name.clone(),
-            problem,
-        })?;
-    }
-    Ok(())
-}
-
 /// Cuts `0..size` into `parts` contiguous blocks, as equal as possible.
 fn block(size: usize, parts: usize, j: usize) -> Range<usize> {
     size * j / parts..size * (j + 1) / parts
@@ -432,7 +327,11 @@ impl SpikingNetwork {
             .map(|(c, spec)| match initial.synapse.get(&spec.name) {
                 Some(value) => {
                     let mut rng = streams.stream(&format!("initial/{}", spec.name));
-                    let floor = if c.reversal.is_some() { 0.0 } else { f64::NEG_INFINITY };
+                    let floor = if c.reversal.is_some() {
+                        0.0
+                    } else {
+                        f64::NEG_INFINITY
+                    };
                     (0..groups[c.post].size)
                         .map(|_| value.draw(&mut rng).max(floor))
                         .collect()
@@ -494,7 +393,11 @@ impl SpikingNetwork {
                     })
                     .collect();
                 Part {
-                    potential: blocks.iter().zip(&potentials).map(|(b, v)| v[b.clone()].to_vec()).collect(),
+                    potential: blocks
+                        .iter()
+                        .zip(&potentials)
+                        .map(|(b, v)| v[b.clone()].to_vec())
+                        .collect(),
                     refractory_until: blocks.iter().map(|b| vec![i64::MIN; b.len()]).collect(),
                     trace: channels
                         .iter()
@@ -545,12 +448,18 @@ impl SpikingNetwork {
 
     /// The membrane potentials of population `p` (mV), in neuron order.
     pub fn potentials(&self, p: usize) -> Vec<f64> {
-        self.parts.iter().flat_map(|part| part.potential[p].iter().copied()).collect()
+        self.parts
+            .iter()
+            .flat_map(|part| part.potential[p].iter().copied())
+            .collect()
     }
 
     /// The traces of projection `q`'s channel (µS or nA), in postsynaptic neuron order.
     pub fn traces(&self, q: usize) -> Vec<f64> {
-        self.parts.iter().flat_map(|part| part.trace[q].iter().copied()).collect()
+        self.parts
+            .iter()
+            .flat_map(|part| part.trace[q].iter().copied())
+            .collect()
     }
 
     /// Runs `steps` steps and returns their spikes, sorted by step, population and neuron.
@@ -631,7 +540,8 @@ impl Shared<'_> {
             for first in (0..n).step_by(BLOCK) {
                 let here = first..(first + BLOCK).min(n);
                 let m = here.len();
-                let (current, conductance, driven) = (&mut current[..m], &mut conductance[..m], &mut driven[..m]);
+                let (current, conductance, driven) =
+                    (&mut current[..m], &mut conductance[..m], &mut driven[..m]);
                 // Each kind of input is written by its first source and added to by the others;
                 // kinds with no source are left out of the membrane update.
                 let mut current_set = false;

@@ -63,7 +63,9 @@ pub fn histogram(values: &[f64], edges: &[f64]) -> Vec<f64> {
     let mut counts = vec![0usize; bins];
     for v in &known {
         let last = bins.saturating_sub(1);
-        if let Some(k) = (0..bins).find(|&k| *v >= edges[k] && (*v < edges[k + 1] || (k == last && *v <= edges[k + 1]))) {
+        if let Some(k) =
+            (0..bins).find(|&k| *v >= edges[k] && (*v < edges[k + 1] || (k == last && *v <= edges[k + 1])))
+        {
             counts[k] += 1;
         }
     }
@@ -101,6 +103,9 @@ mod tests {
         assert!(stats.cv[2].is_nan() && stats.cv[3].is_nan());
         assert_eq!(stats.mean_rate(), 15.0 / 4.0);
         assert!((stats.mean_cv() - 200f64.sqrt() / 40.0).abs() < 1e-12);
-        assert_eq!(histogram(&[0.0, 0.5, 1.0, 2.0, f64::NAN], &[0.0, 1.0, 2.0]), vec![0.5, 0.5]);
+        assert_eq!(
+            histogram(&[0.0, 0.5, 1.0, 2.0, f64::NAN], &[0.0, 1.0, 2.0]),
+            vec![0.5, 0.5]
+        );
     }
 }

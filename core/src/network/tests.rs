@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use super::*;
 use crate::CircuitConfig;
 
@@ -30,13 +32,23 @@ fn a_driven_neuron_fires_at_the_period_of_the_exact_solution() {
         )"#,
     );
     let mut circuit = instantiate(&bp, 1);
-    let mut net = SpikingNetwork::new(&mut circuit, &SeedStreams::new(1), 0.1, &InitialState::default(), 1).unwrap();
+    let mut net = SpikingNetwork::new(
+        &mut circuit,
+        &SeedStreams::new(1),
+        0.1,
+        &InitialState::default(),
+        1,
+    )
+    .unwrap();
     let spikes = net.run(1000);
     // V∞ = −60 + 100 MΩ · 0.15 nA = −45 mV; t* = 20 ln(15/5) = 21.97 ms → 220 steps.
     let t_star: f64 = 20.0 * (15.0f64 / 5.0).ln();
     let climb = (t_star / 0.1).ceil() as u64;
     assert_eq!(climb, 220);
-    let expected: Vec<u64> = (0..).map(|k| climb - 1 + k * (climb + 20)).take_while(|&s| s < 1000).collect();
+    let expected: Vec<u64> = (0..)
+        .map(|k| climb - 1 + k * (climb + 20))
+        .take_while(|&s| s < 1000)
+        .collect();
     for neuron in 0..3 {
         let steps: Vec<u64> = spikes
             .iter()
@@ -45,7 +57,10 @@ fn a_driven_neuron_fires_at_the_period_of_the_exact_solution() {
             .collect();
         assert_eq!(steps, expected, "neuron {neuron}");
     }
-    assert!(spikes.iter().all(|s| s.population == 1), "the undriven population stays silent");
+    assert!(
+        spikes.iter().all(|s| s.population == 1),
+        "the undriven population stays silent"
+    );
 }
 
 const RECURRENT: &str = r#"Explicit(
@@ -64,17 +79,41 @@ const RECURRENT: &str = r#"Explicit(
 fn recurrent_initial() -> InitialState {
     InitialState {
         potential: [
-            ("exc".to_string(), InitialValue::Uniform { low: -60.0, high: -50.0 }),
-            ("inh".to_string(), InitialValue::Uniform { low: -60.0, high: -50.0 }),
+            (
+                "exc".to_string(),
+                InitialValue::Uniform {
+                    low: -60.0,
+                    high: -50.0,
+                },
+            ),
+            (
+                "inh".to_string(),
+                InitialValue::Uniform {
+                    low: -60.0,
+                    high: -50.0,
+                },
+            ),
         ]
         .into(),
-        synapse: [("IE".to_string(), InitialValue::Normal { mean: 0.02, std: 0.02 })].into(),
+        synapse: [(
+            "IE".to_string(),
+            InitialValue::Normal {
+                mean: 0.02,
+                std: 0.02,
+            },
+        )]
+        .into(),
     }
 }
 
 /// The equations of the module documentation, written out plainly over dense weight
 /// matrices: arrivals summed in presynaptic order, the membrane by the scalar formula.
-fn reference(circuit: &mut Circuit<f64>, initial: &[Vec<f64>], traces: &[Vec<f64>], steps: u64) -> Vec<Spike> {
+fn reference(
+    circuit: &mut Circuit<f64>,
+    initial: &[Vec<f64>],
+    traces: &[Vec<f64>],
+    steps: u64,
+) -> Vec<Spike> {
     let bp = circuit.blueprint().clone();
     let dt = 0.1;
     let mut v = initial.to_vec();
@@ -86,7 +125,9 @@ fn reference(circuit: &mut Circuit<f64>, initial: &[Vec<f64>], traces: &[Vec<f64
     for t in 0..steps as i64 {
         let mut fired: Vec<Vec<usize>> = vec![Vec::new(); bp.populations().len()];
         for (p, pop) in bp.populations().iter().enumerate() {
-            let PopulationModel::Lif(lif) = pop.model else { unreachable!() };
+            let PopulationModel::Lif(lif) = pop.model else {
+                unreachable!()
+            };
             let n = pop.size;
             let mut current = vec![0.0; n];
             let (mut g, mut driven) = (vec![0.0; n], vec![0.0; n]);
@@ -140,7 +181,9 @@ fn reference(circuit: &mut Circuit<f64>, initial: &[Vec<f64>], traces: &[Vec<f64
                 let slot = if delay == 1 {
                     &mut trace[q]
                 } else {
-                    arrivals[q].entry(t + delay).or_insert_with(|| vec![0.0; w.nrows()])
+                    arrivals[q]
+                        .entry(t + delay)
+                        .or_insert_with(|| vec![0.0; w.nrows()])
                 };
                 for i in 0..w.nrows() {
                     if w[(i, j)] != 0.0 {
@@ -166,7 +209,11 @@ fn a_recurrent_network_follows_the_plain_reference_spike_for_spike() {
     let mut spikes = net.run(1200);
     spikes.extend(net.run(800));
     let expected = reference(&mut circuit, &initial, &traces, 2000);
-    assert!(expected.len() > 500, "the network is active: {} spikes", expected.len());
+    assert!(
+        expected.len() > 500,
+        "the network is active: {} spikes",
+        expected.len()
+    );
     let fired_inh = expected.iter().filter(|s| s.population == 1).count();
     assert!(fired_inh > 0, "inhibitory neurons fire too");
     assert_eq!(spikes, expected);
@@ -177,8 +224,14 @@ fn the_thread_count_changes_no_spike_and_no_potential() {
     let bp = blueprint(RECURRENT);
     let run = |threads| {
         let mut circuit = instantiate(&bp, 3);
-        let mut net =
-            SpikingNetwork::new(&mut circuit, &SeedStreams::new(3), 0.1, &recurrent_initial(), threads).unwrap();
+        let mut net = SpikingNetwork::new(
+            &mut circuit,
+            &SeedStreams::new(3),
+            0.1,
+            &recurrent_initial(),
+            threads,
+        )
+        .unwrap();
         let spikes = net.run(1500);
         let bits: Vec<u64> = (0..2).flat_map(|p| net.potentials(p)).map(f64::to_bits).collect();
         (spikes, bits)
@@ -215,13 +268,26 @@ fn bad_networks_and_initial_states_are_refused_with_their_names() {
         synapse: [("EX".to_string(), InitialValue::Constant { value: 0.0 })].into(),
     };
     let err = SpikingNetwork::new(&mut instantiate(&bp, 1), &streams, 0.1, &typo, 1).unwrap_err();
-    assert_eq!(err.to_string(), "synapse `EX` does not exist; known: EE, EI, IE, II");
+    assert_eq!(
+        err.to_string(),
+        "synapse `EX` does not exist; known: EE, EI, IE, II"
+    );
     let reversed = InitialState {
-        potential: [("inh".to_string(), InitialValue::Uniform { low: -50.0, high: -60.0 })].into(),
+        potential: [(
+            "inh".to_string(),
+            InitialValue::Uniform {
+                low: -50.0,
+                high: -60.0,
+            },
+        )]
+        .into(),
         ..InitialState::default()
     };
     let err = SpikingNetwork::new(&mut instantiate(&bp, 1), &streams, 0.1, &reversed, 1).unwrap_err();
-    assert!(err.to_string().starts_with("potential of `inh`: low and high"), "{err}");
+    assert!(
+        err.to_string().starts_with("potential of `inh`: low and high"),
+        "{err}"
+    );
     let err = SpikingNetwork::new(&mut instantiate(&bp, 1), &streams, 0.1, &none, 0).unwrap_err();
     assert_eq!(err, NetworkError::Threads);
 }
@@ -234,13 +300,26 @@ fn initial_potentials_follow_their_law() {
         r#"Explicit(populations: [(name: "a", size: 5000, model: Lif())], projections: [(from: "a", to: "a", init: Constant(value: 0.0), connectivity: OneToOne, delay: 0.1)])"#,
     );
     let initial = InitialState {
-        potential: [("a".to_string(), InitialValue::Uniform { low: -60.0, high: -50.0 })].into(),
+        potential: [(
+            "a".to_string(),
+            InitialValue::Uniform {
+                low: -60.0,
+                high: -50.0,
+            },
+        )]
+        .into(),
         ..InitialState::default()
     };
     let draw = |threads| {
-        SpikingNetwork::new(&mut instantiate(&bp, 1), &SeedStreams::new(2), 0.1, &initial, threads)
-            .unwrap()
-            .potentials(0)
+        SpikingNetwork::new(
+            &mut instantiate(&bp, 1),
+            &SeedStreams::new(2),
+            0.1,
+            &initial,
+            threads,
+        )
+        .unwrap()
+        .potentials(0)
     };
     let v = draw(1);
     assert_eq!(v, draw(4));
