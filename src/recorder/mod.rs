@@ -178,6 +178,9 @@ struct RunBuffers {
     recording_group: Option<String>,
     activity: Vec<(String, bool)>,
     pending_activity: Vec<ActivityBlock>,
+    /// Metric rows and activity events written so far (the committed counts after a flush).
+    rows_written: u64,
+    events_written: Vec<u64>,
 }
 
 /// Sets an empty dataset's element type.
@@ -217,6 +220,7 @@ fn add_activity_groups(parent: &mut hdf5_pure::GroupBuilder, entries: &[(Vec<&st
                     b.with_f64_data(&[]);
                 }));
             }
+            group.set_attr("events_committed", AttrValue::I64(0));
             for (column, typed) in columns {
                 let ds = group.create_dataset(column);
                 typed(ds);
@@ -283,6 +287,7 @@ impl Recorder {
             for (name, value) in &run.attributes {
                 group.set_attr(name, attr_to_hdf5(value));
             }
+            group.set_attr("rows_committed", AttrValue::I64(0));
             let mut metrics = group.create_group("metrics");
             for name in &run.metrics {
                 metrics
@@ -328,6 +333,8 @@ impl Recorder {
                 recording_group: r.recording_group.clone(),
                 activity: r.activity.clone(),
                 pending_activity: vec![ActivityBlock::default(); r.activity.len()],
+                rows_written: 0,
+                events_written: vec![0; r.activity.len()],
             })
             .collect();
         Ok(Self {
@@ -390,10 +397,12 @@ impl Recorder {
             .map(std::mem::take)
             .collect();
         let group = self.runs[run].group.clone();
-        for ((path, valued), block) in self.runs[run].activity.clone().iter().zip(&activity) {
+        for (k, ((path, valued), block)) in self.runs[run].activity.clone().iter().zip(&activity).enumerate()
+        {
             if block.time.is_empty() {
                 continue;
             }
+            self.runs[run].events_written[k] += block.time.len() as u64;
             let append =
                 |name: &str, write: &dyn Fn(&mut hdf5_pure::Dataset) -> Result<(), hdf5_pure::Error>| {
                     let mut ds = self
@@ -410,6 +419,7 @@ impl Recorder {
             }
         }
         if !pending[0].is_empty() {
+            self.runs[run].rows_written += pending[0].len() as u64;
             for (name, values) in self.runs[run].metrics.clone().iter().zip(&pending) {
                 let mut ds = self
                     .file()
@@ -423,8 +433,23 @@ impl Recorder {
             .file()
             .group(&format!("runs/{group}"))
             .map_err(self.error(format!("opening `{group}`")))?;
+        // The appends above are in the file already, one dataset after another; the counts
+        // below are staged and published together by the commit, so after a crash at any
+        // moment they name a prefix every dataset holds (docs/hdf5-layout.md).
         g.set_attr("steps_done", AttrValue::I64(steps_done as i64))
             .map_err(self.error(format!("updating `{group}`")))?;
+        g.set_attr(
+            "rows_committed",
+            AttrValue::I64(self.runs[run].rows_written as i64),
+        )
+        .map_err(self.error(format!("updating `{group}`")))?;
+        for (k, (path, _)) in self.runs[run].activity.clone().iter().enumerate() {
+            let events = self.runs[run].events_written[k] as i64;
+            self.file()
+                .group(&format!("runs/{group}/{path}"))
+                .and_then(|a| a.set_attr("events_committed", AttrValue::I64(events)))
+                .map_err(self.error(format!("updating `{path}` of `{group}`")))?;
+        }
         self.file().commit().map_err(self.error("committing".into()))?;
         self.file().sync().map_err(self.error("syncing".into()))
     }
@@ -582,7 +607,14 @@ pub fn read(path: &Path) -> Result<FileSummary, RecorderError> {
                 })
                 .collect()
         };
-        let metrics = read_all("metrics")?;
+        let mut metrics = read_all("metrics")?;
+        // A crash between two appends leaves some metrics a row longer: the committed count
+        // is what every metric holds (recordings older than it have none).
+        if let Some(Attr::Int(rows)) = attributes.get("rows_committed") {
+            for (_, values) in &mut metrics {
+                values.truncate(*rows as usize);
+            }
+        }
         let theory = read_all("theory")?;
         let mut weights = Vec::new();
         if let Ok(wg) = file.group(&format!("runs/{group}/weights")) {
@@ -646,7 +678,15 @@ pub fn read_activity(path: &Path, group: &str, activity: &str) -> Result<Activit
         file.dataset(&format!("runs/{group}/{activity}/{name}"))
             .map_err(fail)
     };
-    Ok(ActivityBlock {
+    let committed = file
+        .group(&format!("runs/{group}/{activity}"))
+        .and_then(|g| g.attrs())
+        .ok()
+        .and_then(|attrs| match attrs.get("events_committed") {
+            Some(AttrValue::I64(n)) => Some(*n as usize),
+            _ => None,
+        });
+    let mut block = ActivityBlock {
         time: column("time")?.read::<f64>().map_err(fail)?,
         unit: column("unit")?.read::<u32>().map_err(fail)?,
         rendition: column("rendition")?.read::<u64>().map_err(fail)?,
@@ -654,7 +694,15 @@ pub fn read_activity(path: &Path, group: &str, activity: &str) -> Result<Activit
             Ok(ds) => ds.read::<f64>().map_err(fail)?,
             Err(_) => Vec::new(),
         },
-    })
+    };
+    if let Some(n) = committed {
+        for column in [&mut block.time, &mut block.value] {
+            column.truncate(n);
+        }
+        block.unit.truncate(n);
+        block.rendition.truncate(n);
+    }
+    Ok(block)
 }
 
 /// Writes standalone theory curves (`npsim theory trajectory --out x.h5`).

@@ -1,0 +1,137 @@
+//! Fault tests: recordings after a `kill -9` at arbitrary moments.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use npsim::recorder::{self, Attr};
+
+const SWEEP: &str = r#"(
+    version: 1,
+    name: "killed",
+    circuit: DeepLinear(lx: 20, lh: 50, ly: 5, init_scale: 1.0, perturbation_std: 1e-3),
+    task: LinearTeacher(teacher_noise_std: 0.0),
+    rule: NodePerturbation(learning_rate: RelativeToCritical(0.5)),
+    theory: false,
+    train: (steps: 2000000, record_every: 1, sync_every: 1),
+    sweep: { "seed": [1, 2, 3] },
+)"#;
+
+/// Raw dataset lengths and committed counts as h5py sees them: `run metric length` lines and
+/// `run rows_committed steps_done last_committed_step` lines.
+const H5PY_CHECK: &str = r#"
+import h5py, sys
+with h5py.File(sys.argv[1], "r") as f:
+    for name, run in f["runs"].items():
+        n = int(run.attrs["rows_committed"])
+        for k, ds in run["metrics"].items():
+            print(name, k, ds.shape[0])
+        last = int(run["metrics/step"][n - 1]) if n else 0
+        print(name, "committed", n, int(run.attrs["steps_done"]), last)
+"#;
+
+/// A sweep flushing every step, killed with SIGKILL at seven moments: each time the partial
+/// file reads back with every run's metrics of one length (the committed row count), its
+/// `steps_done` the step of the last committed row, and status `interrupted`; h5py sees every
+/// raw dataset at least as long as the committed count (a crash between two appends leaves
+/// some one row longer, which readers drop).
+#[test]
+fn kill_nine_at_any_moment_leaves_consistent_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("sweep.ron");
+    std::fs::write(&scenario, SWEEP).unwrap();
+    let out = dir.path().join("out.h5");
+    let partial = recorder::partial_path(&out);
+    let h5py = common::h5py_available();
+    let mut committed_rows = Vec::new();
+    for delay_ms in [60, 170, 290, 410, 530, 650, 770] {
+        let _ = std::fs::remove_file(&partial);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_npsim"))
+            .args([
+                "run",
+                scenario.to_str().unwrap(),
+                "--quiet",
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while !partial.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no partial file appeared"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let summary = recorder::read(&partial).unwrap_or_else(|e| panic!("after {delay_ms} ms: {e}"));
+        assert_eq!(summary.runs.len(), 3);
+        for run in &summary.runs {
+            let Attr::Int(rows) = run.attributes["rows_committed"] else {
+                panic!("no committed count")
+            };
+            let Attr::Int(steps_done) = run.attributes["steps_done"] else {
+                panic!("no steps_done")
+            };
+            assert_eq!(run.attributes["status"], Attr::Text("interrupted".into()));
+            for (name, values) in &run.metrics {
+                assert_eq!(
+                    values.len() as i64,
+                    rows,
+                    "{} {name} after {delay_ms} ms",
+                    run.group
+                );
+            }
+            let step = common::metric(run, "step");
+            let last = step.last().copied().unwrap_or(0.0);
+            assert_eq!(last, steps_done as f64, "{} after {delay_ms} ms", run.group);
+            committed_rows.push(rows);
+        }
+        if h5py {
+            check_raw_lengths(&partial, delay_ms);
+        }
+    }
+    assert!(
+        committed_rows.iter().any(|&r| r > 10),
+        "the kills came after some rows were committed: {committed_rows:?}"
+    );
+}
+
+fn check_raw_lengths(partial: &Path, delay_ms: u64) {
+    let output = Command::new("python3")
+        .args(["-c", H5PY_CHECK, partial.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut committed = std::collections::HashMap::new();
+    for line in text.lines().filter(|l| l.contains(" committed ")) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let rows: i64 = f[2].parse().unwrap();
+        assert_eq!(f[3], f[4], "h5py: steps_done is the last committed step: {line}");
+        committed.insert(f[0].to_string(), rows);
+    }
+    for line in text.lines().filter(|l| !l.contains(" committed ")) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let length: i64 = f[2].parse().unwrap();
+        assert!(
+            length >= committed[f[0]],
+            "after {delay_ms} ms, h5py: {line} shorter than committed"
+        );
+        assert!(
+            length <= committed[f[0]] + 1,
+            "after {delay_ms} ms, h5py: {line} beyond one flush"
+        );
+    }
+}
