@@ -633,6 +633,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 })
                 .collect();
             print_table(&rows);
+            network_cli::print_firing(&summary);
             Ok(ExitCode::SUCCESS)
         }
         Command::Data {

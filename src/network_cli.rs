@@ -98,3 +98,29 @@ pub(super) fn validate(path: &Path, set: &[String]) -> Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// For a network recording (`npsim inspect`), each run's mean rate and ISI CV per population.
+pub(super) fn print_firing(summary: &npsim::recorder::FileSummary) {
+    use npsim::recorder::Attr;
+    if summary.attributes.get("scenario_kind") != Some(&Attr::Text("network".into())) {
+        return;
+    }
+    for run in &summary.runs {
+        let mut populations: Vec<(&str, f64)> = run
+            .attributes
+            .iter()
+            .filter_map(|(k, v)| match (k.strip_prefix("mean_rate_"), v) {
+                (Some(name), Attr::Float(rate)) => Some((name, *rate)),
+                _ => None,
+            })
+            .collect();
+        populations.sort_by(|a, b| a.0.cmp(b.0));
+        for (name, rate) in populations {
+            let cv = match run.attributes.get(&format!("mean_cv_{name}")) {
+                Some(Attr::Float(cv)) => format!("{cv:.3}"),
+                _ => "-".into(),
+            };
+            println!("{}: {name}: mean rate {rate:.3} Hz, mean ISI CV {cv}", run.group);
+        }
+    }
+}

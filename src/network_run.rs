@@ -86,6 +86,11 @@ pub fn run(
             ("bin_ms".into(), Attr::Float(c.simulate.bin)),
             ("threads".into(), Attr::Int(threads as i64)),
             ("config".into(), Attr::Text(to_scenario_syntax(c))),
+            // What `npsim inspect` shows in its "final" column: the last bin's rate.
+            (
+                "error_metric".into(),
+                Attr::Text(format!("rate_{}", populations[0].name)),
+            ),
         ],
         metrics,
         theory: Vec::new(),

@@ -167,6 +167,12 @@ fn a_recorded_network_run_agrees_with_its_spikes() {
         stdout.contains("exc") && stdout.contains("mean_rate_hz"),
         "{stdout}"
     );
+    let inspect = common::npsim(&["inspect", out.to_str().unwrap()], dir.path());
+    let shown = String::from_utf8_lossy(&inspect.stdout);
+    assert!(
+        shown.contains("run_0000: exc: mean rate") && shown.contains("final rate_exc"),
+        "{shown}"
+    );
     let summary = recorder::read(&out).unwrap();
     let run = &summary.runs[0];
     assert_eq!(run.attributes["status"], Attr::Text("completed".into()));

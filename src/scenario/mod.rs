@@ -150,6 +150,40 @@ fn suggestion(message: &str) -> Option<String> {
     (!hint.is_empty()).then_some(hint)
 }
 
+/// A scenario file's text.
+fn read_text(path: &Path) -> Result<String, ScenarioError> {
+    std::fs::read_to_string(path).map_err(|cause| ScenarioError::Read {
+        path: path.to_path_buf(),
+        cause,
+    })
+}
+
+/// Refuses a scenario format this build does not read.
+fn check_version(version: u32, path: &Path) -> Result<(), ScenarioError> {
+    if version == FORMAT_VERSION {
+        return Ok(());
+    }
+    Err(ScenarioError::Invalid {
+        field: "version".into(),
+        message: format!(
+            "this npsim reads scenario format {FORMAT_VERSION}, the file says {version}; set `version: {FORMAT_VERSION}`"
+        ),
+    }
+    .in_file(path))
+}
+
+/// `path=value` of a `--set` option, trimmed; `example` shows the form in the message.
+fn split_override<'a>(item: &'a str, example: &str) -> Result<(&'a str, &'a str), ScenarioError> {
+    let Some((path, value)) = item.split_once('=') else {
+        return Err(ScenarioError::Override {
+            origin: "--set",
+            path: item.to_string(),
+            message: format!("expected `path=value`, for example `{example}`"),
+        });
+    };
+    Ok((path.trim(), value))
+}
+
 /// A scenario as read from a file.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -169,11 +203,7 @@ pub struct Scenario {
 impl Scenario {
     /// Reads and parses a scenario file.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|cause| ScenarioError::Read {
-            path: path.to_path_buf(),
-            cause,
-        })?;
-        Self::parse(path, text)
+        Self::parse(path, read_text(path)?)
     }
 
     /// Parses scenario text; `path` is used in messages and locates relative plugin paths.
@@ -186,16 +216,7 @@ impl Scenario {
             .in_file(path));
         }
         let config: ScenarioConfig = ron_options().from_str(&text).map_err(|e| located(path, e))?;
-        if config.version != FORMAT_VERSION {
-            return Err(ScenarioError::Invalid {
-                field: "version".into(),
-                message: format!(
-                    "this npsim reads scenario format {FORMAT_VERSION}, the file says {}; set `version: {FORMAT_VERSION}`",
-                    config.version
-                ),
-            }
-            .in_file(path));
-        }
+        check_version(config.version, path)?;
         let scenario = Self {
             path: path.to_path_buf(),
             text,
@@ -232,14 +253,7 @@ impl Scenario {
     /// every run is refused rather than silently ignored.
     pub fn apply_overrides(&mut self, overrides: &[String]) -> Result<(), ScenarioError> {
         for item in overrides {
-            let Some((path, value)) = item.split_once('=') else {
-                return Err(ScenarioError::Override {
-                    origin: "--set",
-                    path: item.clone(),
-                    message: "expected `path=value`, for example `train.steps=2000`".into(),
-                });
-            };
-            let path = path.trim();
+            let (path, value) = split_override(item, "train.steps=2000")?;
             if path == "sweep" || path.starts_with("sweep.") {
                 return Err(ScenarioError::Override {
                     origin: "--set",

@@ -14,7 +14,7 @@ use npsim_core::network::{InitialState, check_initial, check_network};
 use npsim_core::{CircuitBlueprint, CircuitConfig};
 use serde::{Deserialize, Serialize};
 
-use super::{FORMAT_VERSION, ScenarioError, located, overrides, ron_options};
+use super::{ScenarioError, check_version, located, overrides, read_text, ron_options, split_override};
 
 fn default_seed() -> u64 {
     1
@@ -114,26 +114,13 @@ pub struct NetworkPlan {
 impl NetworkScenario {
     /// Reads and parses a network scenario file.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|cause| ScenarioError::Read {
-            path: path.to_path_buf(),
-            cause,
-        })?;
-        Self::parse(path, text)
+        Self::parse(path, read_text(path)?)
     }
 
     /// Parses network scenario text; `path` is used in messages.
     pub fn parse(path: &Path, text: String) -> Result<Self, ScenarioError> {
         let config: NetworkScenarioConfig = ron_options().from_str(&text).map_err(|e| located(path, e))?;
-        if config.version != FORMAT_VERSION {
-            return Err(ScenarioError::Invalid {
-                field: "version".into(),
-                message: format!(
-                    "this npsim reads scenario format {FORMAT_VERSION}, the file says {}; set `version: {FORMAT_VERSION}`",
-                    config.version
-                ),
-            }
-            .in_file(path));
-        }
+        check_version(config.version, path)?;
         Ok(Self {
             path: path.to_path_buf(),
             text,
@@ -146,14 +133,8 @@ impl NetworkScenario {
     /// `network.projections.EE.init.value=0.007`.
     pub fn apply_overrides(&mut self, items: &[String]) -> Result<(), ScenarioError> {
         for item in items {
-            let Some((path, value)) = item.split_once('=') else {
-                return Err(ScenarioError::Override {
-                    origin: "--set",
-                    path: item.clone(),
-                    message: "expected `path=value`, for example `simulate.duration=2000`".into(),
-                });
-            };
-            self.config = overrides::set_path(&self.config, path.trim(), value.trim(), "--set")?;
+            let (path, value) = split_override(item, "simulate.duration=2000")?;
+            self.config = overrides::set_path(&self.config, path, value.trim(), "--set")?;
             self.overrides.push(item.clone());
         }
         Ok(())
