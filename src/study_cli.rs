@@ -40,6 +40,13 @@ pub(super) fn analyze(
 ) -> Result<ExitCode> {
     existing(file)?;
     let recording = recorder::read(file)?;
+    if recording.attributes.get("scenario_kind") == Some(&recorder::Attr::Text("network".into())) {
+        return Err(BadInput(format!(
+            "`{}` records a network scenario, which does not learn: `analyze` studies learning curves; `npsim inspect` shows the network's rates and ISI CVs, `npsim plot` its rates over time",
+            file.display()
+        ))
+        .into());
+    }
     let analysis = stored_analysis(file, target, smoothing)?;
     let summary = npsim::analysis::analyse(&recording, &analysis);
     if json {

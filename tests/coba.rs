@@ -173,6 +173,13 @@ fn a_recorded_network_run_agrees_with_its_spikes() {
         shown.contains("run_0000: exc: mean rate") && shown.contains("final rate_exc"),
         "{shown}"
     );
+    let analyze = common::npsim(&["analyze", out.to_str().unwrap()], dir.path());
+    assert_eq!(
+        analyze.status.code(),
+        Some(2),
+        "analyze refuses a network recording"
+    );
+    assert!(String::from_utf8_lossy(&analyze.stderr).contains("records a network scenario"));
     let summary = recorder::read(&out).unwrap();
     let run = &summary.runs[0];
     assert_eq!(run.attributes["status"], Attr::Text("completed".into()));
