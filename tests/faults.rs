@@ -223,3 +223,66 @@ fn inspect_reports_truncated_and_corrupted_recordings() {
         variants.len()
     );
 }
+
+/// A second run aimed at the output a running one is writing refuses, even with `--force`,
+/// naming the file; the first run's recording is untouched.
+#[test]
+fn a_second_writer_of_the_same_output_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("sweep.ron");
+    std::fs::write(&scenario, SWEEP).unwrap();
+    let out = dir.path().join("out.h5");
+    let partial = recorder::partial_path(&out);
+    let mut first = Command::new(env!("CARGO_BIN_EXE_npsim"))
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !partial.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no partial file appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    for extra in [&[][..], &["--force"][..]] {
+        let mut args = vec![
+            "run",
+            scenario.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let second = common::npsim(&args, dir.path());
+        let stderr = String::from_utf8_lossy(&second.stderr);
+        assert!(!second.status.success(), "{extra:?}: the second writer ran");
+        assert!(stderr.contains("out.h5.partial"), "{extra:?}: {stderr}");
+        if !extra.is_empty() {
+            assert!(
+                stderr.contains("being written by another npsim process"),
+                "{stderr}"
+            );
+        }
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let summary = recorder::read(&partial).unwrap();
+    assert_eq!(summary.runs.len(), 3);
+    // The first writer went on recording while the second was refused.
+    assert!(
+        summary
+            .runs
+            .iter()
+            .any(|r| matches!(r.attributes["rows_committed"], Attr::Int(n) if n > 10))
+    );
+}

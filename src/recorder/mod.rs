@@ -114,6 +114,12 @@ pub enum RecorderError {
     /// The output already exists.
     #[error("output `{}` already exists; pass --force to replace it, or choose another --out", .0.display())]
     Exists(PathBuf),
+    /// Another process is writing the output.
+    #[error(
+        "`{}` is being written by another npsim process (it holds the file's lock): wait for that run to end, or choose another --out",
+        .0.display()
+    )]
+    InUse(PathBuf),
     /// A filesystem failure.
     #[error("cannot {action} `{}`: {cause}", path.display())]
     Io {
@@ -253,6 +259,13 @@ impl Recorder {
         rows_per_sync: u64,
     ) -> Result<Self, RecorderError> {
         let partial = partial_path(path);
+        // A live writer holds the lock of its `.partial` file: never write over it, even with
+        // `force` (a file left by a crashed run has no lock and may be replaced).
+        if partial.exists()
+            && let Err(hdf5_pure::Error::FileLocked(_)) = File::open_rw(&partial)
+        {
+            return Err(RecorderError::InUse(partial));
+        }
         if !force {
             for p in [path, partial.as_path()] {
                 if p.exists() {
