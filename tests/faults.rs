@@ -286,3 +286,51 @@ fn a_second_writer_of_the_same_output_is_refused() {
             .any(|r| matches!(r.attributes["rows_committed"], Attr::Int(n) if n > 10))
     );
 }
+
+/// A circuit too large for this machine is refused with its estimated size before anything is
+/// allocated (a 100-100,000,000-10 linear network: 160 GB of weights and updates in f64), and a
+/// network of 3 million neurons at p = 0.02 likewise; where the system does not report its
+/// available memory (no `/proc/meminfo`), there is nothing to compare with and the check is
+/// skipped.
+#[test]
+fn circuits_too_large_for_memory_are_refused_with_their_size() {
+    if std::fs::read_to_string("/proc/meminfo").is_err() {
+        eprintln!("skipped: this system does not report its available memory");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let huge = dir.path().join("huge.ron");
+    std::fs::write(
+        &huge,
+        r#"(
+    version: 1,
+    name: "huge",
+    circuit: DeepLinear(lx: 100, lh: 100000000, ly: 10, init_scale: 1.0, perturbation_std: 1e-3),
+    task: LinearTeacher(teacher_noise_std: 0.0),
+    rule: NodePerturbation(learning_rate: Absolute(1e-6)),
+    theory: false,
+    train: (steps: 10),
+)"#,
+    )
+    .unwrap();
+    let coba = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/coba.ron");
+    for args in [
+        vec!["run", huge.to_str().unwrap(), "--quiet"],
+        vec![
+            "run",
+            coba.to_str().unwrap(),
+            "--set",
+            "network.populations.exc.size=3000000",
+            "--quiet",
+        ],
+    ] {
+        let output = common::npsim(&args, dir.path());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("circuit: needs at least") && stderr.contains("GiB"),
+            "{stderr}"
+        );
+        assert!(!dir.path().join("runs").exists(), "nothing written");
+    }
+}

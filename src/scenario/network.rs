@@ -152,6 +152,7 @@ impl NetworkScenario {
             message,
         };
         let blueprint = c.network.build_network()?;
+        super::plan::check_memory(blueprint.estimated_bytes(8, 1))?;
         let SimulateConfig { duration, dt, bin } = c.simulate;
         check_network(&blueprint, dt).map_err(|e| invalid("network", e.to_string()))?;
         if !(duration >= dt && duration.is_finite()) {

@@ -111,6 +111,12 @@ impl RunConfig {
             .record
             .plan(&blueprint, task.trial().map(|setup| setup.timing))
             .map_err(|e| e.under("record"))?;
+        let columns = c.train.batch_size as u64 * task.trial().map_or(1, |setup| setup.timing.steps as u64);
+        let value_bytes = match c.precision {
+            npsim_core::Precision::F32 => 4,
+            npsim_core::Precision::F64 => 8,
+        };
+        check_memory(blueprint.estimated_bytes(value_bytes, columns))?;
         Ok(RunPlan {
             run: self.clone(),
             blueprint,
@@ -121,6 +127,35 @@ impl RunConfig {
             record,
         })
     }
+}
+
+/// Memory the operating system says it can still give (`MemAvailable`), in bytes; `None`
+/// where it does not say.
+fn available_memory() -> Option<u128> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u128 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Refuses a run whose circuit would not fit in memory, with its estimate, rather than
+/// letting the allocator abort it part-way.
+pub(crate) fn check_memory(estimate: u128) -> Result<(), ScenarioError> {
+    let Some(available) = available_memory() else {
+        return Ok(());
+    };
+    if estimate <= available {
+        return Ok(());
+    }
+    let gib = |bytes: u128| bytes as f64 / (1u64 << 30) as f64;
+    Err(ScenarioError::Invalid {
+        field: "circuit".into(),
+        message: format!(
+            "needs at least {:.1} GiB for its weights, their updates and its activity, more than the {:.1} GiB this machine has available: make the populations (or the batch) smaller",
+            gib(estimate),
+            gib(available)
+        ),
+    })
 }
 
 /// A static task runs each sample at once (the batch engine); a task in time runs renditions

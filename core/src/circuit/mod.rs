@@ -570,6 +570,31 @@ impl CircuitBlueprint {
         self.projections.iter().position(|p| p.name == name)
     }
 
+    /// A lower bound on the memory, in bytes, a run of this circuit takes with `value_bytes`
+    /// per number and `columns` columns of activity (samples × steps per rendition): every
+    /// weight twice (the weights and an update of their size), a sparse synapse's postsynaptic
+    /// index beside it, and each population's activity, input and noise per column. Computed
+    /// without overflow, so that an absurd circuit is refused before anything is allocated.
+    pub fn estimated_bytes(&self, value_bytes: u64, columns: u64) -> u128 {
+        let value = u128::from(value_bytes);
+        let weights: u128 = self
+            .projections
+            .iter()
+            .map(|spec| {
+                let (rows, cols) = spec.weight_shape(&self.populations);
+                match spec.geometry {
+                    Geometry::Sparse(kind) => {
+                        let synapses = (kind.fan_in(cols) * rows as f64).ceil() as u128;
+                        synapses * (2 * value + 4)
+                    }
+                    _ => rows as u128 * cols as u128 * 2 * value,
+                }
+            })
+            .sum();
+        let units: u128 = self.populations.iter().map(|p| p.size as u128).sum();
+        weights + units * u128::from(columns) * 3 * value
+    }
+
     /// Checks the input and output sizes against a task's.
     /// A static task feeds one input population.
     pub fn check_io(&self, input_size: usize, output_size: usize) -> Result<(), CircuitError> {
@@ -651,6 +676,28 @@ mod tests {
             synapse: Default::default(),
             delay: 0.0,
         }
+    }
+
+    /// Counted by hand: weights (20·10 + 3·20) twice in f64 = 4,160 bytes, activity 33 units ×
+    /// 5 columns × 3 arrays × 8 bytes = 3,960; a sparse 1000 → 1000 projection at p = 0.1
+    /// adds 100,000 synapses × (2 · 8 + 4) bytes.
+    #[test]
+    fn estimated_memory_counts_weights_updates_and_activity() {
+        let config = CircuitConfig {
+            populations: vec![pop("x", 10), pop("h", 20), pop("y", 3)],
+            projections: vec![proj("x", "h"), proj("h", "y")],
+        };
+        assert_eq!(config.build().unwrap().estimated_bytes(8, 5), 4_160 + 3_960);
+        let mut sparse = proj("a", "b");
+        sparse.connectivity = Connectivity::Random { p: 0.1 };
+        let config = CircuitConfig {
+            populations: vec![pop("a", 1000), pop("b", 1000)],
+            projections: vec![sparse],
+        };
+        assert_eq!(
+            config.build().unwrap().estimated_bytes(8, 1),
+            100_000 * 20 + 2000 * 3 * 8
+        );
     }
 
     #[test]
