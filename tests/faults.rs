@@ -3,7 +3,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use npsim::recorder::{self, Attr};
@@ -32,6 +32,32 @@ with h5py.File(sys.argv[1], "r") as f:
         print(name, "committed", n, int(run.attrs["steps_done"]), last)
 "#;
 
+/// Starts `npsim run scenario --out out` and returns once its `.partial` file exists.
+fn start_writing(scenario: &Path, out: &Path) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_npsim"))
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = recorder::partial_path(out);
+    let start = Instant::now();
+    while !partial.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no partial file appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child
+}
+
 /// A sweep flushing every step, killed with SIGKILL at seven moments: each time the partial
 /// file reads back with every run's metrics of one length (the committed row count), its
 /// `steps_done` the step of the last committed row, and status `interrupted`; h5py sees every
@@ -48,26 +74,7 @@ fn kill_nine_at_any_moment_leaves_consistent_runs() {
     let mut committed_rows = Vec::new();
     for delay_ms in [60, 170, 290, 410, 530, 650, 770] {
         let _ = std::fs::remove_file(&partial);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_npsim"))
-            .args([
-                "run",
-                scenario.to_str().unwrap(),
-                "--quiet",
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while !partial.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "no partial file appeared"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let mut child = start_writing(&scenario, &out);
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap();
         child.wait().unwrap();
@@ -233,26 +240,7 @@ fn a_second_writer_of_the_same_output_is_refused() {
     std::fs::write(&scenario, SWEEP).unwrap();
     let out = dir.path().join("out.h5");
     let partial = recorder::partial_path(&out);
-    let mut first = Command::new(env!("CARGO_BIN_EXE_npsim"))
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !partial.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no partial file appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut first = start_writing(&scenario, &out);
     std::thread::sleep(Duration::from_millis(200));
     for extra in [&[][..], &["--force"][..]] {
         let mut args = vec![
