@@ -455,27 +455,22 @@ pub struct CobaMeasurement {
 /// compilation and NEST's network construction are not in their references).
 pub fn coba(seconds: f64, threads: usize, reps: usize) -> Result<CobaMeasurement, String> {
     use crate::scenario::network::NetworkScenario;
-    use npsim_core::network::{FiringStatistics, SpikingNetwork};
+    use npsim_core::network::FiringStatistics;
     let scenario = NetworkScenario::parse(std::path::Path::new("scenarios/coba.ron"), COBA_SCENARIO.into())
         .map_err(|e| e.to_string())?;
     let plan = scenario.plan().map_err(|e| e.to_string())?;
-    let c = &scenario.config;
-    let dt = c.simulate.dt;
+    let dt = scenario.config.simulate.dt;
     let steps = (seconds * 1000.0 / dt).round().max(1.0) as u64;
-    let streams = SeedStreams::new(c.seed);
     let mut walls = Vec::new();
     let mut last = None;
     for _ in 0..reps.max(1) {
-        let mut circuit = Circuit::<f64>::instantiate(&plan.blueprint, &streams);
-        let mut network = SpikingNetwork::new(&mut circuit, &streams, dt, &c.initial, threads)
+        let mut network = scenario
+            .build_network(&plan, threads)
             .map_err(|e| e.to_string())?;
         let start = Instant::now();
         let spikes = network.run(steps);
         walls.push(start.elapsed().as_secs_f64());
-        let synapses: f64 = (0..plan.blueprint.projections().len())
-            .map(|q| circuit.sparse_weights(q).map_or(0, |(s, _)| s.len()) as f64)
-            .sum();
-        last = Some((spikes, network.neurons(), synapses));
+        last = Some((spikes, network.neurons(), network.synapses() as f64));
     }
     let (spikes, neurons, synapses) = last.expect("at least one repetition");
     walls.sort_by(f64::total_cmp);

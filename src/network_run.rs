@@ -13,13 +13,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use npsim_core::network::{FiringStatistics, Spike, SpikingNetwork};
-use npsim_core::{Circuit, SeedStreams};
+use npsim_core::network::FiringTally;
 
 use crate::recorder::{ActivityBlock, Attr, Recorder, RunLayout};
 use crate::runner::{RunError, iso8601_now};
 use crate::scenario::network::NetworkScenario;
-use crate::scenario::{ScenarioError, to_scenario_syntax};
+use crate::scenario::to_scenario_syntax;
 
 /// Seconds of wall time between flushes.
 const SYNC_SECONDS: f64 = 30.0;
@@ -61,16 +60,7 @@ pub fn run(
     let c = &scenario.config;
     let dt = c.simulate.dt;
     let populations = plan.blueprint.populations();
-    let streams = SeedStreams::new(c.seed);
-    let mut circuit = Circuit::<f64>::instantiate(&plan.blueprint, &streams);
-    let mut network =
-        SpikingNetwork::new(&mut circuit, &streams, dt, &c.initial, threads.max(1)).map_err(|e| {
-            ScenarioError::Invalid {
-                field: "network".into(),
-                message: e.to_string(),
-            }
-            .in_file(&scenario.path)
-        })?;
+    let mut network = scenario.build_network(&plan, threads.max(1))?;
     let mut metrics = vec!["step".to_string(), "time_ms".to_string()];
     metrics.extend(populations.iter().map(|p| format!("rate_{}", p.name)));
     let layout = RunLayout {
@@ -129,7 +119,12 @@ pub fn run(
         ProgressStyle::with_template("{bar:40} {pos}/{len} steps, {elapsed} elapsed, ~{eta} left")
             .expect("valid template"),
     );
-    let mut all_spikes: Vec<Spike> = Vec::new();
+    // Per-neuron statistics are tallied bin by bin, so memory does not grow with the spikes.
+    let mut tallies: Vec<FiringTally> = populations
+        .iter()
+        .enumerate()
+        .map(|(p, pop)| FiringTally::new(p as u32, pop.size))
+        .collect();
     let mut last_sync = Instant::now();
     let mut done = 0u64;
     while done < plan.steps && !stop.load(Ordering::Relaxed) {
@@ -157,7 +152,7 @@ pub fn run(
             })
             .collect();
         recorder.append_activity(0, &blocks);
-        all_spikes.extend(spikes);
+        tallies.iter_mut().for_each(|tally| tally.add(&spikes));
         if last_sync.elapsed().as_secs_f64() >= SYNC_SECONDS {
             recorder.flush_run(0, done)?;
             last_sync = Instant::now();
@@ -168,9 +163,9 @@ pub fn run(
     let interrupted = done < plan.steps;
     let summaries: Vec<PopulationSummary> = populations
         .iter()
-        .enumerate()
-        .map(|(p, pop)| {
-            let stats = FiringStatistics::measure(&all_spikes, p as u32, pop.size, done.max(1), dt);
+        .zip(&tallies)
+        .map(|(pop, tally)| {
+            let stats = tally.statistics(done.max(1), dt);
             PopulationSummary {
                 name: pop.name.clone(),
                 mean_rate: stats.mean_rate(),

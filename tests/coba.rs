@@ -11,8 +11,7 @@ use std::sync::atomic::AtomicBool;
 use npsim::bench::COBA_SCENARIO;
 use npsim::recorder::{self, Attr};
 use npsim::scenario::network::NetworkScenario;
-use npsim_core::network::{FiringStatistics, SpikingNetwork, histogram};
-use npsim_core::{Circuit, SeedStreams};
+use npsim_core::network::{FiringStatistics, histogram};
 use serde_json::Value;
 
 /// The stored reference statistics: 5 s of network time per seed; seeds whose activity died
@@ -63,9 +62,7 @@ fn simulate(seed: u64, seconds: f64) -> (Vec<f64>, Vec<f64>) {
     scenario.apply_overrides(&[format!("seed={seed}")]).unwrap();
     let plan = scenario.plan().unwrap();
     let c = &scenario.config;
-    let streams = SeedStreams::new(c.seed);
-    let mut circuit = Circuit::<f64>::instantiate(&plan.blueprint, &streams);
-    let mut network = SpikingNetwork::new(&mut circuit, &streams, c.simulate.dt, &c.initial, 2).unwrap();
+    let mut network = scenario.build_network(&plan, 2).unwrap();
     let steps = (seconds * 1000.0 / c.simulate.dt).round() as u64;
     let spikes = network.run(steps);
     let (mut rates, mut cvs) = (Vec::new(), Vec::new());

@@ -10,8 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
-use npsim_core::network::{InitialState, check_initial, check_network};
-use npsim_core::{CircuitBlueprint, CircuitConfig};
+use npsim_core::network::{InitialState, SpikingNetwork, check_initial, check_network};
+use npsim_core::{Circuit, CircuitBlueprint, CircuitConfig, SeedStreams};
 use serde::{Deserialize, Serialize};
 
 use super::{ScenarioError, check_version, located, overrides, read_text, ron_options, split_override};
@@ -112,6 +112,21 @@ pub struct NetworkPlan {
 }
 
 impl NetworkScenario {
+    /// The network of a checked plan, its connectivity, weights and initial state drawn from
+    /// the scenario's seed, on `threads` threads.
+    pub fn build_network(&self, plan: &NetworkPlan, threads: usize) -> Result<SpikingNetwork, ScenarioError> {
+        let c = &self.config;
+        let streams = SeedStreams::new(c.seed);
+        let mut circuit = Circuit::<f64>::instantiate(&plan.blueprint, &streams);
+        SpikingNetwork::new(&mut circuit, &streams, c.simulate.dt, &c.initial, threads).map_err(|e| {
+            ScenarioError::Invalid {
+                field: "network".into(),
+                message: e.to_string(),
+            }
+            .in_file(&self.path)
+        })
+    }
+
     /// Reads and parses a network scenario file.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
         Self::parse(path, read_text(path)?)

@@ -66,7 +66,7 @@ use crate::circuit::{Circuit, CircuitBlueprint, Geometry};
 use crate::{Noise, PopulationModel, SeedStreams, Synapse};
 pub use initial::{InitialState, InitialValue, check_initial};
 use kernel::{Membrane, SpinBarrier, any_at_or_above, intake};
-pub use statistics::{FiringStatistics, histogram};
+pub use statistics::{FiringStatistics, FiringTally, histogram};
 
 /// Why a circuit cannot run as a free-running spiking network.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -444,6 +444,14 @@ impl SpikingNetwork {
     /// The number of neurons.
     pub fn neurons(&self) -> usize {
         self.groups.iter().map(|g| g.size).sum()
+    }
+
+    /// The number of synapses.
+    pub fn synapses(&self) -> usize {
+        self.parts
+            .iter()
+            .flat_map(|part| part.rows.iter().map(|rows| rows.target.len()))
+            .sum()
     }
 
     /// The membrane potentials of population `p` (mV), in neuron order.
