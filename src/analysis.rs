@@ -677,6 +677,7 @@ mod tests {
         let fall = |k: usize| -> Vec<f64> { (0..12).map(|i| if i >= k { 0.001 } else { 1.0 }).collect() };
         let never = vec![1.0; 12];
         let file = FileSummary {
+            being_written: false,
             attributes: Default::default(),
             runs: vec![
                 run("run_000", 0.1, 1, "100", &fall(8)),

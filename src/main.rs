@@ -602,6 +602,24 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 get("npsim_version"),
                 get("created")
             );
+            if summary.being_written {
+                println!(
+                    "being written by a running npsim: rows up to its last flush (every `train.sync_seconds`)"
+                );
+            }
+            // In a file still being written, `interrupted` (what a run says until it ends)
+            // means "not finished yet".
+            let shown_status = |run: &recorder::RunSummary, status: String| {
+                let started = run
+                    .attributes
+                    .get("steps_done")
+                    .is_some_and(|s| s.to_string() != "0");
+                match (summary.being_written && status == "interrupted", started) {
+                    (false, _) => status,
+                    (true, true) => "running".into(),
+                    (true, false) => "waiting".into(),
+                }
+            };
             let error_metric = npsim::analysis::error_metric;
             let rows: Vec<TableRow> = summary
                 .runs
@@ -623,7 +641,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                             Some(other) => other.to_string(),
                             None => "-".into(),
                         },
-                        status: a("status"),
+                        status: shown_status(run, a("status")),
                         steps: a("steps_done"),
                         final_error: last(&error_metric).unwrap_or(f64::NAN),
                         error_metric,

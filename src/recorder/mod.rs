@@ -560,10 +560,36 @@ pub struct FileSummary {
     pub attributes: HashMap<String, Attr>,
     /// The runs, by group name.
     pub runs: Vec<RunSummary>,
+    /// Whether a running npsim was writing the file when it was read: its runs then hold the
+    /// rows up to that writer's last flush, and `interrupted` means "not finished yet".
+    pub being_written: bool,
 }
 
-/// Reads a recording (complete or `.partial`).
+/// Whether a running npsim holds the write lock of `path` (a `.partial` file being written).
+/// The lock is advisory (`flock`) and dies with its process, so a file left by a crash is not
+/// "being written".
+pub fn being_written(path: &Path) -> bool {
+    std::fs::File::open(path)
+        .is_ok_and(|file| matches!(file.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
+}
+
+/// Reads a recording (complete or `.partial`, even one a running npsim is writing).
 pub fn read(path: &Path) -> Result<FileSummary, RecorderError> {
+    // A read that overlaps a live writer's flush can see that flush half done; the file is
+    // whole again a few milliseconds later.
+    let mut attempts = 0;
+    loop {
+        match read_once(path) {
+            Err(RecorderError::Hdf5 { .. }) if attempts < 50 && being_written(path) => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
+}
+
+fn read_once(path: &Path) -> Result<FileSummary, RecorderError> {
     let fail = |action: &str| {
         let action = action.to_string();
         move |e: hdf5_pure::Error| RecorderError::Hdf5 {
@@ -579,6 +605,7 @@ pub fn read(path: &Path) -> Result<FileSummary, RecorderError> {
             cause: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         });
     }
+    let being_written = being_written(path);
     let file = File::open(path).map_err(fail("opening"))?;
     let convert = |attrs: HashMap<String, AttrValue>| {
         attrs
@@ -647,7 +674,11 @@ pub fn read(path: &Path) -> Result<FileSummary, RecorderError> {
             weights,
         });
     }
-    Ok(FileSummary { attributes, runs })
+    Ok(FileSummary {
+        attributes,
+        runs,
+        being_written,
+    })
 }
 
 /// Reads one final weight matrix as `f64`, row-major, with its shape.
