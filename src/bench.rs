@@ -25,9 +25,26 @@ pub struct LinearNpBench {
     pub seconds: f64,
 }
 
+/// Refuses a benchmark whose buffers (at least `estimate` bytes) would not fit in the memory
+/// the machine has available, naming the options that size it, before anything is allocated.
+fn fits_in_memory(estimate: u128, options: &str) -> Result<(), String> {
+    let Some(available) = crate::scenario::plan::available_memory() else {
+        return Ok(());
+    };
+    if estimate <= available {
+        return Ok(());
+    }
+    let gib = |bytes: u128| bytes as f64 / (1u64 << 30) as f64;
+    Err(format!(
+        "needs at least {:.1} GiB, more than the {:.1} GiB this machine has available: make {options} smaller",
+        gib(estimate),
+        gib(available)
+    ))
+}
+
 /// Median iterations per second of the paper's per-sample NP (one step = task sample, clean
 /// pass, perturbed pass, signal, update), through the same engine scenarios use.
-pub fn linear_np<T: Real>(settings: LinearNpBench) -> f64 {
+pub fn linear_np<T: Real>(settings: LinearNpBench) -> Result<f64, String> {
     let template = DeepLinearConfig {
         lx: settings.lx,
         lh: settings.lh,
@@ -36,6 +53,10 @@ pub fn linear_np<T: Real>(settings: LinearNpBench) -> f64 {
         perturbation_std: 1e-6,
     };
     let blueprint = template.expand().build().expect("the template is valid");
+    fits_in_memory(
+        blueprint.estimated_bytes(std::mem::size_of::<T>() as u64, 1),
+        "--lx, --lh or --ly",
+    )?;
     let streams = SeedStreams::new(1);
     let task = TaskConfig::LinearTeacher(LinearTeacherConfig {
         teacher_noise_std: 0.0,
@@ -60,7 +81,7 @@ pub fn linear_np<T: Real>(settings: LinearNpBench) -> f64 {
                 .expect("NP on a noisy circuit cannot fail");
         }
     };
-    median_rate(&mut step, 1, settings.seconds, settings.reps)
+    Ok(median_rate(&mut step, 1, settings.seconds, settings.reps))
 }
 
 /// Warms up, sizes a repetition to last at least `seconds`, and returns the median over
@@ -91,8 +112,19 @@ fn median_rate(step: &mut dyn FnMut(usize), per_call: usize, seconds: f64, reps:
 /// engine uses for batched passes (faer on nalgebra storage); with `fused`, of the pair a
 /// training step runs through a weight matrix `A`: the rank-`n` update `A += U Vᵀ`, then
 /// `C += A B`, block of rows by block of rows.
-pub fn gemm<T: Real>(m: usize, n: usize, k: usize, fused: bool, reps: usize, seconds: f64) -> f64 {
+pub fn gemm<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    fused: bool,
+    reps: usize,
+    seconds: f64,
+) -> Result<f64, String> {
     use npsim_core::gemm::{Operand, gemm, update_then_multiply_by_row_blocks};
+    let (m128, n128, k128) = (m as u128, n as u128, k as u128);
+    // A, B, C, and for the fused pair the factors U (m × n) and V (k × n).
+    let values = m128 * k128 + k128 * n128 + 2 * m128 * n128 + k128 * n128;
+    fits_in_memory(values * std::mem::size_of::<T>() as u128, "--m, --n or --k")?;
     let entry = |i: usize, j: usize| T::of(((i * 7 + j * 3) % 11) as f64 * 0.01 - 0.05);
     let mut a = DMatrix::from_fn(m, k, entry);
     let b = DMatrix::from_fn(k, n, entry);
@@ -105,14 +137,14 @@ pub fn gemm<T: Real>(m: usize, n: usize, k: usize, fused: bool, reps: usize, sec
                 update_then_multiply_by_row_blocks(&mut a, Some((-T::one(), &u, &b)), Some((&b, &mut c)));
             }
         };
-        return median_rate(&mut step, 4 * m * n * k, seconds, reps) / 1e9;
+        return Ok(median_rate(&mut step, 4 * m * n * k, seconds, reps) / 1e9);
     }
     let mut step = |calls: usize| {
         for _ in 0..calls {
             gemm(&mut c, true, T::one(), Operand::plain(&a), Operand::plain(&b));
         }
     };
-    median_rate(&mut step, 2 * m * n * k, seconds, reps) / 1e9
+    Ok(median_rate(&mut step, 2 * m * n * k, seconds, reps) / 1e9)
 }
 
 /// A built-in rule to time, by its short name (`np`, `sgd`, `wp`, `reinforce`) or the name
@@ -148,7 +180,7 @@ pub struct MlpBench {
 /// Median samples per second of training steps on a 784-H-10 ReLU/softmax MLP (squared
 /// error, σ = 1e-4, the paper's MNIST setting) on synthetic MNIST-shaped data, through the
 /// engine scenarios use.
-pub fn mlp<T: Real>(settings: &MlpBench) -> f64 {
+pub fn mlp<T: Real>(settings: &MlpBench) -> Result<f64, String> {
     use npsim_core::{Activation, CircuitConfig, Initializer, Noise, PopulationConfig, ProjectionConfig};
     let noise = Noise::Gaussian { std: 1e-4 };
     let pop = |name: &str, size, activation, noise| PopulationConfig {
@@ -206,9 +238,22 @@ pub fn training_steps<T: Real>(
     batch: usize,
     reps: usize,
     seconds: f64,
-) -> f64 {
+) -> Result<f64, String> {
     use rand::Rng;
     let blueprint = config.build().expect("valid circuit");
+    // The circuit's buffers, and the pool of 20 synthetic batches cycled through.
+    let pool_values = 20
+        * batch as u128
+        * blueprint
+            .populations()
+            .iter()
+            .map(|p| p.size as u128)
+            .sum::<u128>();
+    fits_in_memory(
+        blueprint.estimated_bytes(std::mem::size_of::<T>() as u64, batch as u64)
+            + pool_values * std::mem::size_of::<T>() as u128,
+        "--batch (or --hidden)",
+    )?;
     let (inputs_size, outputs_size) = (
         blueprint.populations()[blueprint.input()].size,
         blueprint.populations()[blueprint.output()].size,
@@ -250,7 +295,7 @@ pub fn training_steps<T: Real>(
             at = (at + 1) % pool;
         }
     };
-    median_rate(&mut step, batch, seconds, reps)
+    Ok(median_rate(&mut step, batch, seconds, reps))
 }
 
 /// Which shipped birdsong scenario to time.
@@ -265,7 +310,7 @@ pub enum SongModel {
 /// Median renditions per second of training updates (noise-free and noisy renditions, the
 /// rule, the post-update steps) of a shipped birdsong scenario with `batch` renditions per
 /// update, through the engine and rule `npsim run` uses.
-pub fn birdsong<T: Real>(model: SongModel, batch: usize, reps: usize, seconds: f64) -> f64 {
+pub fn birdsong<T: Real>(model: SongModel, batch: usize, reps: usize, seconds: f64) -> Result<f64, String> {
     use npsim_core::TrialEngine;
     let (name, text) = match model {
         SongModel::Rate => (
@@ -282,9 +327,10 @@ pub fn birdsong<T: Real>(model: SongModel, batch: usize, reps: usize, seconds: f
     scenario
         .apply_overrides(&[format!("train.batch_size={batch}")])
         .expect("a batch size of at least 1 is valid");
+    // The plan checks the memory a batch of renditions needs.
     let plan = scenario
         .plans()
-        .expect("the shipped scenario is valid")
+        .map_err(|e| format!("--batch {batch}: {e}"))?
         .swap_remove(0);
     let setup = plan.task.trial().expect("birdsong is a task in time");
     let streams = SeedStreams::new(plan.run.config.seed);
@@ -305,7 +351,7 @@ pub fn birdsong<T: Real>(model: SongModel, batch: usize, reps: usize, seconds: f
                 .expect("the shipped rule does not fail");
         }
     };
-    median_rate(&mut step, batch, seconds, reps)
+    Ok(median_rate(&mut step, batch, seconds, reps))
 }
 
 /// Settings of the LIF network benchmark.
@@ -331,7 +377,7 @@ pub struct LifBench {
 /// step, each neuron driven by a constant current drawn lognormal with mean 0.12 nA and std
 /// 0.02 nA (12 mV above rest on average: the network fires from the start of each rendition,
 /// and neurons that start together at rest drift apart).
-pub fn lif_network<T: Real>(settings: LifBench) -> (f64, f64) {
+pub fn lif_network<T: Real>(settings: LifBench) -> Result<(f64, f64), String> {
     use npsim_core::{
         Activation, CircuitConfig, Connectivity, Initializer, LifParameters, Noise, PopulationConfig,
         PopulationModel, ProjectionConfig, Synapse, TrialEngine, TrialTiming,
@@ -408,8 +454,15 @@ pub fn lif_network<T: Real>(settings: LifBench) -> (f64, f64) {
         projections,
     };
     let blueprint = config.build().expect("the benchmark network is valid");
+    let steps = (settings.duration / settings.dt).round();
+    // Every step of a rendition is a column of activity.
+    let columns = if steps < 1e15 { steps as u64 } else { u64::MAX };
+    fits_in_memory(
+        blueprint.estimated_bytes(std::mem::size_of::<T>() as u64, columns),
+        "--neurons, --p or --duration (or a larger --dt)",
+    )?;
+    let steps = steps as usize;
     let streams = SeedStreams::new(1);
-    let steps = (settings.duration / settings.dt).round() as usize;
     let mut engine = TrialEngine::new(
         Circuit::<T>::instantiate(&blueprint, &streams),
         &streams,
@@ -431,7 +484,7 @@ pub fn lif_network<T: Real>(settings: LifBench) -> (f64, f64) {
     let per_rendition = settings.neurons * steps;
     let throughput = median_rate(&mut step, per_rendition, 0.5, settings.reps);
     let mean_rate = rates.iter().sum::<f64>() / rates.len() as f64;
-    (throughput, mean_rate)
+    Ok((throughput, mean_rate))
 }
 
 /// The network scenario `npsim bench coba` times: `scenarios/coba.ron`, built in.

@@ -5,16 +5,26 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Subcommand, ValueEnum};
 
-use super::{BadInput, PrecisionArg, at_least_one};
+use super::{BadInput, PrecisionArg, at_least_one, thread_count};
+
+fn repetitions(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=1000).contains(&n) => Ok(n),
+        Ok(n) => Err(format!(
+            "must be 1 to 1000 (each repetition lasts about a second), got {n}"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
 
 /// Threads and repetitions of a benchmark.
 #[derive(clap::Args, Clone, Copy)]
 pub(super) struct BenchRunArgs {
     /// Threads (default: all cores, as for `run`).
-    #[arg(long, value_parser = at_least_one)]
+    #[arg(long, value_parser = thread_count)]
     threads: Option<usize>,
     /// Timed repetitions (median reported).
-    #[arg(long, default_value_t = 5, value_parser = at_least_one)]
+    #[arg(long, default_value_t = 5, value_parser = repetitions)]
     reps: usize,
 }
 
@@ -274,7 +284,7 @@ pub(super) fn run_bench(what: BenchCommand) -> Result<ExitCode> {
         } => {
             if duration / dt < 1.0 {
                 return Err(BadInput(format!(
-                    "--duration {duration} ms is shorter than one step of {dt} ms"
+                    "--duration {duration} ms is shorter than one step (--dt {dt} ms)"
                 ))
                 .into());
             }
@@ -286,9 +296,11 @@ pub(super) fn run_bench(what: BenchCommand) -> Result<ExitCode> {
                 reps: run.reps,
             };
             // The mean rate is printed before the throughput, which stays the last line.
-            let report = |(rate, hz): (f64, f64)| {
-                println!("mean_rate_hz: {hz:.2}");
-                rate
+            let report = |measured: Result<(f64, f64), String>| {
+                measured.map(|(rate, hz)| {
+                    println!("mean_rate_hz: {hz:.2}");
+                    rate
+                })
             };
             timed(
                 run,
@@ -347,17 +359,19 @@ fn timed(
     precision: PrecisionArg,
     description: String,
     unit: &str,
-    in_f32: impl FnOnce() -> f64 + Send,
-    in_f64: impl FnOnce() -> f64 + Send,
+    in_f32: impl FnOnce() -> Result<f64, String> + Send,
+    in_f64: impl FnOnce() -> Result<f64, String> + Send,
 ) -> Result<ExitCode> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(run.threads.unwrap_or(0))
         .build()?;
     let threads = pool.current_num_threads();
-    let rate = pool.install(|| match precision {
-        PrecisionArg::F32 => in_f32(),
-        PrecisionArg::F64 => in_f64(),
-    });
+    let rate = pool
+        .install(|| match precision {
+            PrecisionArg::F32 => in_f32(),
+            PrecisionArg::F64 => in_f64(),
+        })
+        .map_err(BadInput)?;
     println!("bench: {description}, threads {threads}, reps {}", run.reps);
     println!("{unit}: {rate:.1}");
     Ok(ExitCode::SUCCESS)

@@ -58,7 +58,7 @@ enum Command {
         #[arg(long)]
         quiet: bool,
         /// Worker threads (default: all cores).
-        #[arg(long)]
+        #[arg(long, value_parser = thread_count)]
         threads: Option<usize>,
         /// Folder of datasets (default: $NPSIM_DATA, else `data`).
         #[arg(long)]
@@ -130,7 +130,7 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
         /// Worker threads (default: all cores).
-        #[arg(long)]
+        #[arg(long, value_parser = thread_count)]
         threads: Option<usize>,
         /// Folder of datasets (default: $NPSIM_DATA, else `data`).
         #[arg(long)]
@@ -204,7 +204,7 @@ struct Dims {
     #[arg(long, default_value_t = 10, value_parser = at_least_one)]
     ly: usize,
     /// Scale r of W1's initial variance.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = finite_non_negative)]
     init_scale: f64,
 }
 
@@ -236,13 +236,13 @@ enum TheoryCommand {
         #[arg(long)]
         eta: Option<f64>,
         /// Teacher noise std σt.
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, default_value_t = 0.0, value_parser = finite_non_negative)]
         teacher_noise_std: f64,
-        /// Iterations.
-        #[arg(long, default_value_t = 100_000)]
+        /// Iterations (at most 10⁹: the theory is integrated one iteration at a time).
+        #[arg(long, default_value_t = 100_000, value_parser = iterations)]
         steps: u64,
         /// Record every this many iterations.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = iterations)]
         record_every: u64,
         /// Output: `.h5` for HDF5, anything else for CSV.
         #[arg(long)]
@@ -254,6 +254,36 @@ enum TheoryCommand {
 enum PrecisionArg {
     F32,
     F64,
+}
+
+fn finite_non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
+        Ok(v) => Err(format!("must be a finite number ≥ 0, got {v}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn iterations(text: &str) -> Result<u64, String> {
+    const MOST: u64 = 1_000_000_000;
+    match text.parse::<u64>() {
+        Ok(n) if n <= MOST => Ok(n),
+        Ok(n) => Err(format!("must be at most {MOST}, got {n}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A worker thread count: at least one, and no more than a machine could use.
+fn thread_count(text: &str) -> Result<usize, String> {
+    const MOST: usize = 1024;
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MOST).contains(&n) => Ok(n),
+        Ok(n) => Err(format!(
+            "must be 1 to {MOST} (this machine has {} cores; leave the option out to use them all), got {n}",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        )),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn at_least_one(text: &str) -> Result<usize, String> {
@@ -281,6 +311,11 @@ impl std::error::Error for BadInput {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A write past the file-size limit (`ulimit -f`, a cluster's quota) would otherwise kill
+    // npsim without a word: with the signal caught, the write fails with EFBIG and the run
+    // ends with a message, its recording readable up to the last flush.
+    #[cfg(unix)]
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGXFSZ, Arc::new(AtomicBool::new(false)));
     match dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -520,13 +555,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let d = dims.dims();
             check_dims(&d)?;
             if record_every == 0 {
-                bail!("--record-every must be at least 1");
+                return Err(BadInput("--record-every must be at least 1".into()).into());
             }
             let eta = eta
                 .unwrap_or_else(|| eta_relative.unwrap_or(1.0) * d.critical_learning_rate(dims.init_scale));
             if !(eta > 0.0 && eta.is_finite()) {
                 return Err(BadInput(format!(
-                    "the learning rate must be a finite number > 0, got {eta}"
+                    "the learning rate (--eta, or --eta-relative times η*) must be a finite number > 0, got {eta}"
                 ))
                 .into());
             }

@@ -401,24 +401,153 @@ fn set_reaches_populations_and_projections_by_name() {
     );
 }
 
-#[test]
-fn numeric_options_are_checked_and_inspect_of_a_missing_file_exits_2() {
-    let dir = tempfile::tempdir().unwrap();
-    for args in [
-        vec!["bench", "mlp", "--batch", "0"],
-        vec!["bench", "mlp", "--hidden", "0"],
-        vec!["bench", "linear-np", "--lh", "0"],
-        vec!["bench", "gemm", "--m", "0"],
-        vec!["bench", "conv", "--threads", "0"],
-        vec!["bench", "mlp", "--reps", "0"],
-        vec!["bench", "mlp", "--rule", "hebbian"],
-        vec!["theory", "eta-star", "--lh", "0"],
-        vec!["inspect", "no-such.h5"],
-    ] {
-        let out = npsim(&args, dir.path());
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert!(!stderr(&out).is_empty());
+/// The subcommands `npsim --help` lists, as paths (`["bench", "mlp"]`), leaves only.
+fn leaf_subcommands(dir: &Path, path: Vec<String>) -> Vec<Vec<String>> {
+    let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+    args.push("--help");
+    let help = stdout(&npsim(&args, dir));
+    let Some(listed) = help.split("Commands:\n").nth(1) else {
+        return vec![path];
+    };
+    listed
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .flat_map(|name| {
+            let mut below = path.clone();
+            below.push(name.to_string());
+            leaf_subcommands(dir, below)
+        })
+        .collect()
+}
+
+/// Arguments that make each subcommand cheap (tiny sizes, one repetition), so that a value
+/// it accepts finishes in a moment; the option under test replaces its own entry.
+fn cheap_arguments(command: &str) -> Option<Vec<&'static str>> {
+    Some(match command {
+        "run" => vec!["tiny.ron", "--quiet", "--force", "--out", "walk.h5"],
+        "analyze" => vec!["tiny.h5"],
+        "reproduce" => vec!["--list"],
+        "bench mlp" => vec!["--hidden", "8", "--batch", "2", "--reps", "1"],
+        "bench conv" => vec!["--batch", "1", "--reps", "1"],
+        "bench gemm" => vec!["--m", "4", "--n", "4", "--k", "4", "--reps", "1"],
+        "bench birdsong" => vec!["--batch", "1", "--reps", "1"],
+        "bench lif" => vec!["--neurons", "20", "--duration", "5", "--reps", "1"],
+        "bench coba" => vec!["--seconds", "0.01", "--reps", "1"],
+        "bench linear-np" => vec!["--lx", "4", "--lh", "8", "--ly", "2", "--reps", "1"],
+        "theory eta-star" => vec![],
+        "theory trajectory" => vec!["--out", "t.csv", "--steps", "100", "--record-every", "10"],
+        _ => return None,
+    })
+}
+
+/// Runs npsim with a bound on its time: a command that neither finishes nor refuses within it
+/// has hung (the bound is far above what any cheap command here takes).
+fn npsim_within(args: &[String], dir: &Path, limit: std::time::Duration) -> Option<Output> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_npsim"))
+        .current_dir(dir)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
+    Some(child.wait_with_output().unwrap())
+}
+
+/// Every numeric option of every subcommand (found from `--help`, so new ones are walked
+/// too), given values no option can take (text, negative, NaN, infinite) and values at or
+/// beyond the edges (0, 0.5, 4e9, 1e30, 1e20): each is refused with exit 2 and a message
+/// naming the option, or accepted and finishes — never a panic, an abort in the allocator, a
+/// signal or a hang.
+#[test]
+fn a_walk_over_every_numeric_option_finds_no_panic_abort_or_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    scenario(dir.path(), TINY);
+    std::fs::rename(dir.path().join("s.ron"), dir.path().join("tiny.ron")).unwrap();
+    let made = npsim(&["run", "tiny.ron", "--quiet", "--out", "tiny.h5"], dir.path());
+    assert!(made.status.success(), "{}", stderr(&made));
+    let leaves = leaf_subcommands(dir.path(), Vec::new());
+    assert!(leaves.len() >= 15, "{leaves:?}");
+    let impossible = ["abc", "-1", "nan", "inf"];
+    let edges = ["0", "0.5", "4000000000", "1e30", "99999999999999999999"];
+    let mut walked = 0;
+    for leaf in leaves {
+        let command = leaf.join(" ");
+        let mut help_args = leaf.clone();
+        help_args.push("--help".into());
+        let help = stdout(&npsim(
+            &help_args.iter().map(String::as_str).collect::<Vec<_>>(),
+            dir.path(),
+        ));
+        let mut options: Vec<&str> = help
+            .split_whitespace()
+            .zip(help.split_whitespace().skip(1))
+            .filter(|(option, value)| option.starts_with("--") && value.starts_with('<'))
+            .map(|(option, _)| option)
+            .collect();
+        options.sort_unstable();
+        options.dedup();
+        for option in options {
+            // Numeric: the parser itself refuses text, without listing possible values.
+            let mut probe = leaf.clone();
+            probe.push(format!("{option}=abc"));
+            let probed = npsim(&probe.iter().map(String::as_str).collect::<Vec<_>>(), dir.path());
+            let probe_error = stderr(&probed);
+            if !probe_error.contains("invalid value") || probe_error.contains("possible values") {
+                continue;
+            }
+            let cheap = cheap_arguments(&command).unwrap_or_else(|| {
+                panic!("`npsim {command}` has numeric options: give it cheap arguments here")
+            });
+            for value in impossible.iter().chain(&edges) {
+                let mut args = leaf.clone();
+                let mut rest = cheap.iter();
+                while let Some(&arg) = rest.next() {
+                    if arg == option {
+                        rest.next();
+                    } else {
+                        args.push(arg.into());
+                    }
+                }
+                args.push(format!("{option}={value}"));
+                let shown = format!("npsim {}", args.join(" "));
+                let out = npsim_within(&args, dir.path(), Duration::from_secs(120))
+                    .unwrap_or_else(|| panic!("{shown} hung"));
+                let message = stderr(&out);
+                match out.status.code() {
+                    Some(2) => assert!(
+                        message.contains(option),
+                        "{shown}: exit 2 without naming {option}: {message}"
+                    ),
+                    Some(0) => assert!(
+                        !impossible.contains(value),
+                        "{shown} accepted an impossible value"
+                    ),
+                    code => panic!("{shown}: exit {code:?}: {message}"),
+                }
+                walked += 1;
+            }
+        }
+    }
+    assert!(walked >= 300, "only {walked} cases walked");
+}
+
+#[test]
+fn inspect_of_a_missing_file_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = npsim(&["inspect", "no-such.h5"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no-such.h5"), "{}", stderr(&out));
 }
 
 #[test]

@@ -79,28 +79,7 @@ fn kill_nine_at_any_moment_leaves_consistent_runs() {
         child.kill().unwrap();
         child.wait().unwrap();
         let summary = recorder::read(&partial).unwrap_or_else(|e| panic!("after {delay_ms} ms: {e}"));
-        assert_eq!(summary.runs.len(), 3);
-        for run in &summary.runs {
-            let Attr::Int(rows) = run.attributes["rows_committed"] else {
-                panic!("no committed count")
-            };
-            let Attr::Int(steps_done) = run.attributes["steps_done"] else {
-                panic!("no steps_done")
-            };
-            assert_eq!(run.attributes["status"], Attr::Text("interrupted".into()));
-            for (name, values) in &run.metrics {
-                assert_eq!(
-                    values.len() as i64,
-                    rows,
-                    "{} {name} after {delay_ms} ms",
-                    run.group
-                );
-            }
-            let step = common::metric(run, "step");
-            let last = step.last().copied().unwrap_or(0.0);
-            assert_eq!(last, steps_done as f64, "{} after {delay_ms} ms", run.group);
-            committed_rows.push(rows);
-        }
+        committed_rows.extend(consistent_runs(&summary, &format!("after {delay_ms} ms")));
         if h5py {
             check_raw_lengths(&partial, delay_ms);
         }
@@ -109,6 +88,70 @@ fn kill_nine_at_any_moment_leaves_consistent_runs() {
         committed_rows.iter().any(|&r| r > 10),
         "the kills came after some rows were committed: {committed_rows:?}"
     );
+}
+
+/// Checks that every run of an interrupted recording holds its committed rows in every metric,
+/// that `steps_done` is the last committed step and `status` is `interrupted`; returns the
+/// committed row counts.
+fn consistent_runs(summary: &recorder::FileSummary, context: &str) -> Vec<i64> {
+    assert_eq!(summary.runs.len(), 3);
+    let mut committed_rows = Vec::new();
+    for run in &summary.runs {
+        let Attr::Int(rows) = run.attributes["rows_committed"] else {
+            panic!("no committed count")
+        };
+        let Attr::Int(steps_done) = run.attributes["steps_done"] else {
+            panic!("no steps_done")
+        };
+        assert_eq!(run.attributes["status"], Attr::Text("interrupted".into()));
+        for (name, values) in &run.metrics {
+            assert_eq!(values.len() as i64, rows, "{} {name} {context}", run.group);
+        }
+        let step = common::metric(run, "step");
+        let last = step.last().copied().unwrap_or(0.0);
+        assert_eq!(last, steps_done as f64, "{} {context}", run.group);
+        committed_rows.push(rows);
+    }
+    committed_rows
+}
+
+/// A file-size limit reached mid-sweep (`ulimit -f`, as a quota or a full disk would): npsim
+/// ends with a message saying what happened and what to do, exit 1 (not killed by SIGXFSZ),
+/// and the partial file reads back with consistent runs.
+#[cfg(unix)]
+#[test]
+fn a_write_past_the_file_size_limit_ends_with_a_message_and_a_readable_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sweep.ron"), SWEEP).unwrap();
+    let limited = Command::new("bash")
+        .current_dir(dir.path())
+        .args([
+            "-c",
+            &format!(
+                "ulimit -f 2048 && exec {} run sweep.ron --quiet --threads 1 --out out.h5",
+                env!("CARGO_BIN_EXE_npsim")
+            ),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&limited.stderr);
+    assert_eq!(limited.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("out.h5.partial"), "{stderr}");
+    assert!(
+        stderr.contains("the file reached a size limit") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    let partial = dir.path().join("out.h5.partial");
+    assert!(
+        std::fs::metadata(&partial).unwrap().len() <= 2048 * 1024,
+        "bash counts `ulimit -f` in KiB"
+    );
+    let summary = recorder::read(&partial).unwrap();
+    let committed_rows = consistent_runs(&summary, "at the size limit");
+    assert!(committed_rows.iter().any(|&r| r > 10), "{committed_rows:?}");
+    if common::h5py_available() {
+        check_raw_lengths(&partial, 0);
+    }
 }
 
 fn check_raw_lengths(partial: &Path, delay_ms: u64) {

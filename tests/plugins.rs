@@ -354,3 +354,49 @@ fn a_version_1_plugin_on_a_task_in_time_is_refused_with_a_reason() {
         "{err}"
     );
 }
+
+/// A plugin cut short (a copy interrupted, a build that ran out of disk) or a file that is not
+/// a shared library is refused with the reason before the dynamic loader maps it: mapping a
+/// truncated library and touching its missing pages kills the process with SIGBUS.
+#[test]
+fn truncated_and_foreign_plugin_files_are_refused_before_they_are_mapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = std::fs::read(example()).unwrap();
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        ("half.so", whole[..whole.len() / 2].to_vec(), "it is truncated"),
+        (
+            "last-byte.so",
+            whole[..whole.len() - 1].to_vec(),
+            "it is truncated",
+        ),
+        (
+            "text.so",
+            b"not a library\n".to_vec(),
+            "it is not a shared library (no ELF header)",
+        ),
+        (
+            "empty.so",
+            Vec::new(),
+            "it is not a shared library (no ELF header)",
+        ),
+    ];
+    for (name, bytes, reason) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let error = plugin::load(&path)
+            .err()
+            .unwrap_or_else(|| panic!("{name} loaded"))
+            .to_string();
+        assert!(error.contains(reason) && error.contains(name), "{name}: {error}");
+    }
+    // Through the command line: a scenario naming the truncated library is bad input.
+    let scenario = np_pair("F64", 1e-4).replace(&example(), "half.so");
+    std::fs::write(dir.path().join("s.ron"), scenario).unwrap();
+    let out = common::npsim(&["validate", "s.ron"], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("half.so") && stderr.contains("it is truncated"),
+        "{stderr}"
+    );
+}

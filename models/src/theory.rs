@@ -67,8 +67,16 @@ impl LinearDims {
     pub fn critical_learning_rate(&self, init_scale: f64) -> f64 {
         let s = self.initial_state(init_scale);
         let (lx, _, ly) = self.f();
-        let roots = real_cubic_roots(s.epsilon - s.a.powi(3) / 3.0, s.a * s.a, 0.0, -4.0 / 3.0);
-        let c = roots.into_iter().fold(f64::NEG_INFINITY, f64::max) * (1.0 - 1e-4);
+        // With large initial weights (a0 ≫ 1) the coefficients span many orders of magnitude
+        // and the closed form loses the root; in x = a0 c they are of order one.
+        let scale = s.a.max(1.0);
+        let roots = real_cubic_roots(
+            s.epsilon / scale.powi(3) - (s.a / scale).powi(3) / 3.0,
+            (s.a / scale).powi(2),
+            0.0,
+            -4.0 / 3.0,
+        );
+        let c = roots.into_iter().fold(f64::NEG_INFINITY, f64::max) / scale * (1.0 - 1e-4);
         c / (lx * ly * (1.0 + s.beta)) / self.lh_cbrt()
     }
 
@@ -272,6 +280,31 @@ mod tests {
         lh: 1000,
         ly: 10,
     };
+
+    /// η* comes from the largest root of `(ε0 − a0³/3) c³ + a0² c² − 4/3`: for initial scales
+    /// from 10⁻³ to 10¹⁰⁰ (where a0³ still fits an f64) the `c` behind it is positive and a root to 1e-9 of the cubic's
+    /// largest term (large scales once gave a negative η* from cancellation).
+    #[test]
+    fn the_critical_rate_is_a_root_of_its_cubic_at_any_initial_scale() {
+        let (lx, lh, ly) = PAPER.f();
+        for exponent in -3..=100 {
+            let r = 10f64.powi(exponent);
+            let s = PAPER.initial_state(r);
+            let eta = PAPER.critical_learning_rate(r);
+            let c = eta * lx * ly * (1.0 + s.beta) * lh.cbrt() / (1.0 - 1e-4);
+            assert!(c > 0.0, "r = {r}: c = {c}");
+            let terms = [
+                (s.epsilon - s.a.powi(3) / 3.0) * c.powi(3),
+                s.a * s.a * c * c,
+                -4.0 / 3.0,
+            ];
+            let largest = terms.iter().fold(0.0f64, |m, t| m.max(t.abs()));
+            assert!(
+                terms.iter().sum::<f64>().abs() <= 1e-9 * largest,
+                "r = {r}: {terms:?}"
+            );
+        }
+    }
 
     #[test]
     fn critical_rate_matches_the_paper() {

@@ -162,6 +162,27 @@ pub enum RecorderError {
     },
 }
 
+/// The library's message for a failed write, with what to do when the disk is full or the
+/// file reached a size limit (the partial file is intact up to the last flush).
+fn write_failure(e: &hdf5_pure::Error) -> String {
+    let full = match e {
+        hdf5_pure::Error::Io(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::StorageFull
+                | std::io::ErrorKind::FileTooLarge
+                | std::io::ErrorKind::QuotaExceeded
+        ),
+        _ => false,
+    };
+    if full {
+        format!(
+            "{e}: the disk is full or the file reached a size limit (`ulimit -f`, a quota); the file keeps every row up to the last flush: make room, then `npsim run --resume` finishes the sweep"
+        )
+    } else {
+        e.to_string()
+    }
+}
+
 /// The `.partial` path an output is written to until complete.
 pub fn partial_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -286,7 +307,7 @@ impl Recorder {
             move |e: hdf5_pure::Error| RecorderError::Hdf5 {
                 path: partial,
                 action,
-                message: e.to_string(),
+                message: write_failure(&e),
             }
         };
         let mut builder = FileBuilder::new();
@@ -366,7 +387,7 @@ impl Recorder {
         move |e| RecorderError::Hdf5 {
             path: self.partial.clone(),
             action: action.clone(),
-            message: e.to_string(),
+            message: write_failure(&e),
         }
     }
 
@@ -532,7 +553,7 @@ impl Recorder {
         file.close().map_err(|e| RecorderError::Hdf5 {
             path: self.partial.clone(),
             action: "closing".into(),
-            message: e.to_string(),
+            message: write_failure(&e),
         })?;
         Ok((self.partial.clone(), self.path.clone()))
     }

@@ -131,7 +131,7 @@ impl RunConfig {
 
 /// Memory the operating system says it can still give (`MemAvailable`), in bytes; `None`
 /// where it does not say.
-fn available_memory() -> Option<u128> {
+pub(crate) fn available_memory() -> Option<u128> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u128 = line.split_whitespace().nth(1)?.parse().ok()?;
