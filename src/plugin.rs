@@ -119,7 +119,7 @@ pub fn load(path: &Path) -> Result<Arc<PluginLibrary>, PluginError> {
 /// Refuses a file that is not a shared library of this platform before the dynamic loader
 /// maps it: a text file or a truncated build gives a reason instead of "dlopen failed" (or, for
 /// a library cut short, a crash when its missing pages are touched).
-fn check_library_format(bytes: &[u8]) -> Result<(), String> {
+pub fn check_library_format(bytes: &[u8]) -> Result<(), String> {
     let not_a_library = |what: &str| {
         Err(format!(
             "it is not a shared library ({what}); name the `.so`, `.dylib` or `.dll` file that building the plugin crate produced"

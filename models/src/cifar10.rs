@@ -31,6 +31,11 @@ pub fn read_batch(path: &Path) -> Result<LabelledImages, DataError> {
         path,
         "run `npsim data fetch cifar10`, or put the CIFAR-10 binary files in the data directory (scenario `data_dir`, --data-dir or NPSIM_DATA)",
     )?;
+    parse_batch(path, &bytes)
+}
+
+/// Checks and decodes the contents of a CIFAR-10 binary batch (`path` names it in errors).
+pub fn parse_batch(path: &Path, bytes: &[u8]) -> Result<LabelledImages, DataError> {
     let corrupt = |problem: String| DataError::Corrupt {
         path: path.to_path_buf(),
         problem,

@@ -52,6 +52,28 @@ pub(crate) fn read_data_file(path: &Path, hint: &str) -> Result<Vec<u8>, DataErr
     })
 }
 
+/// The most a compressed stream in a data file may expand to. The largest file a loader reads
+/// (MNIST's training images) is 47 MB; a stream that expands further is not one of them, and
+/// is refused before it fills the memory (a "zip bomb").
+pub const MOST_INFLATED_BYTES: u64 = 512 << 20;
+
+/// Inflates `stream` (a gzip or zlib decoder) up to [`MOST_INFLATED_BYTES`].
+pub(crate) fn inflate_bounded(stream: impl std::io::Read) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    stream
+        .take(MOST_INFLATED_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| e.to_string())?;
+    if out.len() as u64 > MOST_INFLATED_BYTES {
+        return Err(format!(
+            "it expands to more than {} MiB, more than any dataset npsim reads",
+            MOST_INFLATED_BYTES >> 20
+        ));
+    }
+    Ok(out)
+}
+
 type Cache = Mutex<HashMap<(PathBuf, String), Arc<LabelledImages>>>;
 
 /// Loads a dataset once per process (sweeps share it), keyed by folder and `name`.
@@ -72,4 +94,21 @@ pub(crate) fn cached(
         .unwrap_or_else(|p| p.into_inner())
         .insert(key, Arc::clone(&digits));
     Ok(digits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// A stream that expands past the bound is refused after reading one byte more than it,
+    /// not inflated to the end (a zip bomb is cut off, whatever it would expand to).
+    #[test]
+    fn inflation_stops_at_the_bound() {
+        let endless = std::io::repeat(0).take(10 * MOST_INFLATED_BYTES);
+        let error = inflate_bounded(endless).unwrap_err();
+        assert!(error.contains("expands to more than 512 MiB"), "{error}");
+        let fits = std::io::repeat(7).take(1000);
+        assert_eq!(inflate_bounded(fits).unwrap(), vec![7; 1000]);
+    }
 }

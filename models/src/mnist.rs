@@ -5,7 +5,6 @@
 //! Headers and sizes are checked: a truncated or corrupt file is an error naming the file and
 //! what is wrong. The task is image classification ([`crate::images`]): 784 inputs, 10 classes.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -40,14 +39,16 @@ fn read_file(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>), DataError> {
     if !compressed {
         return Ok((path, bytes));
     }
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(&bytes[..])
-        .read_to_end(&mut out)
-        .map_err(|e| DataError::Corrupt {
-            path: path.clone(),
-            problem: format!("gzip stream: {e}"),
-        })?;
+    let out = gunzip(&path, &bytes)?;
     Ok((path, out))
+}
+
+/// The content of a gzip file's bytes (`path` names it in errors).
+pub fn gunzip(path: &Path, bytes: &[u8]) -> Result<Vec<u8>, DataError> {
+    crate::data::inflate_bounded(flate2::read::GzDecoder::new(bytes)).map_err(|e| DataError::Corrupt {
+        path: path.to_path_buf(),
+        problem: format!("gzip stream: {e}"),
+    })
 }
 
 fn header(path: &Path, bytes: &[u8], magic: u32, dims: usize) -> Result<Vec<usize>, DataError> {
@@ -70,10 +71,14 @@ fn header(path: &Path, bytes: &[u8], magic: u32, dims: usize) -> Result<Vec<usiz
         )));
     }
     let shape: Vec<usize> = (1..=dims).map(|i| word(i) as usize).collect();
-    let expected = 4 + 4 * dims + shape.iter().product::<usize>();
-    if bytes.len() != expected {
+    let expected = shape
+        .iter()
+        .try_fold(1usize, |product, &n| product.checked_mul(n))
+        .and_then(|values| values.checked_add(4 + 4 * dims));
+    if expected != Some(bytes.len()) {
+        let expected = expected.map_or("more than any file holds".into(), |n| format!("{n} bytes in all"));
         return Err(corrupt(format!(
-            "header announces {shape:?} ({expected} bytes in all) but the file has {} bytes (truncated or padded)",
+            "header announces {shape:?} ({expected}) but the file has {} bytes (truncated or padded)",
             bytes.len()
         )));
     }
@@ -84,18 +89,29 @@ fn header(path: &Path, bytes: &[u8], magic: u32, dims: usize) -> Result<Vec<usiz
 /// or `t10k`) from `dir`.
 pub fn read(dir: &Path, prefix: &str) -> Result<LabelledImages, DataError> {
     let (image_path, images) = read_file(dir, &format!("{prefix}-images-idx3-ubyte"))?;
-    let shape = header(&image_path, &images, 0x0000_0803, 3)?;
-    if shape[1] * shape[2] != PIXELS {
+    let (label_path, labels) = read_file(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
+    parse(&image_path, &images, &label_path, &labels)
+}
+
+/// Checks and decodes the contents of an IDX image file and its label file (the paths name
+/// them in errors).
+pub fn parse(
+    image_path: &Path,
+    images: &[u8],
+    label_path: &Path,
+    labels: &[u8],
+) -> Result<LabelledImages, DataError> {
+    let shape = header(image_path, images, 0x0000_0803, 3)?;
+    if shape[1].checked_mul(shape[2]) != Some(PIXELS) {
         return Err(DataError::Corrupt {
-            path: image_path,
+            path: image_path.to_path_buf(),
             problem: format!("images are {}×{}, expected 28×28", shape[1], shape[2]),
         });
     }
-    let (label_path, labels) = read_file(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
-    let label_shape = header(&label_path, &labels, 0x0000_0801, 1)?;
+    let label_shape = header(label_path, labels, 0x0000_0801, 1)?;
     if label_shape[0] != shape[0] {
         return Err(DataError::Corrupt {
-            path: label_path,
+            path: label_path.to_path_buf(),
             problem: format!(
                 "{} labels for {} images in `{}`",
                 label_shape[0],
@@ -107,7 +123,7 @@ pub fn read(dir: &Path, prefix: &str) -> Result<LabelledImages, DataError> {
     let labels = labels[8..].to_vec();
     if let Some(bad) = labels.iter().position(|&l| l > 9) {
         return Err(DataError::Corrupt {
-            path: label_path,
+            path: label_path.to_path_buf(),
             problem: format!("label {} at index {bad} is not a digit", labels[bad]),
         });
     }

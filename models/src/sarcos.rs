@@ -14,7 +14,6 @@
 //! | `norm_<projection>` | squared Frobenius norm of each projection's weights |
 //! | `participation_<population>` | participation ratio of each hidden population on the first 1,000 test samples |
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -52,6 +51,12 @@ pub fn read_mat_v5(path: &Path) -> Result<Vec<MatMatrix>, DataError> {
         path,
         "run `npsim data fetch sarcos`, or put sarcos_inv.mat and sarcos_inv_test.mat in the data directory (scenario `data_dir`, --data-dir or NPSIM_DATA)",
     )?;
+    parse_mat_v5(path, &bytes)
+}
+
+/// Decodes every numeric 2-D matrix of the contents of a MAT v5 file (`path` names it in
+/// errors).
+pub fn parse_mat_v5(path: &Path, bytes: &[u8]) -> Result<Vec<MatMatrix>, DataError> {
     let corrupt = |problem: String| DataError::Corrupt {
         path: path.to_path_buf(),
         problem,
@@ -76,7 +81,7 @@ pub fn read_mat_v5(path: &Path) -> Result<Vec<MatMatrix>, DataError> {
         }
     }
     let mut matrices = Vec::new();
-    elements(&bytes[128..], &mut matrices).map_err(corrupt)?;
+    elements(&bytes[128..], &mut matrices, 0).map_err(corrupt)?;
     Ok(matrices)
 }
 
@@ -100,11 +105,14 @@ fn tag(b: &[u8], at: usize) -> Result<(u32, usize, usize), String> {
 const MI_MATRIX: u32 = 14;
 const MI_COMPRESSED: u32 = 15;
 
-fn elements(b: &[u8], out: &mut Vec<MatMatrix>) -> Result<(), String> {
+/// Compressed elements inside compressed elements: MATLAB writes one level.
+const MOST_NESTED_COMPRESSION: usize = 4;
+
+fn elements(b: &[u8], out: &mut Vec<MatMatrix>, depth: usize) -> Result<(), String> {
     let mut at = 0;
     while at + 8 <= b.len() {
         let (kind, size, header) = tag(b, at)?;
-        let body = b.get(at + header..at + header + size).ok_or_else(|| {
+        let body = b.get(at + header..(at + header).saturating_add(size)).ok_or_else(|| {
             format!(
                 "element at byte {} runs past the end of the file (truncated?)",
                 at + 128
@@ -112,11 +120,14 @@ fn elements(b: &[u8], out: &mut Vec<MatMatrix>) -> Result<(), String> {
         })?;
         match kind {
             MI_COMPRESSED => {
-                let mut inflated = Vec::new();
-                flate2::read::ZlibDecoder::new(body)
-                    .read_to_end(&mut inflated)
+                if depth == MOST_NESTED_COMPRESSION {
+                    return Err(format!(
+                        "compressed elements nested more than {MOST_NESTED_COMPRESSION} deep"
+                    ));
+                }
+                let inflated = crate::data::inflate_bounded(flate2::read::ZlibDecoder::new(body))
                     .map_err(|e| format!("compressed element: {e}"))?;
-                elements(&inflated, out)?;
+                elements(&inflated, out, depth + 1)?;
                 at += header + size;
             }
             MI_MATRIX => {
@@ -155,7 +166,7 @@ fn matrix(b: &[u8]) -> Result<Option<MatMatrix>, String> {
     while at < b.len() && parts.len() < 4 {
         let (kind, size, header) = tag(b, at)?;
         let body = b
-            .get(at + header..at + header + size)
+            .get(at + header..(at + header).saturating_add(size))
             .ok_or("matrix sub-element runs past its matrix")?;
         parts.push((kind, body));
         at += if header == 4 {
@@ -180,7 +191,7 @@ fn matrix(b: &[u8]) -> Result<Option<MatMatrix>, String> {
         return Ok(None);
     };
     let data = numbers(*kind, real)?;
-    if data.len() != rows * cols {
+    if rows.checked_mul(*cols) != Some(data.len()) {
         return Err(format!(
             "matrix `{}` has {} values for {rows}×{cols}",
             String::from_utf8_lossy(name),
