@@ -6,6 +6,7 @@ pub mod analysis;
 pub mod bench;
 pub mod catalog;
 pub mod cluster;
+pub mod export;
 pub mod fetch;
 pub mod network_run;
 pub mod plot;

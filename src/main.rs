@@ -97,6 +97,11 @@ enum Command {
         #[command(subcommand)]
         what: TheoryCommand,
     },
+    /// Convert a recording for sharing: `npsim export nwb FILE.h5 --out FILE.nwb`.
+    Export {
+        #[command(subcommand)]
+        what: ExportCommand,
+    },
     /// List the runs in a recording with their status and final metrics.
     Inspect {
         /// The HDF5 file.
@@ -216,6 +221,23 @@ impl Dims {
             ly: self.ly,
         }
     }
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// An NWB 2.x file (Neurodata Without Borders): the scenario under /general, each run's
+    /// metrics as TimeSeries in /processing/<run>, recorded spikes as /units, final weights in
+    /// /analysis. Reads in pynwb, NWB Widgets and pynapple.
+    Nwb {
+        /// The recording (`.h5`, or a `.partial` one).
+        file: PathBuf,
+        /// The NWB file to write (default: FILE with the extension `.nwb`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an existing output.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -367,6 +389,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes what the scenario's `output` asks for beside a finished recording.
+fn write_outputs(
+    output: &npsim::scenario::config::OutputConfig,
+    recording: &Path,
+    force: bool,
+) -> Result<()> {
+    if let Some(report) = npsim::export::write_outputs(output, recording, force)? {
+        println!("nwb: {}", report.path.display());
+    }
+    Ok(())
+}
+
 /// The worker pool of a sweep, and the flag Ctrl-C or SIGTERM raises: runs stop after their
 /// current update; a second signal while they wind down is ignored.
 fn interruptible_pool(threads: Option<usize>) -> Result<(rayon::ThreadPool, Arc<AtomicBool>)> {
@@ -480,6 +514,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(130));
             }
             study_cli::summarise(&scenario, &report.path, quiet)?;
+            if only_run.is_none() {
+                write_outputs(&scenario.config.output, &report.path, force)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules { plugin } => {
@@ -618,6 +655,32 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             smoothing,
             json,
         } => study_cli::analyze(&file, target, smoothing, json),
+        Command::Export {
+            what: ExportCommand::Nwb { file, out, force },
+        } => {
+            if !file.exists() {
+                return Err(BadInput(format!("no recording at `{}`", file.display())).into());
+            }
+            let out = out.unwrap_or_else(|| {
+                let stem = file.to_string_lossy();
+                PathBuf::from(format!(
+                    "{}.nwb",
+                    stem.trim_end_matches(".partial").trim_end_matches(".h5")
+                ))
+            });
+            let report = npsim::export::export_nwb(&file, &out, force).map_err(|e| match e {
+                npsim::export::ExportError::Exists(_) => anyhow::Error::new(BadInput(e.to_string())),
+                other => anyhow::Error::new(other),
+            })?;
+            println!(
+                "wrote {}: {} time series, {} units, {} weight matrices",
+                report.path.display(),
+                report.series,
+                report.units,
+                report.matrices
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Inspect { file } => {
             if !file.exists() {
                 return Err(BadInput(format!("no recording at `{}`", file.display())).into());

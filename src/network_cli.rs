@@ -83,6 +83,7 @@ pub(super) fn run(args: NetworkRunArgs<'_>) -> Result<ExitCode> {
         eprintln!("interrupted: partial recording kept at {}", report.path.display());
         return Ok(ExitCode::from(130));
     }
+    super::write_outputs(&scenario.config.output, &report.path, args.force)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -256,6 +256,7 @@ pub(super) fn resume_sweep(
     let recording = recorder::read(&resumed.path)?;
     if let Ok(scenario) = npsim::resume::recorded_scenario(&resumed.path, &recording) {
         summarise(&scenario, &resumed.path, quiet)?;
+        super::write_outputs(&scenario.config.output, &resumed.path, true)?;
     }
     println!("recording: {}", resumed.path.display());
     Ok(ExitCode::SUCCESS)

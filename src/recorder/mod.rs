@@ -20,6 +20,7 @@ use thiserror::Error;
 pub use npsim_core::Attr;
 
 mod edit;
+pub mod nwb;
 pub use edit::{SummaryTable, merge_runs, root_attributes, summary_settings, write_summary};
 
 fn attr_to_hdf5(attr: &Attr) -> AttrValue {
@@ -729,6 +730,22 @@ pub fn read_recording(
         .dataset(&format!("runs/{group}/{place}/{name}"))
         .map_err(fail)?;
     Ok((ds.shape().map_err(fail)?, ds.read_f64().map_err(fail)?))
+}
+
+/// The recorded groups under `kind` (`spikes`) of run `group`: population names.
+pub fn activity_groups(path: &Path, group: &str, kind: &str) -> Result<Vec<String>, RecorderError> {
+    let fail = |e: hdf5_pure::Error| RecorderError::Hdf5 {
+        path: path.into(),
+        action: format!("listing `{kind}` of `{group}`"),
+        message: e.to_string(),
+    };
+    let file = File::open(path).map_err(fail)?;
+    let Ok(parent) = file.group(&format!("runs/{group}/{kind}")) else {
+        return Ok(Vec::new());
+    };
+    let mut names = parent.groups().map_err(fail)?;
+    names.sort();
+    Ok(names)
 }
 
 /// Reads a group of recorded activity (`spikes/ra`, `traces/ra/state`) of run `group`.

@@ -206,7 +206,26 @@ pub struct ScenarioConfig {
     /// What `npsim run` summarises at the end: a target metric, smoothing (see `npsim analyze`).
     #[serde(default)]
     pub analysis: crate::analysis::AnalysisConfig,
+    /// Files written beside the recording when every run has ended.
+    #[serde(default, skip_serializing_if = "OutputConfig::is_default")]
+    pub output: OutputConfig,
     /// Parameter sweep: dotted path → list of values; each combination is one run.
     #[serde(default, skip_serializing)]
     pub sweep: BTreeMap<String, Vec<Box<ron::value::RawValue>>>,
+}
+
+/// `output: (nwb: true)`: files written beside the recording `<out>.h5` when every run has
+/// ended (not for an interrupted scenario, nor for one cluster array task's share).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "output")]
+pub struct OutputConfig {
+    /// `<out>.nwb`, as `npsim export nwb` writes it.
+    #[serde(default)]
+    pub nwb: bool,
+}
+
+impl OutputConfig {
+    fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
 }

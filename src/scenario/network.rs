@@ -71,6 +71,9 @@ pub struct NetworkScenarioConfig {
     /// Spikes to record.
     #[serde(default)]
     pub record: NetworkRecordConfig,
+    /// Files written beside the recording at the end (`output: (nwb: true)`).
+    #[serde(default)]
+    pub output: super::config::OutputConfig,
 }
 
 /// Whether scenario text describes a free-running network (it has a `network:` field).
