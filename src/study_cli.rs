@@ -10,7 +10,8 @@ use npsim::recorder;
 use npsim::runner;
 use npsim::scenario::Scenario;
 
-use super::{BadInput, interruptible_pool, print_report};
+use super::recording_cli::print_report;
+use super::{BadInput, interruptible_pool};
 
 /// The analysis settings: those given, else those stored in the file's `/summary`, else the
 /// defaults.

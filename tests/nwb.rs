@@ -10,23 +10,13 @@ use std::process::Command;
 use common::npsim;
 use npsim::recorder;
 
-/// Whether python3 has pynwb and nwbinspector. Where CI sets `NPSIM_REQUIRE_NWB` their
-/// absence fails the test; elsewhere the checks that need them are skipped, loudly.
+/// Whether python3 has pynwb and nwbinspector (required in CI by `NPSIM_REQUIRE_NWB`).
 fn pynwb_available() -> bool {
-    let importable = Command::new("python3")
-        .args(["-c", "import pynwb, nwbinspector"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !importable {
-        assert!(
-            std::env::var_os("NPSIM_REQUIRE_NWB").is_none(),
-            "pynwb and nwbinspector are required but not importable"
-        );
-        eprintln!(
-            "skipped: python3 with pynwb and nwbinspector is not available (pip install pynwb nwbinspector)"
-        );
-    }
-    importable
+    common::python_imports(
+        "pynwb, nwbinspector",
+        "NPSIM_REQUIRE_NWB",
+        "pip install pynwb nwbinspector",
+    )
 }
 
 /// Validates with pynwb, inspects with nwbinspector (nothing at CRITICAL or from the

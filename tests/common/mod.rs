@@ -19,21 +19,27 @@ pub fn npsim(args: &[&str], dir: &Path) -> std::process::Output {
         .unwrap()
 }
 
-/// Whether `python3` can import h5py. Where CI sets `NPSIM_REQUIRE_H5PY`, its absence fails the
-/// test instead, so that an h5py check cannot be skipped there; elsewhere the caller skips.
-pub fn h5py_available() -> bool {
+/// Whether `python3` can import `modules` (`import` syntax: `"pynwb, nwbinspector"`). Where CI
+/// sets `required_by` their absence fails the test instead, so that such a check cannot be
+/// skipped there; elsewhere the caller skips, saying how to install them.
+pub fn python_imports(modules: &str, required_by: &str, install: &str) -> bool {
     let importable = Command::new("python3")
-        .args(["-c", "import h5py"])
+        .args(["-c", &format!("import {modules}")])
         .status()
         .is_ok_and(|s| s.success());
     if !importable {
         assert!(
-            std::env::var_os("NPSIM_REQUIRE_H5PY").is_none(),
-            "h5py is required but not importable"
+            std::env::var_os(required_by).is_none(),
+            "{modules} required ({required_by}) but not importable"
         );
-        eprintln!("skipped: python3 with h5py is not available (pip install h5py)");
+        eprintln!("skipped: python3 with {modules} is not available ({install})");
     }
     importable
+}
+
+/// Whether `python3` can import h5py (required in CI by `NPSIM_REQUIRE_H5PY`).
+pub fn h5py_available() -> bool {
+    python_imports("h5py", "NPSIM_REQUIRE_H5PY", "pip install h5py")
 }
 
 /// Runs scenario text to a file in `dir`, returning the file and its summary.
