@@ -1,8 +1,9 @@
 //! Fuzzing on the stable toolchain: property tests feed arbitrary bytes, and valid inputs
 //! mutated (bytes flipped, inserted, deleted, cut, size fields set to extremes, RON tokens
 //! spliced in), to every reader of outside input — the RON scenario loaders (task and network
-//! scenarios, planned when they parse), the IDX, gzip, CIFAR-10 and MAT v5 readers, the HDF5
-//! reader behind `inspect` and `--resume`, and the plugin library check. Each must return a
+//! scenarios, planned when they parse) and `--set` overrides, the IDX, gzip, CIFAR-10 and MAT
+//! v5 readers, the HDF5 reader behind `inspect` and `--resume`, the plugin library check
+//! (before the library is mapped) and a plugin rule's `params:` text. Each must return a
 //! value or an error: no panic, no hang, and no allocation sized by an unchecked field — the
 //! targets run in a child process whose address space is limited (`ulimit -v`), where such an
 //! allocation aborts.
@@ -203,6 +204,29 @@ fn fuzz_target_scenarios() {
             let _ = scenario.plans();
         }
     });
+    // `--set path=value`: the path walk and the RON value reader, on the quickstart scenario.
+    let quickstart = String::from_utf8(repository_file("scenarios/quickstart.ron")).unwrap();
+    let overrides = [
+        "train.steps=5",
+        "rule=Sgd(learning_rate: Absolute(1e-3))",
+        "circuit.lh=[1, 2]",
+        "sweep.seed=[1, \"x\", (a: 1)]",
+        "task.teacher_noise_std=-0.5",
+    ];
+    fuzz(
+        "override",
+        overrides.iter().map(|o| o.as_bytes().to_vec()).collect(),
+        |bytes| {
+            let mut scenario =
+                npsim::scenario::Scenario::parse(Path::new("q.ron"), quickstart.clone()).unwrap();
+            if scenario
+                .apply_overrides(&[String::from_utf8_lossy(bytes).into_owned()])
+                .is_ok()
+            {
+                let _ = scenario.plans();
+            }
+        },
+    );
 }
 
 fn idx(magic: u32, shape: &[u32], values: &[u8]) -> Vec<u8> {
@@ -310,6 +334,22 @@ fn fuzz_target_plugin_libraries() {
     let head = library[..library.len().min(4096)].to_vec();
     fuzz("plugin", vec![head, repository_file("Cargo.toml")], |bytes| {
         let _ = npsim::plugin::check_library_format(bytes);
+    });
+    // A plugin rule's `params:` text, as the plugin crate parses it.
+    let params = [
+        "learning_rate: 1e-3, trace_decay: 0.9".as_bytes().to_vec(),
+        b"name: \"a, b: c\", flag: true".to_vec(),
+    ];
+    fuzz("plugin_params", params.to_vec(), |bytes| {
+        let text = String::from_utf8_lossy(bytes);
+        if let Ok(params) =
+            npsim_plugin::Params::parse(&text, &["learning_rate", "trace_decay", "name", "flag"])
+        {
+            for name in ["learning_rate", "trace_decay", "name", "flag"] {
+                let _ = params.get(name);
+                let _ = params.get_or(name, 1.0);
+            }
+        }
     });
 }
 
