@@ -4,6 +4,11 @@ same machine, medians and ratios printed as the table in docs/benchmarks.md.
 Usage (from the repository root, after `cargo build --release`):
     python3 bench/reference/sitting.py coba [--rounds 3] [--seconds 5] [--nest-seconds 1]
         [--brian2-python b2/bin/python] [--nest-python python3]
+    python3 bench/reference/sitting.py linear-np [--rounds 3]
+
+linear-np: per-sample NP on the paper's 100-10000-10 network in float64, npsim on 1 and 2
+threads (`npsim bench linear-np`) against linear_np_numpy.py (numpy, one BLAS thread); the
+table gives iterations per second and the ratio to numpy.
 
 coba: the Vogels-Abbott network (scenarios/coba.ron) in npsim on 1 and 2 threads
 (`npsim bench coba`), Brian2 cpp_standalone on 1 thread (coba_brian2.py; compilation not
@@ -45,6 +50,46 @@ def reference_case(python, script, name, seconds, threads, extra=()):
     return f"{name}, {threads} thread(s)", run
 
 
+def npsim_linear_np_case(threads):
+    exe = os.path.join(ROOT, "target", "release", "npsim")
+    cmd = [exe, "bench", "linear-np", "--threads", str(threads), "--reps", "3"]
+
+    def run():
+        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        return float(out.strip().splitlines()[-1].split(": ")[1])
+
+    return f"npsim, {threads} thread(s)", run
+
+
+def numpy_linear_np_case(python):
+    cmd = [python, os.path.join(HERE, "linear_np_numpy.py"), "--threads", "1", "--seconds", "2"]
+
+    def run():
+        out = subprocess.run(cmd, cwd=HERE, capture_output=True, text=True, check=True).stdout
+        return float(out.strip().splitlines()[-1].split(": ")[1])
+
+    return "numpy reference, 1 thread(s)", run
+
+
+def linear_np_sitting(a):
+    cases = [npsim_linear_np_case(1), npsim_linear_np_case(2), numpy_linear_np_case(a.numpy_python)]
+    results = {name: [] for name, _ in cases}
+    for r in range(a.rounds):
+        for name, run in cases:
+            speed = run()
+            results[name].append(speed)
+            print(f"round {r + 1}: {name}: {speed:.4g} iterations/s", file=sys.stderr)
+    medians = {name: statistics.median(rows) for name, rows in results.items()}
+    anchor = medians["numpy reference, 1 thread(s)"]
+    print(f"| case | iterations/s (median of {a.rounds}) | rounds | ratio to numpy |")
+    print("|---|---|---|---|")
+    for name, rows in results.items():
+        speeds = " / ".join(f"{v:.4g}" for v in rows)
+        print(f"| {name} | {medians[name]:.4g} | {speeds} | {medians[name] / anchor:.1f} |")
+    one, two = medians["npsim, 1 thread(s)"], medians["npsim, 2 thread(s)"]
+    print(f"\nnpsim two threads / one thread: {two / one:.2f}")
+
+
 def importable(python, module):
     try:
         done = subprocess.run([python, "-c", f"import {module}"], capture_output=True, timeout=120)
@@ -55,13 +100,16 @@ def importable(python, module):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("benchmark", choices=["coba"])
+    ap.add_argument("benchmark", choices=["coba", "linear-np"])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=5.0, help="network time for npsim and Brian2")
     ap.add_argument("--nest-seconds", type=float, default=1.0, help="network time for NEST (slower)")
     ap.add_argument("--brian2-python", default="python3")
     ap.add_argument("--nest-python", default="python3")
+    ap.add_argument("--numpy-python", default="python3")
     a = ap.parse_args()
+    if a.benchmark == "linear-np":
+        return linear_np_sitting(a)
     cases = [npsim_case(a.seconds, 1), npsim_case(a.seconds, 2)]
     brian2 = importable(a.brian2_python, "brian2")
     if brian2 is None:
