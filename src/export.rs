@@ -125,7 +125,8 @@ fn series_of(run: &RunSummary, network: bool) -> Vec<NwbSeries> {
     };
     run.metrics
         .iter()
-        .filter(|(name, _)| name != "step" && name != "time_ms")
+        // A run with no committed rows yet (an interrupted sweep) keeps its module, empty.
+        .filter(|(name, values)| name != "step" && name != "time_ms" && !values.is_empty())
         .map(|(name, values)| NwbSeries {
             name: name.clone(),
             description: format!("metric `{name}` of run {} ({axis})", run.group),

@@ -171,9 +171,19 @@ fn typed_dataset(
     text_attr(ds, "object_id", &object_id(id, path))
 }
 
+/// Writes `values` into `ds`. An empty dataset (a run with no committed rows yet) is left
+/// unwritten: rust-hdf5 refuses a write of nothing.
+fn fill<T: rust_hdf5::types::H5Type>(ds: &H5Dataset, values: &[T]) -> Result<(), rust_hdf5::Hdf5Error> {
+    if values.is_empty() {
+        Ok(())
+    } else {
+        ds.write_raw(values)
+    }
+}
+
 fn f64_dataset(group: &H5Group, name: &str, values: &[f64]) -> Result<H5Dataset, rust_hdf5::Hdf5Error> {
     let ds = group.new_dataset::<f64>().shape([values.len()]).create(name)?;
-    ds.write_raw(values)?;
+    fill(&ds, values)?;
     Ok(ds)
 }
 
@@ -291,14 +301,14 @@ fn write_series(
         s.set_attr_string("description", &series.description)?;
         s.set_attr_string("comments", "no comments")?;
         let data = s.new_dataset::<f64>().shape(&series.shape).create("data")?;
-        data.write_raw(&series.data)?;
+        fill(&data, &series.data)?;
         text_attr(&data, "unit", &series.unit)?;
         number_attr(&data, "conversion", 1.0f32)?;
         number_attr(&data, "offset", 0.0f32)?;
         number_attr(&data, "resolution", -1.0f32)?;
         if regular {
             let start = s.new_dataset::<f64>().scalar().create("starting_time")?;
-            start.write_raw(&[times[0]])?;
+            fill(&start, &[times[0]])?;
             number_attr(&start, "rate", (1.0 / step) as f32)?;
             text_attr(&start, "unit", "seconds")
         } else {
@@ -320,7 +330,7 @@ fn write_matrix(analysis: &H5Group, id: &str, m: &NwbMatrix, fail: Fail) -> Resu
         g.set_attr_string_array("colnames", &["values"])?;
         let ids: Vec<i64> = (0..m.rows as i64).collect();
         let ds = g.new_dataset::<i64>().shape([m.rows]).create("id")?;
-        ds.write_raw(&ids)?;
+        fill(&ds, &ids)?;
         typed_dataset(
             &ds,
             id,
@@ -329,7 +339,7 @@ fn write_matrix(analysis: &H5Group, id: &str, m: &NwbMatrix, fail: Fail) -> Resu
             "ElementIdentifiers",
         )?;
         let ds = g.new_dataset::<f64>().shape([m.rows, m.cols]).create("values")?;
-        ds.write_raw(&m.data)?;
+        fill(&ds, &m.data)?;
         typed_dataset(&ds, id, &format!("{path}/values"), "hdmf-common", "VectorData")?;
         text_attr(&ds, "description", "the row's values")
     };
@@ -345,7 +355,7 @@ fn write_units(file: &H5File, id: &str, units: &NwbUnits, fail: Fail) -> Result<
         let rows = units.run.len();
         let ids: Vec<i64> = (0..rows as i64).collect();
         let ds = g.new_dataset::<i64>().shape([rows]).create("id")?;
-        ds.write_raw(&ids)?;
+        fill(&ds, &ids)?;
         typed_dataset(&ds, id, "/units/id", "hdmf-common", "ElementIdentifiers")?;
         let times: Vec<f64> = units.spike_times.iter().flatten().copied().collect();
         let ds = f64_dataset(&g, "spike_times", &times)?;
@@ -364,7 +374,7 @@ fn write_units(file: &H5File, id: &str, units: &NwbUnits, fail: Fail) -> Result<
             })
             .collect();
         let ds = g.new_dataset::<u64>().shape([rows]).create("spike_times_index")?;
-        ds.write_raw(&index)?;
+        fill(&ds, &index)?;
         typed_dataset(&ds, id, "/units/spike_times_index", "hdmf-common", "VectorIndex")?;
         text_attr(
             &ds,
@@ -389,7 +399,7 @@ fn write_units(file: &H5File, id: &str, units: &NwbUnits, fail: Fail) -> Result<
             text_attr(&ds, "description", description)?;
         }
         let ds = g.new_dataset::<i64>().shape([rows]).create("unit_index")?;
-        ds.write_raw(&units.unit_index)?;
+        fill(&ds, &units.unit_index)?;
         typed_dataset(&ds, id, "/units/unit_index", "hdmf-common", "VectorData")?;
         text_attr(&ds, "description", "the unit's index in its population")
     };
@@ -399,6 +409,41 @@ fn write_units(file: &H5File, id: &str, units: &NwbUnits, fail: Fail) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A series with no values yet (a run of an interrupted sweep with no committed rows) is
+    /// written as an empty dataset, not refused.
+    #[test]
+    fn empty_series_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = NwbSeries {
+            name: "epsilon".into(),
+            description: "none yet".into(),
+            unit: "a.u.".into(),
+            data: Vec::new(),
+            shape: vec![0],
+            timestamps: Vec::new(),
+        };
+        let content = NwbContent {
+            identifier: "npsim:test".into(),
+            session_description: "test".into(),
+            session_start_time: "2026-11-30T00:00:00Z".into(),
+            file_create_date: "2026-11-30T00:00:00Z".into(),
+            general: vec![("notes".into(), "none".into())],
+            keywords: vec!["npsim".into()],
+            subject: ("npsim:test".into(), "a test".into()),
+            source_file_name: "t.ron".into(),
+            modules: vec![NwbModule {
+                name: "run_000".into(),
+                description: "no rows".into(),
+                series: vec![empty],
+            }],
+            units: None,
+            analysis: Vec::new(),
+        };
+        let out = dir.path().join("t.nwb");
+        write_nwb(&out, &content).unwrap();
+        assert!(out.exists() && !super::super::partial_path(&out).exists());
+    }
 
     #[test]
     fn object_ids_are_version_4_uuids_fixed_by_identifier_and_path() {
