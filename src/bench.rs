@@ -28,18 +28,12 @@ pub struct LinearNpBench {
 /// Refuses a benchmark whose buffers (at least `estimate` bytes) would not fit in the memory
 /// the machine has available, naming the options that size it, before anything is allocated.
 fn fits_in_memory(estimate: u128, options: &str) -> Result<(), String> {
-    let Some(available) = crate::scenario::plan::available_memory() else {
-        return Ok(());
-    };
-    if estimate <= available {
-        return Ok(());
+    match crate::scenario::plan::memory_shortfall(estimate) {
+        None => Ok(()),
+        Some((needed, available)) => Err(format!(
+            "needs at least {needed:.1} GiB, more than the {available:.1} GiB this machine has available: make {options} smaller"
+        )),
     }
-    let gib = |bytes: u128| bytes as f64 / (1u64 << 30) as f64;
-    Err(format!(
-        "needs at least {:.1} GiB, more than the {:.1} GiB this machine has available: make {options} smaller",
-        gib(estimate),
-        gib(available)
-    ))
 }
 
 /// Median iterations per second of the paper's per-sample NP (one step = task sample, clean

@@ -158,12 +158,13 @@ pub fn export_nwb(recording: &Path, out: &Path, force: bool) -> Result<NwbReport
     }
     let summary = recorder::read(recording)?;
     let network = text(&summary.attributes, "scenario_kind") == "network";
-    let bytes = std::fs::read(recording).map_err(|cause| RecorderError::Io {
-        action: "read",
-        path: recording.to_path_buf(),
-        cause,
-    })?;
-    let digest = crate::fetch::sha256_hex(&bytes[..]).unwrap_or_default();
+    let digest = std::fs::File::open(recording)
+        .and_then(crate::fetch::sha256_hex)
+        .map_err(|cause| RecorderError::Io {
+            action: "read",
+            path: recording.to_path_buf(),
+            cause,
+        })?;
     let name = text(&summary.attributes, "scenario_name");
     let created = text(&summary.attributes, "created");
     let identifier = format!("npsim:{name}:{created}:{}", &digest[..16.min(digest.len())]);

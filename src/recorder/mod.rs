@@ -287,9 +287,7 @@ impl Recorder {
         let partial = partial_path(path);
         // A live writer holds the lock of its `.partial` file: never write over it, even with
         // `force` (a file left by a crashed run has no lock and may be replaced).
-        if partial.exists()
-            && let Err(hdf5_pure::Error::FileLocked(_)) = File::open_rw(&partial)
-        {
+        if being_written(&partial) {
             return Err(RecorderError::InUse(partial));
         }
         if !force {

@@ -131,29 +131,31 @@ impl RunConfig {
 
 /// Memory the operating system says it can still give (`MemAvailable`), in bytes; `None`
 /// where it does not say.
-pub(crate) fn available_memory() -> Option<u128> {
+fn available_memory() -> Option<u128> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u128 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
 
+/// The memory `estimate` (bytes) asks for and the memory available, both in GiB, when the
+/// first is more than the second; `None` when it fits or the system does not say.
+pub(crate) fn memory_shortfall(estimate: u128) -> Option<(f64, f64)> {
+    let available = available_memory()?;
+    let gib = |bytes: u128| bytes as f64 / (1u64 << 30) as f64;
+    (estimate > available).then(|| (gib(estimate), gib(available)))
+}
+
 /// Refuses a run whose circuit would not fit in memory, with its estimate, rather than
 /// letting the allocator abort it part-way.
 pub(crate) fn check_memory(estimate: u128) -> Result<(), ScenarioError> {
-    let Some(available) = available_memory() else {
+    let Some((needed, available)) = memory_shortfall(estimate) else {
         return Ok(());
     };
-    if estimate <= available {
-        return Ok(());
-    }
-    let gib = |bytes: u128| bytes as f64 / (1u64 << 30) as f64;
     Err(ScenarioError::Invalid {
         field: "circuit".into(),
         message: format!(
-            "needs at least {:.1} GiB for its weights, their updates and its activity, more than the {:.1} GiB this machine has available: make the populations (or the batch) smaller",
-            gib(estimate),
-            gib(available)
+            "needs at least {needed:.1} GiB for its weights, their updates and its activity, more than the {available:.1} GiB this machine has available: make the populations (or the batch) smaller"
         ),
     })
 }
