@@ -3,7 +3,7 @@
 //! | figure | what it shows |
 //! |---|---|
 //! | `learning_curves.svg` | a metric against training step, one curve per group of runs that differ only in seed (mean over seeds; a band from the smallest to the largest seed); the mean-field theory dashed where the runs carry it; a log scale when every value is positive |
-//! | `minimum_training_time.svg` | the summary's minimum training time against the one numeric sweep parameter that varies between groups, one line per combination of the others; error bars: the spread over seeds |
+//! | `minimum_training_time.svg` | the summary's minimum training time against the one numeric sweep parameter that varies between groups, one line per combination of the others; error bars: the spread over seeds; the mean-field theory's where it describes the runs (long dashes: Eq. 13; short: the four-variable model); a log scale for times twentyfold apart |
 
 use std::path::{Path, PathBuf};
 
@@ -288,6 +288,34 @@ fn scaling_axis(groups: &[GroupResult]) -> Option<(String, Vec<(f64, String)>)> 
             .collect();
         values.iter().all(Option::is_some) && values.windows(2).any(|w| w[0] != w[1])
     })?;
+    // A swept value such as a whole rule, `NodePerturbation(learning_rate: ..)`, is named by
+    // its variant alone when that still tells the series apart.
+    let name = |g: &[(String, String)], short: bool| -> String {
+        let rest: Vec<String> = g
+            .iter()
+            .filter(|(p, v)| p != axis && v.parse::<f64>().is_err())
+            .map(|(p, v)| {
+                let v = if short {
+                    v.split('(').next().unwrap_or(v)
+                } else {
+                    v
+                };
+                format!("{}={v}", p.rsplit('.').next().unwrap_or(p))
+            })
+            .collect();
+        if rest.is_empty() {
+            "minimum".into()
+        } else {
+            rest.join(", ")
+        }
+    };
+    let distinct = |short: bool| {
+        let mut names: Vec<String> = parsed.iter().map(|g| name(g, short)).collect();
+        names.sort();
+        names.dedup();
+        names.len()
+    };
+    let short = distinct(true) == distinct(false);
     let points = parsed
         .iter()
         .map(|g| {
@@ -298,19 +326,7 @@ fn scaling_axis(groups: &[GroupResult]) -> Option<(String, Vec<(f64, String)>)> 
                 .unwrap_or(f64::NAN);
             // The series: the values that do not vary with the axis in a linked sweep (numbers
             // that change with it are left out).
-            let rest: Vec<String> = g
-                .iter()
-                .filter(|(p, v)| p != axis && v.parse::<f64>().is_err())
-                .map(|(p, v)| format!("{}={v}", p.rsplit('.').next().unwrap_or(p)))
-                .collect();
-            (
-                x,
-                if rest.is_empty() {
-                    "minimum".into()
-                } else {
-                    rest.join(", ")
-                },
-            )
+            (x, name(g, short))
         })
         .collect();
     Some((axis.clone(), points))
@@ -323,66 +339,115 @@ pub fn draw_minimum_training_times(summary: &Summary, path: &Path) -> Result<Opt
         return Ok(None);
     };
     let fail = draw_error(path);
-    // Per series: its name and (size, minimum time, spread) points.
+    // Per series: its name, (size, minimum time, spread) points and the theories' (size, time):
+    // Eq. 13, then the four-variable model.
     type Point = (f64, f64, f64);
-    let mut series: Vec<(String, Vec<Point>)> = Vec::new();
+    type Series = (String, Vec<Point>, [Vec<(f64, f64)>; 2]);
+    let mut series: Vec<Series> = Vec::new();
     for ((x, name), group) in points.iter().zip(&summary.groups) {
-        let Some(time) = group.minimum_training_time else {
-            continue;
+        let k = match series.iter().position(|(n, _, _)| n == name) {
+            Some(k) => k,
+            None => {
+                series.push((name.clone(), Vec::new(), [Vec::new(), Vec::new()]));
+                series.len() - 1
+            }
         };
-        let spread = group.spread.unwrap_or(0.0);
-        match series.iter_mut().find(|(n, _)| n == name) {
-            Some((_, list)) => list.push((*x, time, spread)),
-            None => series.push((name.clone(), vec![(*x, time, spread)])),
+        if let Some(time) = group.minimum_training_time {
+            series[k].1.push((*x, time, group.spread.unwrap_or(0.0)));
+        }
+        if let Some(theory) = group.theory {
+            for (line, time) in series[k].2.iter_mut().zip([theory.eq13, theory.four_variable]) {
+                line.extend(time.map(|t| (*x, t.iterations)));
+            }
         }
     }
-    let all = series.iter().flat_map(|(_, l)| l.iter());
-    let (x_lo, x_hi, y_hi) = all.fold(
-        (f64::INFINITY, f64::NEG_INFINITY, 0.0f64),
-        |(a, b, c), &(x, t, s)| (a.min(x), b.max(x), c.max(t + s)),
+    for line in series.iter_mut().flat_map(|(_, _, lines)| lines.iter_mut()) {
+        line.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    let spans = series.iter().flat_map(|(_, l, lines)| {
+        l.iter()
+            .map(|&(x, t, s)| (x, t - s, t + s))
+            .chain(lines.iter().flatten().map(|&(x, t)| (x, t, t)))
+    });
+    let (x_lo, x_hi, y_lo, y_hi) = spans.fold(
+        (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, 0.0f64),
+        |(a, b, c, d), (x, lo, hi)| (a.min(x), b.max(x), c.min(lo), d.max(hi)),
     );
+    if !x_lo.is_finite() {
+        return Ok(None);
+    }
     let root = SVGBackend::new(path, (800, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-    let mut chart = ChartBuilder::on(&root)
+    let mut builder = ChartBuilder::on(&root);
+    builder
         .caption(
             format!("minimum training time ({})", summary.analysis.target),
             ("sans-serif", 20),
         )
         .margin(12)
         .x_label_area_size(44)
-        .y_label_area_size(72)
-        .build_cartesian_2d((x_lo * 0.8..x_hi * 1.25).log_scale(), 0.0..y_hi.max(1.0) * 1.1)
-        .map_err(|e| fail(e.to_string()))?;
-    chart
-        .configure_mesh()
-        .x_desc(axis)
-        .y_desc("steps to target (best learning rate)")
-        .draw()
-        .map_err(|e| fail(e.to_string()))?;
-    for (k, (name, list)) in series.iter().enumerate() {
-        let colour = COLOURS[k % COLOURS.len()];
-        chart
-            .draw_series(LineSeries::new(
-                list.iter().map(|&(x, t, _)| (x, t)),
-                colour.stroke_width(2),
-            ))
-            .map_err(|e| fail(e.to_string()))?
-            .label(name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
-        chart
-            .draw_series(
-                list.iter()
-                    .map(|&(x, t, s)| ErrorBar::new_vertical(x, t - s, t, t + s, colour.filled(), 6)),
-            )
-            .map_err(|e| fail(e.to_string()))?;
+        .y_label_area_size(72);
+    let x_range = (x_lo * 0.8..x_hi * 1.25).log_scale();
+    macro_rules! draw {
+        ($chart:expr) => {{
+            let mut chart = $chart.map_err(|e| fail(e.to_string()))?;
+            chart
+                .configure_mesh()
+                .x_desc(axis.as_str())
+                .y_desc("steps to target (best learning rate)")
+                .draw()
+                .map_err(|e| fail(e.to_string()))?;
+            for (k, (name, list, lines)) in series.iter().enumerate() {
+                let colour = COLOURS[k % COLOURS.len()];
+                chart
+                    .draw_series(LineSeries::new(
+                        list.iter().map(|&(x, t, _)| (x, t)),
+                        colour.stroke_width(2),
+                    ))
+                    .map_err(|e| fail(e.to_string()))?
+                    .label(name.clone())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                    });
+                chart
+                    .draw_series(list.iter().map(|&(x, t, s)| {
+                        ErrorBar::new_vertical(x, (t - s).max(y_lo * 0.5), t, t + s, colour.filled(), 6)
+                    }))
+                    .map_err(|e| fail(e.to_string()))?;
+                // Long dashes: Eq. 13; short: the four-variable model.
+                for (line, (model, dash)) in lines.iter().zip([("Eq. 13", 8), ("four-variable model", 2)]) {
+                    if line.is_empty() {
+                        continue;
+                    }
+                    chart
+                        .draw_series(DashedLineSeries::new(
+                            line.iter().copied(),
+                            dash,
+                            4,
+                            colour.stroke_width(1),
+                        ))
+                        .map_err(|e| fail(e.to_string()))?
+                        .label(format!("{name}: theory, {model}"))
+                        .legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + dash as i32, y)], colour.stroke_width(1))
+                        });
+                }
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|e| fail(e.to_string()))?;
+        }};
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| fail(e.to_string()))?;
+    // Rules far apart in speed (NP and SGD: a hundredfold) share a logarithmic axis.
+    if y_lo > 0.0 && y_hi > 20.0 * y_lo {
+        draw!(builder.build_cartesian_2d(x_range, (y_lo * 0.5..y_hi * 2.0).log_scale()));
+    } else {
+        draw!(builder.build_cartesian_2d(x_range, 0.0..y_hi.max(1.0) * 1.1));
+    }
     root.present().map_err(|e| fail(e.to_string()))?;
     Ok(Some(()))
 }

@@ -164,19 +164,10 @@ fn reproduce(
             return Ok(code);
         }
     } else {
-        let mut set: Vec<String> = if scale == "paper" {
-            figure.paper
-        } else {
-            figure.quick
-        }
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let (file, text, overrides) = figure.scenario_at(scale);
+        let mut set: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
         set.push(format!("analysis.target=\"{}\"", figure.target));
-        let mut scenario = Scenario::parse(
-            &Path::new("scenarios").join(figure.scenario),
-            figure.text.to_string(),
-        )?;
+        let mut scenario = Scenario::parse(&Path::new("scenarios").join(file), text.to_string())?;
         scenario.apply_overrides(&set)?;
         if let Some(dir) = data_dir {
             scenario.data_dir = dir;

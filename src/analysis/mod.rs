@@ -8,6 +8,7 @@
 //! | minimum step | the step at which the smoothed metric (a centred moving average over `smoothing` records) is smallest |
 //! | return step | the first step after the minimum at which the smoothed metric is back at the initial value: the run became unstable (Figs. 3B, 4C) |
 //! | theory minimum step | NP on the linear network: the recorded step before the mean-field error (`epsilon_2v`) first rises, the theory's `τc` (Fig. 3B); shown in brackets after the minimum step |
+//! | theory minimum training time | groups of NP or SGD runs on the linear network, analysing `epsilon`: paper Eq. 13 — SGD's `Lx log(ε0/ε_target)` at its optimal rate, NP's two-variable model (a wide hidden layer) minimised over 400 rates from 0.01 η* to 4 η*; and for NP the four-variable model (finite widths) minimised the same way (see [`theory`]) |
 //!
 //! Runs that never reach the target, or diverge before it, are reported as such, never dropped.
 
@@ -17,6 +18,8 @@ use npsim_core::Attr;
 use serde::{Deserialize, Serialize};
 
 use crate::recorder::{FileSummary, RunSummary, SummaryTable};
+
+pub mod theory;
 
 /// Where the target lies.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -189,6 +192,10 @@ pub struct RunResult {
     /// form one group.
     #[serde(skip)]
     pub condition: String,
+    /// What the mean-field theory needs, for runs it describes (NP and SGD on the linear
+    /// network).
+    #[serde(skip)]
+    pub linear: Option<theory::LinearSetting>,
 }
 
 /// One learning rate of a group.
@@ -223,6 +230,12 @@ pub struct GroupResult {
     pub spread: Option<f64>,
     /// Whether the best rate is the smallest or largest tried (the minimum may lie beyond).
     pub best_at_edge: bool,
+    /// The mean-field theory's minimum training times and their rates, for groups of NP or SGD
+    /// runs on the linear network.
+    pub theory: Option<theory::GroupTheory>,
+    /// The group's sweep assignments as runs record them (`label` without the `all runs`).
+    #[serde(skip)]
+    pub condition: String,
 }
 
 /// A recording's summary.
@@ -349,6 +362,7 @@ pub fn analyse_run(run: &RunSummary, analysis: &Analysis) -> RunResult {
         theory_minimum_step: theory_minimum(run),
         problem: None,
         condition,
+        linear: theory::linear_setting(run),
     };
     let column = |name: &str| run.metrics.iter().find(|(n, _)| n == name).map(|(_, v)| v);
     let (Some(steps), Some(values)) = (column("step"), column(&metric)) else {
@@ -449,6 +463,8 @@ pub fn minimum_training_times(runs: &[RunResult]) -> Vec<GroupResult> {
                 spread: best.and_then(|k| rates[k].spread),
                 best_at_edge: best.is_some_and(|k| rates.len() > 1 && (k == 0 || k + 1 == rates.len())),
                 rates,
+                theory: None,
+                condition: condition.to_string(),
             }
         })
         .collect()
@@ -457,7 +473,11 @@ pub fn minimum_training_times(runs: &[RunResult]) -> Vec<GroupResult> {
 /// Analyses a recording.
 pub fn analyse(file: &FileSummary, analysis: &Analysis) -> Summary {
     let runs: Vec<RunResult> = file.runs.iter().map(|r| analyse_run(r, analysis)).collect();
-    let groups = minimum_training_times(&runs);
+    let mut groups = minimum_training_times(&runs);
+    for group in &mut groups {
+        let members: Vec<&RunResult> = runs.iter().filter(|r| r.condition == group.condition).collect();
+        group.theory = theory::group_minimum(&members, analysis.target.threshold);
+    }
     Summary {
         analysis: analysis.clone(),
         runs,
@@ -508,6 +528,8 @@ impl Summary {
         }];
         for (k, group) in self.groups.iter().enumerate() {
             let column = |f: &dyn Fn(&RatePoint) -> f64| group.rates.iter().map(f).collect();
+            let eq13 = group.theory.and_then(|t| t.eq13);
+            let four = group.theory.and_then(|t| t.four_variable);
             tables.push(SummaryTable {
                 path: format!("minimum_training_time/group_{k:03}"),
                 attributes: vec![
@@ -521,6 +543,22 @@ impl Summary {
                         Attr::Float(nan(group.minimum_training_time)),
                     ),
                     ("spread".into(), Attr::Float(nan(group.spread))),
+                    (
+                        "theory_minimum_training_time".into(),
+                        Attr::Float(nan(eq13.map(|t| t.iterations))),
+                    ),
+                    (
+                        "theory_best_learning_rate".into(),
+                        Attr::Float(nan(eq13.map(|t| t.learning_rate))),
+                    ),
+                    (
+                        "theory_4v_minimum_training_time".into(),
+                        Attr::Float(nan(four.map(|t| t.iterations))),
+                    ),
+                    (
+                        "theory_4v_best_learning_rate".into(),
+                        Attr::Float(nan(four.map(|t| t.learning_rate))),
+                    ),
                 ],
                 columns: vec![
                     ("learning_rate".into(), column(&|p| p.learning_rate)),
@@ -594,6 +632,18 @@ impl Summary {
                 _ => "not reached at any learning rate".into(),
             };
             text += &format!("  {}: {best}\n    tried {}\n", g.label, tried.join(", "));
+            let models = [
+                ("Eq. 13", g.theory.and_then(|t| t.eq13)),
+                ("four-variable model", g.theory.and_then(|t| t.four_variable)),
+            ];
+            for (name, time) in models {
+                if let Some(t) = time {
+                    text += &format!(
+                        "    theory ({name}): {:.0} at lr {:.4e}\n",
+                        t.iterations, t.learning_rate
+                    );
+                }
+            }
         }
         text
     }
