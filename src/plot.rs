@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `learning_curves.svg` | a metric against training step, one curve per group of runs that differ only in seed (mean over seeds; a band from the smallest to the largest seed); the mean-field theory dashed where the runs carry it; a log scale when every value is positive |
 //! | `minimum_training_time.svg` | the summary's minimum training time against the one numeric sweep parameter that varies between groups, one line per combination of the others; error bars: the spread over seeds; the mean-field theory's where it describes the runs (long dashes: Eq. 13; short: the four-variable model); a log scale for times twentyfold apart |
+//! | `instability.svg` | per group, the seed-averaged steps of the smoothed error's minimum and of its return to the initial value against the learning rate (Figs. 3B, 3C, 4C), with the theory's onset τc and return for NP on the linear network under teacher noise, and η* marked; drawn when a group tried two or more rates |
 
 use std::path::{Path, PathBuf};
 
@@ -448,6 +449,204 @@ pub fn draw_minimum_training_times(summary: &Summary, path: &Path) -> Result<Opt
     } else {
         draw!(builder.build_cartesian_2d(x_range, 0.0..y_hi.max(1.0) * 1.1));
     }
+    root.present().map_err(|e| fail(e.to_string()))?;
+    Ok(Some(()))
+}
+
+/// One group's points in the instability figure: per learning rate, the seed-averaged
+/// minimum step and (when every seed returned) return step.
+struct InstabilitySeries {
+    name: String,
+    minimum: Vec<(f64, f64)>,
+    back: Vec<(f64, f64)>,
+    theory: Vec<crate::analysis::theory::InstabilityPoint>,
+    critical: Option<f64>,
+}
+
+fn instability_series(summary: &Summary) -> Vec<InstabilitySeries> {
+    let names: Vec<String> = summary
+        .groups
+        .iter()
+        .map(|g| {
+            g.label
+                .split(", ")
+                .map(|a| match a.split_once('=') {
+                    Some((p, v)) => format!(
+                        "{}={}",
+                        p.rsplit('.').next().unwrap_or(p),
+                        v.split('(').next().unwrap_or(v)
+                    ),
+                    None => a.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect();
+    summary
+        .groups
+        .iter()
+        .zip(names)
+        .map(|(group, name)| {
+            let runs: Vec<_> = summary
+                .runs
+                .iter()
+                .filter(|r| r.condition == group.condition)
+                .collect();
+            let mean_at = |rate: f64, of: &dyn Fn(&crate::analysis::RunResult) -> Option<f64>| {
+                let at: Vec<f64> = runs
+                    .iter()
+                    .filter(|r| r.learning_rate.is_some_and(|l| l.to_bits() == rate.to_bits()))
+                    .map(|r| of(r))
+                    .collect::<Option<Vec<f64>>>()?;
+                (!at.is_empty()).then(|| at.iter().sum::<f64>() / at.len() as f64)
+            };
+            let rates: Vec<f64> = group
+                .rates
+                .iter()
+                .map(|p| p.learning_rate)
+                .filter(|r| r.is_finite())
+                .collect();
+            let points = |of: &dyn Fn(&crate::analysis::RunResult) -> Option<f64>| -> Vec<(f64, f64)> {
+                rates
+                    .iter()
+                    .filter_map(|&rate| mean_at(rate, of).map(|t| (rate, t.max(1.0))))
+                    .collect()
+            };
+            let linear = runs.first().and_then(|r| r.linear);
+            let theory = match linear {
+                Some(setting) if !setting.sgd && setting.teacher_noise_var > 0.0 && !rates.is_empty() => {
+                    let (lo, hi) = (rates[0], rates[rates.len() - 1]);
+                    let longest = runs.iter().filter_map(|r| r.last_step).fold(0.0, f64::max);
+                    crate::analysis::theory::instability_lines(
+                        &setting,
+                        (lo / 1.5, hi * 1.5),
+                        40,
+                        (100.0 * longest).clamp(1e5, 1e8) as u64,
+                    )
+                }
+                _ => Vec::new(),
+            };
+            InstabilitySeries {
+                name,
+                minimum: points(&|r| r.minimum_step),
+                back: points(&|r| r.return_step),
+                theory,
+                critical: linear
+                    .filter(|s| !s.sgd)
+                    .map(|s| s.dims.critical_learning_rate(s.init_scale)),
+            }
+        })
+        .collect()
+}
+
+/// Draws the time to instability against the learning rate (paper Figs. 3B, 3C, 4C): per
+/// group, the seed-averaged step of the smoothed error's minimum (filled) and of its return to
+/// the initial value (open), and for NP on the linear network under teacher noise the theory's
+/// onset `τc` (long dashes: two-variable model, Eq. 84a; short: four-variable) and return (dotted),
+/// with η* marked. A minimum at a run's last record means the error was still falling when
+/// it ended. `None` when no group tried two learning rates.
+pub fn draw_instability(summary: &Summary, path: &Path) -> Result<Option<()>, PlotError> {
+    if !summary.groups.iter().any(|g| g.rates.len() > 1) {
+        return Ok(None);
+    }
+    let series = instability_series(summary);
+    let fail = draw_error(path);
+    let xs = series
+        .iter()
+        .flat_map(|s| s.minimum.iter().chain(&s.back).map(|p| p.0));
+    let ys = series.iter().flat_map(|s| {
+        s.minimum.iter().chain(&s.back).map(|p| p.1).chain(
+            s.theory
+                .iter()
+                .flat_map(|t| [t.onset, t.onset_four_variable, t.back_at_initial])
+                .flatten(),
+        )
+    });
+    let (x_lo, x_hi) = xs.fold((f64::INFINITY, 0.0f64), |(a, b), x| (a.min(x), b.max(x)));
+    let y_hi = ys.fold(10.0f64, f64::max);
+    if !x_lo.is_finite() {
+        return Ok(None);
+    }
+    let root = SVGBackend::new(path, (800, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("time to instability", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(72)
+        .build_cartesian_2d(
+            (x_lo / 1.6..x_hi * 1.6).log_scale(),
+            (0.8..y_hi * 2.0).log_scale(),
+        )
+        .map_err(|e| fail(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc("learning rate η")
+        .y_desc("steps (seed mean)")
+        .draw()
+        .map_err(|e| fail(e.to_string()))?;
+    let grey = RGBColor(120, 120, 120);
+    for (k, s) in series.iter().enumerate() {
+        let colour = COLOURS[k % COLOURS.len()];
+        chart
+            .draw_series(s.minimum.iter().map(|&p| Circle::new(p, 5, colour.filled())))
+            .map_err(|e| fail(e.to_string()))?
+            .label(format!("{}: minimum of the error", s.name))
+            .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
+        chart
+            .draw_series(s.back.iter().map(|&p| Circle::new(p, 5, colour.stroke_width(2))))
+            .map_err(|e| fail(e.to_string()))?
+            .label(format!("{}: back at the initial error", s.name))
+            .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.stroke_width(2)));
+        let line = |of: fn(&crate::analysis::theory::InstabilityPoint) -> Option<f64>| -> Vec<(f64, f64)> {
+            s.theory
+                .iter()
+                .filter_map(|t| of(t).map(|v| (t.learning_rate, v.max(1.0))))
+                .collect()
+        };
+        let lines = [
+            (line(|t| t.onset), "τc, two-variable model", 8u32, colour),
+            (
+                line(|t| t.onset_four_variable),
+                "τc, four-variable model",
+                2,
+                colour,
+            ),
+            (
+                line(|t| t.back_at_initial),
+                "back at ε0, two-variable model",
+                4,
+                grey,
+            ),
+        ];
+        for (points, what, dash, style) in lines {
+            if points.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(DashedLineSeries::new(points, dash, 4, style.stroke_width(1)))
+                .map_err(|e| fail(e.to_string()))?
+                .label(format!("theory: {what}"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style.stroke_width(1)));
+        }
+        if let Some(critical) = s.critical {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(critical, 0.8), (critical, y_hi * 2.0)],
+                    3,
+                    3,
+                    BLACK.stroke_width(1),
+                ))
+                .map_err(|e| fail(e.to_string()))?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| fail(e.to_string()))?;
     root.present().map_err(|e| fail(e.to_string()))?;
     Ok(Some(()))
 }

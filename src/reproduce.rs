@@ -151,6 +151,36 @@ pub const FIGURES: &[Figure] = &[
         None,
     ),
     figure(
+        "fig3b",
+        scenario!("linear_fig3b.ron"),
+        "NP under a noisy teacher (σt² = 0.1): the step at which the error is smallest and the step at which it is back at its initial value, against the learning rate, with the theory's onset τc",
+        "the time to the minimum falls steeply with the rate (≈ η^-3 above η*, η^-1.5 below); above η* the error is back at its initial level soon after, below it only much later",
+        &[],
+        &[
+            "circuit.lh=10000",
+            "train.steps=1000000",
+            "train.record_every=100",
+        ],
+        ("1.5", "?"),
+        "epsilon=10%",
+        None,
+    ),
+    figure(
+        "fig3c",
+        scenario!("linear_fig3c.ron"),
+        "SGD under the same noisy teacher: the step of the error's minimum against the learning rate",
+        "SGD has no delayed instability: above a critical rate the error rises from the first updates, below it the error keeps falling (for at least 10^6 iterations)",
+        &[],
+        &[
+            "circuit.lh=10000",
+            "train.steps=1000000",
+            "train.record_every=100",
+        ],
+        ("0.5", "?"),
+        "epsilon=10%",
+        None,
+    ),
+    figure(
         "fig3d",
         scenario!("linear_fig3d.ron"),
         "NP under a noisy teacher with and without weight normalisation, at three widths",
@@ -245,10 +275,6 @@ pub const NOT_YET: &[(&str, &str)] = &[
     (
         "fig1b",
         "the (weight norm, error) phase plane of fig1a's runs: a phase-plane figure in `npsim plot`",
-    ),
-    (
-        "fig3b, fig3c",
-        "time to instability against the learning rate for NP and SGD, with τc",
     ),
     ("fig4a", "cosine with SGD against width on SARCOS"),
     (

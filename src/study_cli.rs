@@ -84,6 +84,10 @@ pub(super) fn plot(file: &Path, out: &Path, metric: Option<&str>) -> Result<Exit
     if npsim::plot::draw_minimum_training_times(&summary, &times_path)?.is_some() {
         println!("wrote {}", times_path.display());
     }
+    let instability_path = out.join("instability.svg");
+    if npsim::plot::draw_instability(&summary, &instability_path)?.is_some() {
+        println!("wrote {}", instability_path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -206,6 +210,7 @@ fn reproduce(
     let title = format!("{}: {}", figure.name, figure.shows);
     npsim::plot::draw_learning_curves(&metric, &curves, &title, &out.join("learning_curves.svg"))?;
     npsim::plot::draw_minimum_training_times(&summary, &out.join("minimum_training_time.svg"))?;
+    npsim::plot::draw_instability(&summary, &out.join("instability.svg"))?;
     println!(
         "the paper found: {}\nfigures in {}",
         figure.paper_found,

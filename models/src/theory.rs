@@ -281,6 +281,21 @@ impl TheorySettings {
         }
         None
     }
+
+    /// The four-variable model's onset of instability: the first iteration at which its `ε`
+    /// increases (finite widths; the two-variable model's [`Self::instability_onset`] is the
+    /// wide limit). `None` if it does not within `max_steps`.
+    pub fn four_variable_instability_onset(&self, max_steps: u64) -> Option<u64> {
+        let mut point = self.four_variable_start();
+        for step in 0..max_steps {
+            let next = self.four_variable_step(point);
+            if next.epsilon > point.epsilon || next.epsilon.is_nan() {
+                return Some(step);
+            }
+            point = next;
+        }
+        None
+    }
 }
 
 /// How a run's time to target is defined: the first iteration at which `ε ≤ target`.

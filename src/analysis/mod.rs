@@ -183,6 +183,9 @@ pub struct RunResult {
     pub minimum_step: Option<f64>,
     /// First step after the minimum at which the smoothed metric is back at its initial value.
     pub return_step: Option<f64>,
+    /// The last recorded step (a minimum there: the metric was still falling when the run
+    /// ended).
+    pub last_step: Option<f64>,
     /// For runs recorded beside the mean-field theory (NP on the linear network): the step at
     /// which the theory's error `epsilon_2v` is smallest, its `τc` on the recorded grid.
     pub theory_minimum_step: Option<f64>,
@@ -249,13 +252,15 @@ pub struct Summary {
     pub groups: Vec<GroupResult>,
 }
 
-/// A centred moving average over `window` records (fewer at the ends).
+/// A centred moving average over `window` records (fewer at the ends) of the finite values
+/// (`NaN` where the window holds none): a run that blew up keeps a finite average up to it.
 pub fn smooth(values: &[f64], window: usize) -> Vec<f64> {
     let half = window / 2;
     (0..values.len())
         .map(|i| {
             let (lo, hi) = (i.saturating_sub(half), (i + half + 1).min(values.len()));
-            values[lo..hi].iter().sum::<f64>() / (hi - lo) as f64
+            let finite: Vec<f64> = values[lo..hi].iter().copied().filter(|v| v.is_finite()).collect();
+            finite.iter().sum::<f64>() / finite.len() as f64
         })
         .collect()
 }
@@ -282,10 +287,9 @@ pub fn instability(steps: &[f64], values: &[f64], window: usize) -> (Option<f64>
         return (None, None);
     };
     let initial = values[0];
-    let back = smoothed[at + 1..]
-        .iter()
-        .position(|&v| !v.is_finite() || v >= initial)
-        .map(|k| steps[at + 1 + k]);
+    let back = (at + 1..values.len())
+        .find(|&k| !values[k].is_finite() || !smoothed[k].is_finite() || smoothed[k] >= initial)
+        .map(|k| steps[k]);
     (Some(steps[at]), back)
 }
 
@@ -359,6 +363,7 @@ pub fn analyse_run(run: &RunSummary, analysis: &Analysis) -> RunResult {
         time_to_target: None,
         minimum_step: None,
         return_step: None,
+        last_step: None,
         theory_minimum_step: theory_minimum(run),
         problem: None,
         condition,
@@ -389,6 +394,7 @@ pub fn analyse_run(run: &RunSummary, analysis: &Analysis) -> RunResult {
         Threshold::RelativeToInitial(r) => r * initial,
     };
     result.initial = Some(initial);
+    result.last_step = steps.last().copied();
     result.target_value = Some(target);
     result.time_to_target = time_to_target(steps, values, initial, target);
     (result.minimum_step, result.return_step) = instability(steps, values, analysis.smoothing);
@@ -720,6 +726,13 @@ mod tests {
         assert_eq!(instability(&steps, &values, 3), (Some(3.0), Some(7.0)));
         assert_eq!(smooth(&[1.0, 2.0, 3.0, 4.0], 3), [1.5, 2.0, 3.0, 3.5]);
         assert_eq!(instability(&steps, &[1.0, 0.5, 0.25], 1), (Some(2.0), None));
+        // A blow-up to infinity right after the start: the minimum is the start, and the
+        // infinite record is the return.
+        assert_eq!(
+            instability(&steps, &[1.0, f64::INFINITY], 5),
+            (Some(0.0), Some(1.0))
+        );
+        assert_eq!(smooth(&[1.0, f64::NAN, 3.0], 3), [1.0, 2.0, 3.0]);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! a percentage of the theory's `ε0`, or an absolute `ε`.
 
 use npsim_core::Attr;
-use npsim_models::theory::{LinearDims, MinimumTrainingTime, Model};
+use npsim_models::theory::{LinearDims, MinimumTrainingTime, Model, TheorySettings};
 use serde::Serialize;
 
 use super::{RunResult, Threshold};
@@ -109,4 +109,46 @@ fn same_setting(a: &LinearSetting, b: &LinearSetting) -> bool {
         && a.init_scale == b.init_scale
         && a.teacher_noise_var == b.teacher_noise_var
         && a.sgd == b.sgd
+}
+
+/// The theory's times to instability at one learning rate (paper Fig. 3B's lines).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct InstabilityPoint {
+    /// The learning rate η.
+    pub learning_rate: f64,
+    /// The two-variable model's `τc`: the first iteration at which `ε` rises (Eq. 84a).
+    pub onset: Option<f64>,
+    /// The four-variable model's.
+    pub onset_four_variable: Option<f64>,
+    /// The two-variable model's return of `ε` to its initial value.
+    pub back_at_initial: Option<f64>,
+}
+
+/// The theory's times to instability for NP runs in `setting` at `points` rates spaced evenly
+/// in log from `lowest` to `highest`, each model iterated for at most `max_steps`.
+pub fn instability_lines(
+    setting: &LinearSetting,
+    (lowest, highest): (f64, f64),
+    points: usize,
+    max_steps: u64,
+) -> Vec<InstabilityPoint> {
+    (0..points)
+        .map(|k| {
+            let learning_rate = lowest * (highest / lowest).powf(k as f64 / (points.max(2) - 1) as f64);
+            let settings = TheorySettings {
+                dims: setting.dims,
+                init_scale: setting.init_scale,
+                learning_rate,
+                teacher_noise_var: setting.teacher_noise_var,
+            };
+            InstabilityPoint {
+                learning_rate,
+                onset: settings.instability_onset(max_steps).map(|(step, _)| step as f64),
+                onset_four_variable: settings
+                    .four_variable_instability_onset(max_steps)
+                    .map(|s| s as f64),
+                back_at_initial: settings.return_to_initial(max_steps).map(|s| s as f64),
+            }
+        })
+        .collect()
 }
