@@ -1,4 +1,5 @@
-//! Figures from recordings (`npsim plot`), drawn as SVG with plotters.
+//! Figures from recordings (`npsim plot`), drawn with plotters as SVG and as PNG beside it
+//! (same name, `.png`; text in the bundled DejaVu Sans).
 //!
 //! | figure | what it shows |
 //! |---|---|
@@ -8,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use thiserror::Error;
 
@@ -52,19 +54,48 @@ pub struct Curve {
     pub theory: Option<(Vec<f64>, Vec<f64>)>,
 }
 
-fn curve_key(run: &RunSummary) -> String {
-    let parts: Vec<(String, String)> = crate::analysis::sweep_assignments(run)
-        .into_iter()
-        .filter(|(p, _)| p != "seed")
-        .collect();
-    if parts.is_empty() {
-        return "single run".into();
-    }
-    parts
+/// Each run's sweep assignments other than the seed, a value such as a whole rule
+/// (`NodePerturbation(learning_rate: ..)`) named by its variant alone where that still tells
+/// the runs' values of that path apart.
+fn curve_keys(runs: &[RunSummary]) -> Vec<String> {
+    let assignments: Vec<Vec<(String, String)>> = runs
         .iter()
-        .map(|(p, v)| format!("{}={v}", p.rsplit('.').next().unwrap_or(p)))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .map(|run| {
+            crate::analysis::sweep_assignments(run)
+                .into_iter()
+                .filter(|(p, _)| p != "seed")
+                .collect()
+        })
+        .collect();
+    let variant = |v: &str| v.split('(').next().unwrap_or(v).to_string();
+    let shortened = |path: &str| {
+        let values = |f: &dyn Fn(&str) -> String| {
+            let mut seen: Vec<String> = assignments
+                .iter()
+                .flat_map(|a| a.iter().filter(|(p, _)| p == path).map(|(_, v)| f(v)))
+                .collect();
+            seen.sort();
+            seen.dedup();
+            seen.len()
+        };
+        values(&variant) == values(&|v| v.to_string())
+    };
+    assignments
+        .iter()
+        .map(|parts| {
+            if parts.is_empty() {
+                return "single run".into();
+            }
+            parts
+                .iter()
+                .map(|(p, v)| {
+                    let v = if shortened(p) { variant(v) } else { v.clone() };
+                    format!("{}={v}", p.rsplit('.').next().unwrap_or(p))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect()
 }
 
 /// The curves of `metric` (default: the first run's error metric).
@@ -98,8 +129,7 @@ pub fn curves(file: &FileSummary, metric: Option<&str>) -> Result<(String, Vec<C
         });
     }
     let mut groups: Vec<(String, Vec<&RunSummary>)> = Vec::new();
-    for run in &file.runs {
-        let key = curve_key(run);
+    for (run, key) in file.runs.iter().zip(curve_keys(&file.runs)) {
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, runs)) => runs.push(run),
             None => groups.push((key, vec![run])),
@@ -171,21 +201,88 @@ const COLOURS: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
-fn draw_error(path: &Path) -> impl Fn(String) -> PlotError + '_ {
-    move |message| PlotError::Draw {
-        path: path.to_path_buf(),
-        message,
+/// A tick label with at most three significant digits: `0.25`, `1e-8`, `2.5e4`.
+fn tick(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    if !(1e-3..1e4).contains(&v.abs()) {
+        let text = format!("{v:.1e}");
+        return text.replace(".0e", "e");
+    }
+    let digits = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+    let text = format!("{v:.digits$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
     }
 }
 
-/// Draws the learning curves of `metric` into `path`.
+/// Every figure's size in pixels (and SVG units).
+const SIZE: (u32, u32) = (800, 560);
+
+/// Registers the bundled font (DejaVu Sans, `assets/fonts/`) under `sans-serif` once: the PNG
+/// renderer has no access to system fonts, and both formats must lay text out alike.
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let font: &'static [u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+        // The font is compiled in and known to parse (tested), so this cannot fail.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, font);
+    });
+}
+
+/// Draws a figure as SVG at `path` and as PNG beside it (`.png`), with the same drawing code
+/// on both backends (passed twice because each is a different type). `None` when the figure
+/// has nothing to show; then neither file is written.
+fn in_both_formats<'a>(
+    path: &'a Path,
+    svg: impl FnOnce(Box<dyn FnOnce() -> DrawingArea<SVGBackend<'a>, Shift> + 'a>) -> Result<Option<()>, String>,
+    png: impl for<'p> FnOnce(
+        Box<dyn FnOnce() -> DrawingArea<BitMapBackend<'p>, Shift> + 'p>,
+    ) -> Result<Option<()>, String>,
+) -> Result<Option<()>, PlotError> {
+    register_font();
+    let fail = |path: &Path, message: String| PlotError::Draw {
+        path: path.to_path_buf(),
+        message,
+    };
+    if svg(Box::new(move || SVGBackend::new(path, SIZE).into_drawing_area()))
+        .map_err(|m| fail(path, m))?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let png_path = path.with_extension("png");
+    png(Box::new(|| {
+        BitMapBackend::new(&png_path, SIZE).into_drawing_area()
+    }))
+    .map_err(|m| fail(&png_path, m))?;
+    Ok(Some(()))
+}
+
+/// Draws the learning curves of `metric` into `path` (SVG) and beside it as PNG.
 pub fn draw_learning_curves(
     metric: &str,
     curves: &[Curve],
     title: &str,
     path: &Path,
 ) -> Result<(), PlotError> {
-    let fail = draw_error(path);
+    in_both_formats(
+        path,
+        |root| learning_curves_on(metric, curves, title, root),
+        |root| learning_curves_on(metric, curves, title, root),
+    )
+    .map(|_| ())
+}
+
+fn learning_curves_on<DB: DrawingBackend>(
+    metric: &str,
+    curves: &[Curve],
+    title: &str,
+    root: impl FnOnce() -> DrawingArea<DB, Shift>,
+) -> Result<Option<()>, String> {
     let values = curves
         .iter()
         .flat_map(|c| c.low.iter().chain(&c.high).chain(&c.mean));
@@ -197,8 +294,8 @@ pub fn draw_learning_curves(
         .filter_map(|c| c.steps.last())
         .copied()
         .fold(1.0, f64::max);
-    let root = SVGBackend::new(path, (800, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+    let root = root();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
     let mut builder = ChartBuilder::on(&root);
     builder
         .caption(title, ("sans-serif", 20))
@@ -207,13 +304,15 @@ pub fn draw_learning_curves(
         .y_label_area_size(72);
     macro_rules! draw {
         ($chart:expr) => {{
-            let mut chart = $chart.map_err(|e| fail(e.to_string()))?;
+            let mut chart = $chart.map_err(|e| e.to_string())?;
             chart
                 .configure_mesh()
                 .x_desc("step (updates)")
                 .y_desc(metric)
+                .x_label_formatter(&|v| tick(*v))
+                .y_label_formatter(&|v| tick(*v))
                 .draw()
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| e.to_string())?;
             for (k, curve) in curves.iter().enumerate() {
                 let colour = COLOURS[k % COLOURS.len()];
                 let band: Vec<(f64, f64)> = curve
@@ -225,13 +324,13 @@ pub fn draw_learning_curves(
                     .collect();
                 chart
                     .draw_series(std::iter::once(Polygon::new(band, colour.mix(0.15))))
-                    .map_err(|e| fail(e.to_string()))?;
+                    .map_err(|e| e.to_string())?;
                 chart
                     .draw_series(LineSeries::new(
                         curve.steps.iter().copied().zip(curve.mean.iter().copied()),
                         colour.stroke_width(2),
                     ))
-                    .map_err(|e| fail(e.to_string()))?
+                    .map_err(|e| e.to_string())?
                     .label(curve.label.clone())
                     .legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
@@ -245,16 +344,18 @@ pub fn draw_learning_curves(
                         .collect();
                     chart
                         .draw_series(DashedLineSeries::new(points, 6, 4, colour.stroke_width(1)))
-                        .map_err(|e| fail(e.to_string()))?;
+                        .map_err(|e| e.to_string())?;
                 }
             }
             chart
                 .configure_series_labels()
                 .position(SeriesLabelPosition::LowerLeft)
+                // Many curves: a smaller legend, so that it hides less of them.
+                .label_font(("sans-serif", if curves.len() > 8 { 10 } else { 14 }))
                 .background_style(WHITE.mix(0.8))
                 .border_style(BLACK)
                 .draw()
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| e.to_string())?;
         }};
     }
     if lo > 0.0 && hi.is_finite() {
@@ -263,7 +364,8 @@ pub fn draw_learning_curves(
         let pad = 0.05 * (hi - lo).abs().max(1e-12);
         draw!(builder.build_cartesian_2d(0.0..last, lo - pad..hi + pad));
     }
-    root.present().map_err(|e| fail(e.to_string()))
+    root.present().map_err(|e| e.to_string())?;
+    Ok(Some(()))
 }
 
 /// The numeric sweep value that varies between groups, and each group's other values.
@@ -336,10 +438,20 @@ fn scaling_axis(groups: &[GroupResult]) -> Option<(String, Vec<(f64, String)>)> 
 /// Draws minimum training time against the swept size; `None` when no numeric sweep value
 /// varies between groups.
 pub fn draw_minimum_training_times(summary: &Summary, path: &Path) -> Result<Option<()>, PlotError> {
+    in_both_formats(
+        path,
+        |root| minimum_training_times_on(summary, root),
+        |root| minimum_training_times_on(summary, root),
+    )
+}
+
+fn minimum_training_times_on<DB: DrawingBackend>(
+    summary: &Summary,
+    root: impl FnOnce() -> DrawingArea<DB, Shift>,
+) -> Result<Option<()>, String> {
     let Some((axis, points)) = scaling_axis(&summary.groups) else {
         return Ok(None);
     };
-    let fail = draw_error(path);
     // Per series: its name, (size, minimum time, spread) points and the theories' (size, time):
     // Eq. 13, then the four-variable model.
     type Point = (f64, f64, f64);
@@ -377,8 +489,8 @@ pub fn draw_minimum_training_times(summary: &Summary, path: &Path) -> Result<Opt
     if !x_lo.is_finite() {
         return Ok(None);
     }
-    let root = SVGBackend::new(path, (800, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+    let root = root();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
     let mut builder = ChartBuilder::on(&root);
     builder
         .caption(
@@ -391,13 +503,15 @@ pub fn draw_minimum_training_times(summary: &Summary, path: &Path) -> Result<Opt
     let x_range = (x_lo * 0.8..x_hi * 1.25).log_scale();
     macro_rules! draw {
         ($chart:expr) => {{
-            let mut chart = $chart.map_err(|e| fail(e.to_string()))?;
+            let mut chart = $chart.map_err(|e| e.to_string())?;
             chart
                 .configure_mesh()
                 .x_desc(axis.as_str())
+                .x_label_formatter(&|v| format!("{v:.0}"))
+                .y_label_formatter(&|v| format!("{v:.0}"))
                 .y_desc("steps to target (best learning rate)")
                 .draw()
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| e.to_string())?;
             for (k, (name, list, lines)) in series.iter().enumerate() {
                 let colour = COLOURS[k % COLOURS.len()];
                 chart
@@ -405,7 +519,7 @@ pub fn draw_minimum_training_times(summary: &Summary, path: &Path) -> Result<Opt
                         list.iter().map(|&(x, t, _)| (x, t)),
                         colour.stroke_width(2),
                     ))
-                    .map_err(|e| fail(e.to_string()))?
+                    .map_err(|e| e.to_string())?
                     .label(name.clone())
                     .legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
@@ -414,7 +528,7 @@ pub fn draw_minimum_training_times(summary: &Summary, path: &Path) -> Result<Opt
                     .draw_series(list.iter().map(|&(x, t, s)| {
                         ErrorBar::new_vertical(x, (t - s).max(y_lo * 0.5), t, t + s, colour.filled(), 6)
                     }))
-                    .map_err(|e| fail(e.to_string()))?;
+                    .map_err(|e| e.to_string())?;
                 // Long dashes: Eq. 13; short: the four-variable model.
                 for (line, (model, dash)) in lines.iter().zip([("Eq. 13", 8), ("four-variable model", 2)]) {
                     if line.is_empty() {
@@ -427,7 +541,7 @@ pub fn draw_minimum_training_times(summary: &Summary, path: &Path) -> Result<Opt
                             4,
                             colour.stroke_width(1),
                         ))
-                        .map_err(|e| fail(e.to_string()))?
+                        .map_err(|e| e.to_string())?
                         .label(format!("{name}: theory, {model}"))
                         .legend(move |(x, y)| {
                             PathElement::new(vec![(x, y), (x + dash as i32, y)], colour.stroke_width(1))
@@ -440,7 +554,7 @@ pub fn draw_minimum_training_times(summary: &Summary, path: &Path) -> Result<Opt
                 .background_style(WHITE.mix(0.8))
                 .border_style(BLACK)
                 .draw()
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| e.to_string())?;
         }};
     }
     // Rules far apart in speed (NP and SGD: a hundredfold) share a logarithmic axis.
@@ -449,7 +563,7 @@ pub fn draw_minimum_training_times(summary: &Summary, path: &Path) -> Result<Opt
     } else {
         draw!(builder.build_cartesian_2d(x_range, 0.0..y_hi.max(1.0) * 1.1));
     }
-    root.present().map_err(|e| fail(e.to_string()))?;
+    root.present().map_err(|e| e.to_string())?;
     Ok(Some(()))
 }
 
@@ -550,7 +664,17 @@ pub fn draw_instability(summary: &Summary, path: &Path) -> Result<Option<()>, Pl
         return Ok(None);
     }
     let series = instability_series(summary);
-    let fail = draw_error(path);
+    in_both_formats(
+        path,
+        |root| instability_on(&series, root),
+        |root| instability_on(&series, root),
+    )
+}
+
+fn instability_on<DB: DrawingBackend>(
+    series: &[InstabilitySeries],
+    root: impl FnOnce() -> DrawingArea<DB, Shift>,
+) -> Result<Option<()>, String> {
     let xs = series
         .iter()
         .flat_map(|s| s.minimum.iter().chain(&s.back).map(|p| p.0));
@@ -567,8 +691,8 @@ pub fn draw_instability(summary: &Summary, path: &Path) -> Result<Option<()>, Pl
     if !x_lo.is_finite() {
         return Ok(None);
     }
-    let root = SVGBackend::new(path, (800, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+    let root = root();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
     let mut chart = ChartBuilder::on(&root)
         .caption("time to instability", ("sans-serif", 20))
         .margin(12)
@@ -578,24 +702,26 @@ pub fn draw_instability(summary: &Summary, path: &Path) -> Result<Option<()>, Pl
             (x_lo / 1.6..x_hi * 1.6).log_scale(),
             (0.8..y_hi * 2.0).log_scale(),
         )
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
         .x_desc("learning rate η")
+        .x_label_formatter(&|v| format!("{v:.1e}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .y_desc("steps (seed mean)")
         .draw()
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
     let grey = RGBColor(120, 120, 120);
     for (k, s) in series.iter().enumerate() {
         let colour = COLOURS[k % COLOURS.len()];
         chart
             .draw_series(s.minimum.iter().map(|&p| Circle::new(p, 5, colour.filled())))
-            .map_err(|e| fail(e.to_string()))?
+            .map_err(|e| e.to_string())?
             .label(format!("{}: minimum of the error", s.name))
             .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
         chart
             .draw_series(s.back.iter().map(|&p| Circle::new(p, 5, colour.stroke_width(2))))
-            .map_err(|e| fail(e.to_string()))?
+            .map_err(|e| e.to_string())?
             .label(format!("{}: back at the initial error", s.name))
             .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.stroke_width(2)));
         let line = |of: fn(&crate::analysis::theory::InstabilityPoint) -> Option<f64>| -> Vec<(f64, f64)> {
@@ -625,7 +751,7 @@ pub fn draw_instability(summary: &Summary, path: &Path) -> Result<Option<()>, Pl
             }
             chart
                 .draw_series(DashedLineSeries::new(points, dash, 4, style.stroke_width(1)))
-                .map_err(|e| fail(e.to_string()))?
+                .map_err(|e| e.to_string())?
                 .label(format!("theory: {what}"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style.stroke_width(1)));
         }
@@ -637,7 +763,7 @@ pub fn draw_instability(summary: &Summary, path: &Path) -> Result<Option<()>, Pl
                     3,
                     BLACK.stroke_width(1),
                 ))
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| e.to_string())?;
         }
     }
     chart
@@ -646,7 +772,50 @@ pub fn draw_instability(summary: &Summary, path: &Path) -> Result<Option<()>, Pl
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
-        .map_err(|e| fail(e.to_string()))?;
-    root.present().map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())?;
     Ok(Some(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_labels_have_three_significant_digits_at_most() {
+        let cases = [
+            (0.0, "0"),
+            (1.0, "1"),
+            (0.25, "0.25"),
+            (12.5, "12.5"),
+            (2000.0, "2000"),
+            (0.0003000000000000003, "3e-4"),
+            (1e-8, "1e-8"),
+            (25000.0, "2.5e4"),
+            (0.999999999999, "1"),
+        ];
+        for (value, text) in cases {
+            assert_eq!(tick(value), text, "{value}");
+        }
+    }
+
+    /// The bundled font parses and draws: text rendered into a bitmap leaves dark pixels.
+    #[test]
+    fn the_bundled_font_renders_text_in_bitmaps() {
+        register_font();
+        let (w, h) = (120u32, 40u32);
+        let mut pixels = vec![255u8; (w * h * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
+            root.draw(&Text::new(
+                "npsim",
+                (5, 5),
+                ("sans-serif", 24).into_font().color(&BLACK),
+            ))
+            .unwrap();
+            root.present().unwrap();
+        }
+        let dark = pixels.chunks(3).filter(|p| p.iter().all(|&c| c < 100)).count();
+        assert!(dark > 50, "{dark} dark pixels");
+    }
 }

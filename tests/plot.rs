@@ -50,7 +50,7 @@ fn curves_are_seed_means_with_their_range_and_theory() {
 }
 
 #[test]
-fn plot_writes_both_figures_as_svg() {
+fn plot_writes_every_figure_as_svg_and_png() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("s.ron"), SWEEP).unwrap();
@@ -71,7 +71,16 @@ fn plot_writes_both_figures_as_svg() {
             "minimum_training_time.svg",
             vec!["circuit.lh", "steps to target", "epsilon=20%"],
         ),
+        (
+            "instability.svg",
+            vec!["time to instability", "learning rate η", "minimum of the error"],
+        ),
     ] {
+        // The PNG beside it: 800 × 560 pixels (the IHDR chunk after the signature).
+        let png = std::fs::read(Path::new(d).join("figures").join(figure).with_extension("png")).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{figure}");
+        let size = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+        assert_eq!((size(16), size(20)), (800, 560), "{figure}");
         let svg = std::fs::read_to_string(Path::new(d).join("figures").join(figure)).unwrap();
         assert!(
             svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
