@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `learning_curves.svg` | a metric against training step, one curve per group of runs that differ only in seed (mean over seeds; a band from the smallest to the largest seed); the mean-field theory dashed where the runs carry it; a log scale when every value is positive |
 //! | `minimum_training_time.svg` | the summary's minimum training time against the one numeric sweep parameter that varies between groups, one line per combination of the others; error bars: the spread over seeds; the mean-field theory's where it describes the runs (long dashes: Eq. 13; short: the four-variable model); a log scale for times twentyfold apart |
+//! | `phase_plane.svg` | for runs recording `alpha` and `epsilon` (the linear network): the (weight norm, error) trajectory of each group's seed mean from a dot at step 0, the four-variable model's dashed, and the critical norm past which the error grows dotted (paper Fig. 1B) |
 //! | `instability.svg` | per group, the seed-averaged steps of the smoothed error's minimum and of its return to the initial value against the learning rate (Figs. 3B, 3C, 4C), with the theory's onset τc and return for NP on the linear network under teacher noise, and η* marked; drawn when a group tried two or more rates |
 
 use std::path::{Path, PathBuf};
@@ -52,6 +53,9 @@ pub struct Curve {
     pub high: Vec<f64>,
     /// The theory's curve (`epsilon_4v` beside `epsilon`), from the first seed.
     pub theory: Option<(Vec<f64>, Vec<f64>)>,
+    /// For NP on the linear network: the input-weight norm `α = |W1|²/Lx` beyond which the
+    /// error grows, `2/(η Lx Ly (1 + β0))` (the two-variable model's `a c0 = 2`).
+    pub critical_alpha: Option<f64>,
 }
 
 /// Each run's sweep assignments other than the seed, a value such as a whole rule
@@ -160,6 +164,7 @@ pub fn curves(file: &FileSummary, metric: Option<&str>) -> Result<(String, Vec<C
             low: Vec::new(),
             high: Vec::new(),
             theory: None,
+            critical_alpha: None,
         };
         for (k, &step) in steps.iter().enumerate() {
             let values = at(k);
@@ -185,6 +190,20 @@ pub fn curves(file: &FileSummary, metric: Option<&str>) -> Result<(String, Vec<C
         if metric == "epsilon" {
             curve.theory = theory("step").zip(theory("epsilon_4v"));
         }
+        if metric == "alpha" {
+            curve.theory = theory("step").zip(theory("alpha_4v"));
+        }
+        let rate = match runs[0].attributes.get("learning_rate") {
+            Some(crate::recorder::Attr::Float(rate)) => Some(*rate),
+            _ => None,
+        };
+        curve.critical_alpha = crate::analysis::theory::linear_setting(runs[0])
+            .filter(|s| !s.sgd)
+            .zip(rate)
+            .map(|(s, rate)| {
+                let beta0 = s.dims.initial_state(s.init_scale).beta;
+                2.0 / (rate * (s.dims.lx * s.dims.ly) as f64 * (1.0 + beta0))
+            });
         out.push(curve);
     }
     Ok((metric, out))
@@ -563,6 +582,116 @@ fn minimum_training_times_on<DB: DrawingBackend>(
     } else {
         draw!(builder.build_cartesian_2d(x_range, 0.0..y_hi.max(1.0) * 1.1));
     }
+    root.present().map_err(|e| e.to_string())?;
+    Ok(Some(()))
+}
+
+/// Draws the (weight norm, error) phase plane of linear runs (paper Fig. 1B): per group, the
+/// seed means of `alpha` and `epsilon` recorded at the same steps, the four-variable model's
+/// trajectory dashed, and the critical norm `2/(η Lx Ly (1 + β0))` past which the error grows
+/// as a vertical dotted line in the group's colour. `None` when the runs do not record both.
+pub fn draw_phase_plane(file: &FileSummary, title: &str, path: &Path) -> Result<Option<()>, PlotError> {
+    let (Ok((_, alpha)), Ok((_, epsilon))) = (curves(file, Some("alpha")), curves(file, Some("epsilon")))
+    else {
+        return Ok(None);
+    };
+    in_both_formats(
+        path,
+        |root| phase_plane_on(&alpha, &epsilon, title, root),
+        |root| phase_plane_on(&alpha, &epsilon, title, root),
+    )
+}
+
+fn phase_plane_on<DB: DrawingBackend>(
+    alpha: &[Curve],
+    epsilon: &[Curve],
+    title: &str,
+    root: impl FnOnce() -> DrawingArea<DB, Shift>,
+) -> Result<Option<()>, String> {
+    // Per group: the trajectory, the theory's and the critical norm.
+    type Trajectory = Vec<(f64, f64)>;
+    let pair = |a: &[f64], e: &[f64]| -> Trajectory {
+        a.iter()
+            .zip(e)
+            .map(|(&x, &y)| (x, y))
+            .filter(|&(x, y)| x.is_finite() && y.is_finite() && x > 0.0 && y > 0.0)
+            .collect()
+    };
+    let groups: Vec<(&str, Trajectory, Trajectory, Option<f64>)> = alpha
+        .iter()
+        .zip(epsilon)
+        .filter(|(a, e)| a.label == e.label && a.steps == e.steps)
+        .map(|(a, e)| {
+            let theory = match (&a.theory, &e.theory) {
+                (Some((_, ta)), Some((_, te))) => pair(ta, te),
+                _ => Vec::new(),
+            };
+            (a.label.as_str(), pair(&a.mean, &e.mean), theory, a.critical_alpha)
+        })
+        .collect();
+    let points = groups.iter().flat_map(|(_, run, _, _)| run.iter());
+    let (x_lo, x_hi, y_lo, y_hi) = points.fold(
+        (f64::INFINITY, 0.0f64, f64::INFINITY, 0.0f64),
+        |(a, b, c, d), &(x, y)| (a.min(x), b.max(x), c.min(y), d.max(y)),
+    );
+    if !x_lo.is_finite() || !y_lo.is_finite() {
+        return Ok(None);
+    }
+    let root = root();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(72)
+        .build_cartesian_2d(0.0..x_hi * 1.1, (y_lo / 2.0..y_hi * 2.0).log_scale())
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("input-weight norm α = |W1|²/Lx")
+        .y_desc("error ε")
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (k, (label, run, theory, critical)) in groups.iter().enumerate() {
+        let colour = COLOURS[k % COLOURS.len()];
+        chart
+            .draw_series(LineSeries::new(run.iter().copied(), colour.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(label.to_string())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+        chart
+            .draw_series(run.first().map(|&p| Circle::new(p, 4, colour.filled())))
+            .map_err(|e| e.to_string())?;
+        let inside = |&(x, y): &(f64, f64)| x <= x_hi * 1.1 && y <= y_hi * 2.0 && y >= y_lo / 2.0;
+        chart
+            .draw_series(DashedLineSeries::new(
+                theory.iter().copied().take_while(inside),
+                6,
+                4,
+                colour.stroke_width(1),
+            ))
+            .map_err(|e| e.to_string())?;
+        if let Some(c) = critical.filter(|c| *c <= x_hi * 1.1) {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(c, y_lo / 2.0), (c, y_hi * 2.0)],
+                    2,
+                    4,
+                    colour.stroke_width(1),
+                ))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .label_font(("sans-serif", if groups.len() > 8 { 10 } else { 14 }))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())?;
     Ok(Some(()))
 }

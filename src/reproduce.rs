@@ -96,7 +96,18 @@ pub const FIGURES: &[Figure] = &[
         "the mean-field theory (Eq. 12) tracks the simulations; above the critical rate η* the weight norm crosses 2/c0 before the error has converged, and the error rises again",
         &["circuit.lh=200", "train.steps=20000"],
         &["circuit.lh=10000", "train.steps=100000"],
-        ("1", "?"),
+        ("0.1", "?"),
+        "epsilon=1%",
+        None,
+    ),
+    figure(
+        "fig1b",
+        scenario!("linear_fig1a.ron"),
+        "the runs of fig1a in the (input-weight norm α, error ε) plane, beside the four-variable model and the critical norm 2/(η Lx Ly (1 + β0)) past which the error grows (`phase_plane.svg`)",
+        "below η* the error converges before the weight norm reaches the critical line; above it the norm crosses the line first and the error grows again",
+        &["circuit.lh=200", "train.steps=20000"],
+        &["circuit.lh=10000", "train.steps=100000"],
+        ("0.1", "?"),
         "epsilon=1%",
         None,
     ),
@@ -272,10 +283,6 @@ pub const FIGURES: &[Figure] = &[
 
 /// Figures of the paper not reproducible yet, and what they need.
 pub const NOT_YET: &[(&str, &str)] = &[
-    (
-        "fig1b",
-        "the (weight norm, error) phase plane of fig1a's runs: a phase-plane figure in `npsim plot`",
-    ),
     ("fig4a", "cosine with SGD against width on SARCOS"),
     (
         "fig4c, fig4d",

@@ -84,6 +84,10 @@ pub(super) fn plot(file: &Path, out: &Path, metric: Option<&str>) -> Result<Exit
     if npsim::plot::draw_minimum_training_times(&summary, &times_path)?.is_some() {
         println!("wrote {}", times_path.display());
     }
+    let phase_path = out.join("phase_plane.svg");
+    if npsim::plot::draw_phase_plane(&recording, &title, &phase_path)?.is_some() {
+        println!("wrote {}", phase_path.display());
+    }
     let instability_path = out.join("instability.svg");
     if npsim::plot::draw_instability(&summary, &instability_path)?.is_some() {
         println!("wrote {}", instability_path.display());
@@ -207,10 +211,12 @@ fn reproduce(
     println!("{}", summary.table());
     let metric = analysis.target.metric.clone();
     let (metric, curves) = npsim::plot::curves(&file, metric.as_deref())?;
-    let title = format!("{}: {}", figure.name, figure.shows);
+    // What the figure shows is printed; a caption that long would be cut off.
+    let title = format!("{} ({})", figure.name, figure.scenario_at(scale).0);
     npsim::plot::draw_learning_curves(&metric, &curves, &title, &out.join("learning_curves.svg"))?;
     npsim::plot::draw_minimum_training_times(&summary, &out.join("minimum_training_time.svg"))?;
     npsim::plot::draw_instability(&summary, &out.join("instability.svg"))?;
+    npsim::plot::draw_phase_plane(&file, &title, &out.join("phase_plane.svg"))?;
     println!(
         "the paper found: {}\nfigures in {}",
         figure.paper_found,

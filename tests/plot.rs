@@ -71,6 +71,7 @@ fn plot_writes_every_figure_as_svg_and_png() {
             "minimum_training_time.svg",
             vec!["circuit.lh", "steps to target", "epsilon=20%"],
         ),
+        ("phase_plane.svg", vec!["input-weight norm α", "error ε"]),
         (
             "instability.svg",
             vec!["time to instability", "learning rate η", "minimum of the error"],

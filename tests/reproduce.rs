@@ -298,3 +298,56 @@ fn fig3c_quick_sgd_is_stable_or_unstable_from_the_start() {
         }
     }
 }
+
+/// Fig. 1B at the quick scale: below η* each run's error converges (ε < ε0/100) while its
+/// input-weight norm α stays under the critical norm `2/(η Lx Ly (1 + β0))`; at 1.5 η* the
+/// norm crosses it and the error grows until the run diverges. Measured: final α 1.47–2.26
+/// against critical norms 15.0–3.75 below η*; past 2.5 at 1.5 η*.
+#[test]
+fn fig1b_quick_the_weight_norm_crosses_the_critical_line_only_above_the_critical_rate() {
+    use npsim::recorder::Attr;
+    let dir = tempfile::tempdir().unwrap();
+    let out = npsim(&["reproduce", "fig1b", "--quiet"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let folder = dir.path().join("reproduce/fig1b");
+    for figure in ["phase_plane.svg", "phase_plane.png"] {
+        assert!(folder.join(figure).exists(), "{figure}");
+    }
+    let file = npsim::recorder::read(&folder.join("fig1b_quick.h5")).unwrap();
+    assert_eq!(file.runs.len(), 8);
+    for run in &file.runs {
+        let number = |key: &str| match run.attributes[key] {
+            Attr::Float(v) => v,
+            Attr::Int(v) => v as f64,
+            ref other => panic!("{key}: {other:?}"),
+        };
+        let (lx, lh, ly, rate) = (number("lx"), number("lh"), number("ly"), number("learning_rate"));
+        let critical = 2.0 / (rate * lx * ly * (1.0 + 2.0 * lh / (lh + ly)));
+        let alpha = common::metric(run, "alpha");
+        let epsilon = common::metric(run, "epsilon");
+        let relative = number("learning_rate_relative_to_critical");
+        let status = run.attributes["status"].to_string();
+        if relative <= 1.0 {
+            assert!(
+                alpha.iter().all(|&a| a < critical),
+                "{relative} η*: α reached {:?} ≥ {critical}",
+                alpha.last()
+            );
+            assert!(
+                *epsilon.last().unwrap() < epsilon[0] / 100.0 && status == "completed",
+                "{relative} η*: {status}"
+            );
+        } else {
+            let largest = alpha
+                .iter()
+                .copied()
+                .filter(|a| a.is_finite())
+                .fold(0.0, f64::max);
+            assert!(
+                largest > critical,
+                "{relative} η*: α up to {largest} vs {critical}"
+            );
+            assert_eq!(status, "diverged", "{relative} η*");
+        }
+    }
+}
