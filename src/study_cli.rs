@@ -88,6 +88,10 @@ pub(super) fn plot(file: &Path, out: &Path, metric: Option<&str>) -> Result<Exit
     if npsim::plot::draw_phase_plane(&recording, &title, &phase_path)?.is_some() {
         println!("wrote {}", phase_path.display());
     }
+    let cosine_path = out.join("cosine.svg");
+    if npsim::plot::draw_cosines(&recording, &summary, &cosine_path)?.is_some() {
+        println!("wrote {}", cosine_path.display());
+    }
     let instability_path = out.join("instability.svg");
     if npsim::plot::draw_instability(&summary, &instability_path)?.is_some() {
         println!("wrote {}", instability_path.display());
@@ -217,6 +221,7 @@ fn reproduce(
     npsim::plot::draw_minimum_training_times(&summary, &out.join("minimum_training_time.svg"))?;
     npsim::plot::draw_instability(&summary, &out.join("instability.svg"))?;
     npsim::plot::draw_phase_plane(&file, &title, &out.join("phase_plane.svg"))?;
+    npsim::plot::draw_cosines(&file, &summary, &out.join("cosine.svg"))?;
     println!(
         "the paper found: {}\nfigures in {}",
         figure.paper_found,

@@ -73,6 +73,10 @@ fn plot_writes_every_figure_as_svg_and_png() {
         ),
         ("phase_plane.svg", vec!["input-weight norm α", "error ε"]),
         (
+            "cosine.svg",
+            vec!["alignment with gradient descent", "circuit.lh", ">W1<"],
+        ),
+        (
             "instability.svg",
             vec!["time to instability", "learning rate η", "minimum of the error"],
         ),
@@ -100,4 +104,36 @@ fn plot_writes_every_figure_as_svg_and_png() {
         String::from_utf8_lossy(&missing.stderr)
             .contains("no run records metric `test_accuracy`; the runs record: alpha, beta, ")
     );
+}
+
+/// Fig. 4A's quantity, computed independently from the recording: NP's updates of the
+/// input weights align less with the gradient in a wider hidden layer (paper Eq. 8: the
+/// cosine falls as the number of perturbed units grows). Measured on the linear network of
+/// `linear_fig2a.ron`: 0.040, 0.017, 0.007 at Lh = 250, 1,000, 4,000; here (Lh = 16 and 64,
+/// 400 steps, three seeds, two rates) the mean over runs must fall by a fifth at least.
+#[test]
+fn nps_input_weight_cosine_with_the_gradient_falls_with_the_width() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, file) = run_text(dir.path(), SWEEP);
+    let mean_cosine = |lh: &str| {
+        let runs: Vec<_> = file
+            .runs
+            .iter()
+            .filter(|r| r.attributes["sweep:circuit.lh"].to_string() == lh)
+            .collect();
+        let per_run: Vec<f64> = runs
+            .iter()
+            .map(|r| {
+                let finite: Vec<f64> = metric(r, "cosine_W1")
+                    .iter()
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .collect();
+                finite.iter().sum::<f64>() / finite.len() as f64
+            })
+            .collect();
+        per_run.iter().sum::<f64>() / per_run.len() as f64
+    };
+    let (narrow, wide) = (mean_cosine("16"), mean_cosine("64"));
+    assert!(narrow > 0.0 && wide < 0.8 * narrow, "Lh 16: {narrow}, 64: {wide}");
 }

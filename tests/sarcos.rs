@@ -62,7 +62,7 @@ fn np_and_sgd_fit_a_synthetic_sarcos_regression() {
         dir.path().display()
     );
     let out = tempfile::tempdir().unwrap();
-    let (_, summary) = run_text(out.path(), &scenario);
+    let (recording, summary) = run_text(out.path(), &scenario);
     for run in &summary.runs {
         assert_eq!(text(run, "task"), "sarcos");
         assert_eq!(text(run, "train_samples"), "2000");
@@ -76,6 +76,21 @@ fn np_and_sgd_fit_a_synthetic_sarcos_regression() {
         // Measured: both fit this noiseless linear map to below 1e-4 of the initial error;
         // require a factor 5.
         assert!(loss[loss.len() - 1] < loss[0] / 5.0, "{loss:?}");
+    }
+    // Fig. 4D's kind of figure: the summed squared weight norms against the test error.
+    let plot = common::npsim(
+        &["plot", recording.to_str().unwrap(), "--out", "figures"],
+        out.path(),
+    );
+    assert!(plot.status.success(), "{}", String::from_utf8_lossy(&plot.stderr));
+    let svg = std::fs::read_to_string(out.path().join("figures/phase_plane.svg")).unwrap();
+    for text in [
+        "squared weight norm",
+        "test_loss",
+        "rule=Sgd",
+        "rule=NodePerturbation",
+    ] {
+        assert!(svg.contains(text), "phase plane lacks `{text}`");
     }
 }
 

@@ -6,6 +6,7 @@
 //! | `learning_curves.svg` | a metric against training step, one curve per group of runs that differ only in seed (mean over seeds; a band from the smallest to the largest seed); the mean-field theory dashed where the runs carry it; a log scale when every value is positive |
 //! | `minimum_training_time.svg` | the summary's minimum training time against the one numeric sweep parameter that varies between groups, one line per combination of the others; error bars: the spread over seeds; the mean-field theory's where it describes the runs (long dashes: Eq. 13; short: the four-variable model); a log scale for times twentyfold apart |
 //! | `phase_plane.svg` | for runs recording `alpha` and `epsilon` (the linear network): the (weight norm, error) trajectory of each group's seed mean from a dot at step 0, the four-variable model's dashed, and the critical norm past which the error grows dotted (paper Fig. 1B) |
+//! | `cosine.svg` | for runs recording `cosine_<projection>` (the cosine between each update and the gradient-descent update on the same batch): its mean over the run against the one numeric sweep value that varies between groups, at each group's best rate (paper Fig. 4A) |
 //! | `instability.svg` | per group, the seed-averaged steps of the smoothed error's minimum and of its return to the initial value against the learning rate (Figs. 3B, 3C, 4C), with the theory's onset τc and return for NP on the linear network under teacher noise, and η* marked; drawn when a group tried two or more rates |
 
 use std::path::{Path, PathBuf};
@@ -16,9 +17,11 @@ use thiserror::Error;
 
 use crate::recorder::{FileSummary, RunSummary};
 
+mod cosine;
 mod phase;
 mod scaling;
 
+pub use cosine::draw_cosines;
 pub use phase::draw_phase_plane;
 pub use scaling::{draw_instability, draw_minimum_training_times};
 

@@ -8,25 +8,80 @@ use plotters::prelude::*;
 use super::{COLOURS, Curve, PlotError, curves, in_both_formats, tick};
 use crate::recorder::FileSummary;
 
-/// Draws the (weight norm, error) phase plane of linear runs (paper Fig. 1B): per group, the
-/// seed means of `alpha` and `epsilon` recorded at the same steps, the four-variable model's
-/// trajectory dashed, and the critical norm `2/(η Lx Ly (1 + β0))` past which the error grows
-/// as a vertical dotted line in the group's colour. `None` when the runs do not record both.
+/// Draws the (weight norm, error) phase plane (paper Figs. 1B, 4D): per group, the seed means
+/// of a weight norm and the error recorded at the same steps. For the linear network: the
+/// input-weight norm `alpha` against `epsilon`, the four-variable model's trajectory dashed,
+/// and the critical norm `2/(η Lx Ly (1 + β0))` past which the error grows as a vertical
+/// dotted line in the group's colour. For dataset tasks: the sum of the squared weight norms
+/// (`norm_<projection>`) against the runs' error metric. `None` when the runs record neither.
 pub fn draw_phase_plane(file: &FileSummary, title: &str, path: &Path) -> Result<Option<()>, PlotError> {
-    let (Ok((_, alpha)), Ok((_, epsilon))) = (curves(file, Some("alpha")), curves(file, Some("epsilon")))
-    else {
+    let axes = match (curves(file, Some("alpha")), curves(file, Some("epsilon"))) {
+        (Ok((_, alpha)), Ok((_, epsilon))) => Some((
+            "input-weight norm α = |W1|²/Lx".to_string(),
+            alpha,
+            "error ε".to_string(),
+            epsilon,
+        )),
+        _ => summed_norms(file).and_then(|norms| {
+            let error = crate::analysis::error_metric(file.runs.first()?);
+            let (_, errors) = curves(file, Some(&error)).ok()?;
+            Some(("squared weight norm Σ|W|²".to_string(), norms, error, errors))
+        }),
+    };
+    let Some((x_label, x, y_label, y)) = axes else {
         return Ok(None);
     };
+    let labels = (x_label.as_str(), y_label.as_str());
     in_both_formats(
         path,
-        |root| phase_plane_on(&alpha, &epsilon, title, root),
-        |root| phase_plane_on(&alpha, &epsilon, title, root),
+        |root| phase_plane_on(&x, &y, labels, title, root),
+        |root| phase_plane_on(&x, &y, labels, title, root),
     )
+}
+
+/// Per group, the sum over projections of the recorded squared norms `norm_<projection>`.
+fn summed_norms(file: &FileSummary) -> Option<Vec<Curve>> {
+    let names: Vec<&str> = file
+        .runs
+        .first()?
+        .metrics
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| n.starts_with("norm_"))
+        .collect();
+    let mut total: Option<Vec<Curve>> = None;
+    for name in names {
+        let (_, parts) = curves(file, Some(name)).ok()?;
+        total = Some(match total {
+            None => parts,
+            Some(sum) => sum
+                .into_iter()
+                .zip(parts)
+                .map(|(mut s, p)| {
+                    for (a, b) in s.mean.iter_mut().zip(&p.mean) {
+                        *a += b;
+                    }
+                    s
+                })
+                .collect(),
+        });
+    }
+    total.map(|curves| {
+        curves
+            .into_iter()
+            .map(|c| Curve {
+                theory: None,
+                critical_alpha: None,
+                ..c
+            })
+            .collect()
+    })
 }
 
 fn phase_plane_on<DB: DrawingBackend>(
     alpha: &[Curve],
     epsilon: &[Curve],
+    (x_label, y_label): (&str, &str),
     title: &str,
     root: impl FnOnce() -> DrawingArea<DB, Shift>,
 ) -> Result<Option<()>, String> {
@@ -70,8 +125,8 @@ fn phase_plane_on<DB: DrawingBackend>(
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
-        .x_desc("input-weight norm α = |W1|²/Lx")
-        .y_desc("error ε")
+        .x_desc(x_label)
+        .y_desc(y_label)
         .x_label_formatter(&|v| tick(*v))
         .y_label_formatter(&|v| tick(*v))
         .draw()

@@ -9,8 +9,16 @@ use plotters::prelude::*;
 use super::{COLOURS, PlotError, in_both_formats};
 use crate::analysis::{GroupResult, Summary};
 
+/// A swept value read as a size: a number, or a list of one (`circuit.hidden=[1000]`).
+fn numeric(value: &str) -> Option<f64> {
+    value.parse().ok().or_else(|| {
+        let inner = value.strip_prefix('[')?.strip_suffix(']')?.trim();
+        inner.parse().ok()
+    })
+}
+
 /// The numeric sweep value that varies between groups, and each group's other values.
-fn scaling_axis(groups: &[GroupResult]) -> Option<(String, Vec<(f64, String)>)> {
+pub(super) fn scaling_axis(groups: &[GroupResult]) -> Option<(String, Vec<(f64, String)>)> {
     let parsed: Vec<Vec<(String, String)>> = groups
         .iter()
         .map(|g| {
@@ -24,11 +32,7 @@ fn scaling_axis(groups: &[GroupResult]) -> Option<(String, Vec<(f64, String)>)> 
     let axis = first.iter().map(|(p, _)| p).find(|path| {
         let values: Vec<Option<f64>> = parsed
             .iter()
-            .map(|g| {
-                g.iter()
-                    .find(|(p, _)| p == *path)
-                    .and_then(|(_, v)| v.parse().ok())
-            })
+            .map(|g| g.iter().find(|(p, _)| p == *path).and_then(|(_, v)| numeric(v)))
             .collect();
         values.iter().all(Option::is_some) && values.windows(2).any(|w| w[0] != w[1])
     })?;
@@ -37,7 +41,7 @@ fn scaling_axis(groups: &[GroupResult]) -> Option<(String, Vec<(f64, String)>)> 
     let name = |g: &[(String, String)], short: bool| -> String {
         let rest: Vec<String> = g
             .iter()
-            .filter(|(p, v)| p != axis && v.parse::<f64>().is_err())
+            .filter(|(p, v)| p != axis && numeric(v).is_none())
             .map(|(p, v)| {
                 let v = if short {
                     v.split('(').next().unwrap_or(v)
@@ -66,7 +70,7 @@ fn scaling_axis(groups: &[GroupResult]) -> Option<(String, Vec<(f64, String)>)> 
             let x = g
                 .iter()
                 .find(|(p, _)| p == axis)
-                .and_then(|(_, v)| v.parse().ok())
+                .and_then(|(_, v)| numeric(v))
                 .unwrap_or(f64::NAN);
             // The series: the values that do not vary with the axis in a linked sweep (numbers
             // that change with it are left out).
