@@ -74,7 +74,7 @@ fn plot_writes_every_figure_as_svg_and_png() {
         ("phase_plane.svg", vec!["input-weight norm α", "error ε"]),
         (
             "cosine.svg",
-            vec!["alignment with gradient descent", "circuit.lh", ">W1<"],
+            vec!["alignment with gradient descent", "circuit.lh", "\nW1\n"],
         ),
         (
             "instability.svg",
