@@ -313,7 +313,9 @@ fn first_at_or_below(
         if eps <= target {
             return Some(iteration);
         }
-        if !eps.is_finite() {
+        // Past 100 times its initial value the error has blown up (the runs' default
+        // divergence factor); stopping there keeps a search over unstable rates short.
+        if !eps.is_finite() || eps > 100.0 * initial {
             return None;
         }
     }
@@ -322,7 +324,7 @@ fn first_at_or_below(
 
 impl TheorySettings {
     /// The first iteration at which the model's `ε` is at or below `target`; `None` if that
-    /// takes more than `max_steps` or the error blows up first.
+    /// takes more than `max_steps` or the error blows up first (past 100 `ε0`).
     pub fn time_to_target(&self, model: Model, target: f64, max_steps: u64) -> Option<u64> {
         let s = self.dims.initial_state(self.init_scale);
         match model {
