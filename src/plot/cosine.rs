@@ -8,7 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::scaling::scaling_axis;
-use super::{COLOURS, PlotError, in_both_formats, tick};
+use super::{COLOURS, PlotError, draw_legend, in_both_formats, tick};
 use crate::analysis::Summary;
 use crate::recorder::FileSummary;
 
@@ -124,13 +124,7 @@ fn cosines_on<DB: DrawingBackend>(
             .draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))
             .map_err(|e| e.to_string())?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| e.to_string())?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight, None)?;
     root.present().map_err(|e| e.to_string())?;
     Ok(Some(()))
 }

@@ -246,6 +246,24 @@ fn tick(v: f64) -> String {
     }
 }
 
+/// Draws a chart's legend in the house style; with `series` given, a smaller font when there
+/// are more than eight entries, so that the legend hides less of them.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    series: Option<usize>,
+) -> Result<(), String> {
+    let mut legend = chart.configure_series_labels();
+    legend
+        .position(position)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK);
+    if let Some(n) = series {
+        legend.label_font(("sans-serif", if n > 8 { 10 } else { 14 }));
+    }
+    legend.draw().map_err(|e| e.to_string())
+}
+
 /// Every figure's size in pixels (and SVG units).
 const SIZE: (u32, u32) = (800, 560);
 
@@ -374,15 +392,7 @@ fn learning_curves_on<DB: DrawingBackend>(
                         .map_err(|e| e.to_string())?;
                 }
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerLeft)
-                // Many curves: a smaller legend, so that it hides less of them.
-                .label_font(("sans-serif", if curves.len() > 8 { 10 } else { 14 }))
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| e.to_string())?;
+            draw_legend(&mut chart, SeriesLabelPosition::LowerLeft, Some(curves.len()))?;
         }};
     }
     if lo > 0.0 && hi.is_finite() {

@@ -5,7 +5,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{COLOURS, Curve, PlotError, curves, in_both_formats, tick};
+use super::{COLOURS, Curve, PlotError, curves, draw_legend, in_both_formats, tick};
 use crate::recorder::FileSummary;
 
 /// Draws the (weight norm, error) phase plane (paper Figs. 1B, 4D): per group, the seed means
@@ -161,14 +161,7 @@ fn phase_plane_on<DB: DrawingBackend>(
                 .map_err(|e| e.to_string())?;
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
-        .label_font(("sans-serif", if groups.len() > 8 { 10 } else { 14 }))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| e.to_string())?;
+    draw_legend(&mut chart, SeriesLabelPosition::LowerLeft, Some(groups.len()))?;
     root.present().map_err(|e| e.to_string())?;
     Ok(Some(()))
 }

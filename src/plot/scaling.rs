@@ -6,7 +6,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{COLOURS, PlotError, in_both_formats};
+use super::{COLOURS, PlotError, draw_legend, in_both_formats};
 use crate::analysis::{GroupResult, Summary};
 
 /// A swept value read as a size: a number, or a list of one (`circuit.hidden=[1000]`).
@@ -193,13 +193,7 @@ fn minimum_training_times_on<DB: DrawingBackend>(
                         });
                 }
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| e.to_string())?;
+            draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, None)?;
         }};
     }
     // Rules far apart in speed (NP and SGD: a hundredfold) share a logarithmic axis.
@@ -411,13 +405,7 @@ fn instability_on<DB: DrawingBackend>(
                 .map_err(|e| e.to_string())?;
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| e.to_string())?;
+    draw_legend(&mut chart, SeriesLabelPosition::LowerLeft, None)?;
     root.present().map_err(|e| e.to_string())?;
     Ok(Some(()))
 }
