@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use nalgebra::DMatrix;
+use npsim_core::circuit::lookahead::{LOOKAHEAD_STEPS, SamplesAhead};
 use npsim_core::{Circuit, Engine, Real, SeedStreams};
 use npsim_models::{LinearTeacherConfig, TaskConfig, TaskContext};
 use npsim_rules::{NodePerturbation, RULES};
@@ -65,14 +66,19 @@ pub fn linear_np<T: Real>(settings: LinearNpBench) -> Result<f64, String> {
     let mut engine = Engine::new(Circuit::<T>::instantiate(&blueprint, &streams), &streams);
     // A small rate keeps the weights bounded however long the benchmark runs.
     let mut rule = NodePerturbation::<T>::new(0.1 * template.dims().critical_learning_rate(1.0));
+    // As scenarios train per sample: the next steps' samples drawn and announced first.
+    let mut ahead = SamplesAhead::new(settings.lx, settings.ly);
     let mut x = DMatrix::zeros(settings.lx, 1);
     let mut t = DMatrix::zeros(settings.ly, 1);
     let mut step = |n: usize| {
-        for _ in 0..n {
-            task.next_batch(&mut x, &mut t);
-            engine
-                .step(&x, &t, &mut rule, &mut [])
-                .expect("NP on a noisy circuit cannot fail");
+        for block in (0..n).step_by(LOOKAHEAD_STEPS) {
+            let count = LOOKAHEAD_STEPS.min(n - block);
+            engine.look_ahead(&ahead.draw(count, &mut x, &mut t, |x, t| task.next_batch(x, t)));
+            while ahead.next_into(&mut x, &mut t) {
+                engine
+                    .step(&x, &t, &mut rule, &mut [])
+                    .expect("NP on a noisy circuit cannot fail");
+            }
         }
     };
     Ok(median_rate(&mut step, 1, settings.seconds, settings.reps))

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use nalgebra::DMatrix;
 use npsim_core::analysis::cosine;
+use npsim_core::circuit::lookahead::{LOOKAHEAD_STEPS, SamplesAhead};
 use npsim_core::{
     Attr, Circuit, Engine, Geometry, LearningRule, Measure, PostUpdate, Precision, Real, RuleError,
     SeedStreams, TrialEngine,
@@ -196,6 +197,10 @@ trait Trainer<T: Real>: Measure<T> {
         plastic: &[usize],
     ) -> Result<(f64, Vec<f64>), RuleError>;
 
+    /// Announces the inputs of the next per-sample steps (see [`Engine::look_ahead`]); engines
+    /// that cannot use them ignore them.
+    fn look_ahead(&mut self, _inputs: &DMatrix<T>) {}
+
     /// The mean loss of the last update's noisy renditions (trial engine with perturbation).
     fn noisy_loss(&self) -> Option<f64> {
         None
@@ -227,6 +232,10 @@ fn cosines<T: Real>(
 }
 
 impl<T: Real> Trainer<T> for Engine<T> {
+    fn look_ahead(&mut self, inputs: &DMatrix<T>) {
+        Engine::look_ahead(self, inputs);
+    }
+
     fn train_step(
         &mut self,
         inputs: &DMatrix<T>,
@@ -583,9 +592,27 @@ fn train<T: Real, E: Trainer<T>>(
     // The last step with a metrics row, and when the recorder last flushed.
     let mut recorded_step = 0u64;
     let mut last_sync = std::time::Instant::now();
+    // Per-sample training without post-update steps (which read the weights every step)
+    // draws the samples up to the next record step ahead and announces them; results are
+    // the same up to rounding.
+    let mut ahead = (batch * columns_per_sample == 1 && post.is_empty())
+        .then(|| SamplesAhead::<T>::new(task.input_size(), task.output_size()));
     for step in 1..=plan.steps {
-        task.next_batch(&mut inputs, &mut targets);
         let at_record = step % plan.record_every == 0 || step == plan.steps;
+        let drawn = ahead
+            .as_mut()
+            .is_some_and(|ahead| ahead.next_into(&mut inputs, &mut targets));
+        let next_record = step.next_multiple_of(plan.record_every).min(plan.steps);
+        let count = (next_record - step).min(LOOKAHEAD_STEPS as u64) as usize;
+        match ahead.as_mut() {
+            _ if drawn => {}
+            Some(ahead) if count >= 2 => {
+                let announced = ahead.draw(count, &mut inputs, &mut targets, |x, t| task.next_batch(x, t));
+                engine.look_ahead(&announced);
+                ahead.next_into(&mut inputs, &mut targets);
+            }
+            _ => task.next_batch(&mut inputs, &mut targets),
+        }
         let outcome = if at_record {
             engine.diagnostic_step(&inputs, &targets, rule.as_mut(), &mut post, &plastic)
         } else {

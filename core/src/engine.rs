@@ -179,9 +179,14 @@ impl<T: Real> Engine<T> {
                 let input = &self.ws.act[spec.pre];
                 match spec.geometry {
                     Geometry::Dense => {
-                        let pending = proj.pending_active.then_some(&proj.pending);
-                        update_then_multiply(&mut proj.weights, pending, input, &mut pre);
-                        proj.pending_active = false;
+                        if proj.takes_ahead(input) {
+                            proj.product_ahead(&mut pre);
+                        } else {
+                            proj.end_lookahead();
+                            let pending = proj.pending_active.then_some(&proj.pending);
+                            update_then_multiply(&mut proj.weights, pending, input, &mut pre);
+                            proj.pending_active = false;
+                        }
                         if let Some(bias) = &proj.bias {
                             let bias = bias.as_slice();
                             by_column_blocks(bias.len(), pre.as_mut_slice(), [], |part, []| {
@@ -217,6 +222,27 @@ impl<T: Real> Engine<T> {
             self.ws.pre[p] = pre;
         }
         &self.ws.act[bp.output()]
+    }
+
+    /// Announces the inputs (`input_size × n`) of the next `n` per-sample steps, so that the
+    /// dense projections out of the input population compute their products for all of them
+    /// in one pass over their weights and queue the rules' updates in between (see
+    /// [`crate::circuit::lookahead`]). A step whose input is not the next announced one, and
+    /// anyone reading the weights, ends the lookahead; results are the same up to rounding
+    /// either way. Does nothing for batches of more than one sample or a noisy input
+    /// population (whose perturbed pass reads the weights).
+    pub fn look_ahead(&mut self, inputs: &DMatrix<T>) {
+        let bp = &self.circuit.blueprint;
+        let input = bp.input();
+        if inputs.ncols() < 2 || bp.populations()[input].noise.std() > 0.0 {
+            return;
+        }
+        for &q in bp.outgoing(input) {
+            let spec = &bp.projections()[q];
+            if matches!(spec.geometry, Geometry::Dense) {
+                self.circuit.projections[q].look_ahead(inputs);
+            }
+        }
     }
 
     /// Per-sample clean loss `½|a − t|²` of the last forward pass.
@@ -287,7 +313,9 @@ impl<T: Real> Engine<T> {
             reshape(&mut d_pre, pop.size, batch);
             for q in sources {
                 let spec = &bp.projections()[q];
-                let weights = &self.circuit.projections[q].weights;
+                let proj = &mut self.circuit.projections[q];
+                proj.end_lookahead();
+                let weights = &proj.weights;
                 let diff = &self.ws.diff_act[spec.pre];
                 match spec.geometry {
                     Geometry::Dense => multiply_by_blocks(weights, diff, &mut d_pre),
@@ -420,7 +448,9 @@ impl<T: Real> Engine<T> {
             } else {
                 for &q in bp.outgoing(p) {
                     let spec = &bp.projections()[q];
-                    let weights = &self.circuit.projections[q].weights;
+                    let proj = &mut self.circuit.projections[q];
+                    proj.end_lookahead();
+                    let weights = &proj.weights;
                     let post_error = &self.ws.error[spec.post];
                     match spec.geometry {
                         Geometry::Dense => gemm(

@@ -173,6 +173,25 @@ pub fn update_then_multiply_by_row_blocks<T: Real>(
     update: Option<(T, &DMatrix<T>, &DMatrix<T>)>,
     product: Option<(&DMatrix<T>, &mut DMatrix<T>)>,
 ) {
+    update_then_product_by_row_blocks(w, update, product, Accum::Add);
+}
+
+/// [`update_then_multiply_by_row_blocks`] with `out_b = w_b x` in place of `out_b += w_b x`
+/// (`out` need not be zeroed first: each block is written while in cache).
+pub fn update_then_assign_product_by_row_blocks<T: Real>(
+    w: &mut DMatrix<T>,
+    update: Option<(T, &DMatrix<T>, &DMatrix<T>)>,
+    product: (&DMatrix<T>, &mut DMatrix<T>),
+) {
+    update_then_product_by_row_blocks(w, update, Some(product), Accum::Replace);
+}
+
+fn update_then_product_by_row_blocks<T: Real>(
+    w: &mut DMatrix<T>,
+    update: Option<(T, &DMatrix<T>, &DMatrix<T>)>,
+    product: Option<(&DMatrix<T>, &mut DMatrix<T>)>,
+    accumulate: Accum,
+) {
     let (rows, cols) = w.shape();
     if let Some((_, u, v)) = update {
         assert!(
@@ -223,7 +242,10 @@ pub fn update_then_multiply_by_row_blocks<T: Real>(
                     faer::linalg::matmul::matmul(w_block, Accum::Add, u, v_t_block, alpha, Par::Seq);
                 });
         }
-        if let (Some(x), Some(out)) = (x, out) {
+        if let (Some(x), Some(mut out)) = (x, out) {
+            if accumulate == Accum::Replace {
+                out.fill(T::zero());
+            }
             multiply_by_column_blocks(w.rb(), x, out);
         }
         return;
@@ -250,7 +272,7 @@ pub fn update_then_multiply_by_row_blocks<T: Real>(
                 faer::linalg::matmul::matmul(w_block.rb_mut(), Accum::Add, u_block, v_t, alpha, Par::Seq);
             }
             if let (Some(x), Some(out_block)) = (x, out_block) {
-                faer::linalg::matmul::matmul(out_block, Accum::Add, w_block.rb(), x, T::one(), Par::Seq);
+                faer::linalg::matmul::matmul(out_block, accumulate, w_block.rb(), x, T::one(), Par::Seq);
             }
         };
     for_each_block(blocks, large, work);
@@ -266,6 +288,10 @@ pub fn multiply_by_blocks<T: Real>(w: &DMatrix<T>, x: &DMatrix<T>, out: &mut DMa
     let n = x.ncols();
     assert_product_shapes(rows, cols, x, out);
     if rows == 0 {
+        return;
+    }
+    if n == 1 && rows <= crate::kernels::SHORT_MAX_ROWS {
+        crate::kernels::short_multiply(w, x.as_slice(), out.as_mut_slice());
         return;
     }
     let w = MatRef::from_column_major_slice(w.as_slice(), rows, cols);

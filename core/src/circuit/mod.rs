@@ -9,6 +9,7 @@
 //! (weights, biases, deferred updates); the unit tests are in `tests.rs`.
 
 mod geometry;
+pub mod lookahead;
 mod state;
 
 pub use state::{Circuit, PendingUpdate, Projection};

@@ -52,6 +52,8 @@ pub struct Projection<T: Real> {
     pub(crate) pending: PendingUpdate<T>,
     pub(crate) pending_active: bool,
     pub(crate) sparse: Option<SparseWeights<T>>,
+    /// Announced inputs and queued per-sample updates (see [`super::lookahead`]).
+    pub(crate) lookahead: super::lookahead::Lookahead<T>,
 }
 
 impl<T: Real> Projection<T> {
@@ -68,6 +70,7 @@ impl<T: Real> Projection<T> {
             pending,
             pending_active: false,
             sparse: None,
+            lookahead: super::lookahead::Lookahead::new(),
         }
     }
 
@@ -129,6 +132,12 @@ impl<T: Real> Projection<T> {
             }
             return;
         }
+        self.end_lookahead();
+        self.flush_pending();
+    }
+
+    /// Applies the update left pending by the last step, if any (not the lookahead's queue).
+    pub(crate) fn flush_pending(&mut self) {
         if self.pending_active {
             let p = &self.pending;
             crate::kernels::apply_outer(&mut self.weights, p.scale, &p.post_factors, &p.pre_factors);
@@ -148,6 +157,12 @@ impl<T: Real> Projection<T> {
         columns_per_sample: usize,
         pre: &DMatrix<T>,
     ) {
+        if self.sparse.is_none()
+            && columns_per_sample == 1
+            && self.queue_ahead(scale, post, sample_scales.map(|c| c[0]), pre)
+        {
+            return;
+        }
         self.flush();
         if let Some(s) = &mut self.sparse {
             s.structure

@@ -1,0 +1,274 @@
+//! Per-sample training with the inputs known ahead.
+//!
+//! A per-sample step through a wide projection out of the input population (the paper's
+//! 100-10000-10 linear network: `W₁` is 8 MB of `f64`) is bound by memory: the rule's rank-one
+//! update and the next product each stream the whole matrix, one sample at a time. But the
+//! inputs do not depend on the weights, so a caller that draws the next `n` samples first can
+//! announce them ([`crate::Engine::look_ahead`]). The projection then
+//!
+//! 1. applies what it has queued and computes `P = W X` for all `n` announced inputs in one
+//!    pass over the weights (a GEMM: compute-bound instead of memory-bound);
+//! 2. at step `t` forms the product from `P` and the rank-one updates queued since,
+//!    `W_t x_t = P[:, t] + Σ_{k<t} u_k (v_kᵀ x_t)` (only `rows × t` values are read);
+//! 3. queues each step's update `u_t v_tᵀ` instead of applying it.
+//!
+//! Anyone who reads or writes the weights (a rule asking for them, a post-update step, a
+//! recording) flushes the queue first, which ends the lookahead; the products are then
+//! computed the ordinary way. So the numbers never depend on who looks ahead, only the
+//! rounding does: `P[:, t] + Σ u_k (v_kᵀ x)` and `(W + Σ u_k v_kᵀ) x` differ in the last bits.
+//! The blocks of rows of the GEMMs are a fixed partition and each row's correction is summed
+//! in the order of the queue, so the results do not depend on the number of threads.
+
+use nalgebra::DMatrix;
+use rayon::prelude::*;
+
+use super::Projection;
+use crate::Real;
+use crate::gemm::{update_then_assign_product_by_row_blocks, update_then_multiply_by_row_blocks};
+
+/// How many steps a scenario's per-sample training takes ahead at most. Each announced step
+/// costs `rows × t` reads for its correction, so the benefit of a longer block (the GEMM's
+/// efficiency) is traded against the correction's cost; 32 was the fastest of 8–64 for the
+/// 100-10000-10 network.
+pub const LOOKAHEAD_STEPS: usize = 32;
+
+/// Rows per block of a correction shared among threads (a fixed partition).
+const CORRECTION_BLOCK_ROWS: usize = 2048;
+
+/// The announced inputs, their products through the weights as they were when announced, and
+/// the updates queued since.
+#[derive(Debug, Clone)]
+pub(crate) struct Lookahead<T: Real> {
+    active: bool,
+    /// A lookahead was ended before its inputs were used (a rule or a step reading the
+    /// weights every step): announcing more would only cost a product each time.
+    declined: bool,
+    /// `X`, `pre_size × n`.
+    inputs: DMatrix<T>,
+    /// `W X`, `post_size × n`, with `W` the weights when `X` was announced.
+    products: DMatrix<T>,
+    /// The next announced input.
+    next: usize,
+    /// Queued `u_k`, `post_size × n`.
+    post: DMatrix<T>,
+    /// Queued `v_k` (the rule's scale included), `pre_size × n`; zero beyond `queued`, so that
+    /// the whole matrix can be applied at once.
+    pre: DMatrix<T>,
+    queued: usize,
+    coefficients: Vec<T>,
+}
+
+impl<T: Real> Lookahead<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            active: false,
+            declined: false,
+            inputs: DMatrix::zeros(0, 0),
+            products: DMatrix::zeros(0, 0),
+            next: 0,
+            post: DMatrix::zeros(0, 0),
+            pre: DMatrix::zeros(0, 0),
+            queued: 0,
+            coefficients: Vec::new(),
+        }
+    }
+}
+
+impl<T: Real> Lookahead<T> {
+    /// The queued updates as one `1 · U Vᵀ` (`None` if there are none); columns beyond those
+    /// queued are zeroed first, so that they add nothing (zero times a stale non-finite entry
+    /// would not be zero).
+    fn queue(&mut self) -> Option<(T, &DMatrix<T>, &DMatrix<T>)> {
+        if !self.active || self.queued == 0 {
+            return None;
+        }
+        let (rows, cols) = (self.post.nrows(), self.pre.nrows());
+        self.post.as_mut_slice()[self.queued * rows..].fill(T::zero());
+        self.pre.as_mut_slice()[self.queued * cols..].fill(T::zero());
+        Some((T::one(), &self.post, &self.pre))
+    }
+}
+
+impl<T: Real> Projection<T> {
+    /// Announces the inputs of the next `inputs.ncols()` per-sample steps: applies what is
+    /// pending or queued and computes their products in one pass over the weights.
+    pub(crate) fn look_ahead(&mut self, inputs: &DMatrix<T>) {
+        debug_assert!(self.sparse.is_none(), "only dense projections look ahead");
+        if self.lookahead.declined {
+            return;
+        }
+        self.flush_pending();
+        let (rows, cols) = self.weights.shape();
+        assert_eq!(
+            inputs.nrows(),
+            cols,
+            "announced inputs have one row per presynaptic unit"
+        );
+        let steps = inputs.ncols();
+        let ahead = &mut self.lookahead;
+        let mut products = std::mem::replace(&mut ahead.products, DMatrix::zeros(0, 0));
+        if products.shape() != (rows, steps) {
+            products = DMatrix::zeros(rows, steps);
+        }
+        let update = ahead.queue();
+        update_then_assign_product_by_row_blocks(&mut self.weights, update, (inputs, &mut products));
+        ahead.products = products;
+        crate::kernels::copy_into(&mut ahead.inputs, inputs);
+        if ahead.post.shape() != (rows, steps) {
+            ahead.post = DMatrix::zeros(rows, steps);
+            ahead.pre = DMatrix::zeros(cols, steps);
+        }
+        ahead.next = 0;
+        ahead.queued = 0;
+        ahead.active = true;
+    }
+
+    /// Whether the next product through these weights can be formed from the announced
+    /// products: a lookahead is running and `input` (one column) is the next announced input.
+    pub(crate) fn takes_ahead(&self, input: &DMatrix<T>) -> bool {
+        let ahead = &self.lookahead;
+        ahead.active
+            && !self.pending_active
+            && input.ncols() == 1
+            && ahead.next < ahead.inputs.ncols()
+            && ahead.inputs.column(ahead.next).as_slice() == input.as_slice()
+    }
+
+    /// `out += W x` for the next announced input `x` (see [`Projection::takes_ahead`]):
+    /// its announced product plus the queued updates' contributions.
+    pub(crate) fn product_ahead(&mut self, out: &mut DMatrix<T>) {
+        let ahead = &mut self.lookahead;
+        let (rows, cols) = (ahead.post.nrows(), ahead.inputs.nrows());
+        let t = ahead.next;
+        let x = &ahead.inputs.as_slice()[t * cols..(t + 1) * cols];
+        let queued = ahead.queued;
+        ahead.coefficients.clear();
+        ahead.coefficients.extend(
+            ahead.pre.as_slice()[..queued * cols]
+                .chunks_exact(cols)
+                .map(|v| v.iter().zip(x).map(|(&a, &b)| a * b).sum::<T>()),
+        );
+        let coefficients = &ahead.coefficients;
+        let product = &ahead.products.as_slice()[t * rows..(t + 1) * rows];
+        let post = ahead.post.as_slice();
+        let correct = |(block, out): (usize, &mut [T])| {
+            let r0 = block * CORRECTION_BLOCK_ROWS;
+            let len = out.len();
+            out.iter_mut()
+                .zip(&product[r0..r0 + len])
+                .for_each(|(o, &p)| *o += p);
+            for (k, &c) in coefficients.iter().enumerate() {
+                let u = &post[k * rows + r0..k * rows + r0 + len];
+                out.iter_mut().zip(u).for_each(|(o, &u)| *o += c * u);
+            }
+        };
+        let out = &mut out.as_mut_slice()[..rows];
+        if rows * (queued + 1) >= crate::kernels::SPLIT_MIN_ENTRIES {
+            out.par_chunks_mut(CORRECTION_BLOCK_ROWS)
+                .enumerate()
+                .for_each(correct);
+        } else {
+            out.chunks_mut(CORRECTION_BLOCK_ROWS)
+                .enumerate()
+                .for_each(correct);
+        }
+        ahead.next += 1;
+    }
+
+    /// Queues `W += scale · (c u) vᵀ` (one sample's update) if a lookahead is running and has
+    /// room; returns whether it did.
+    pub(crate) fn queue_ahead(
+        &mut self,
+        scale: T,
+        post: &DMatrix<T>,
+        sample_scale: Option<T>,
+        pre: &DMatrix<T>,
+    ) -> bool {
+        let ahead = &mut self.lookahead;
+        if !ahead.active || ahead.queued >= ahead.post.ncols() || post.ncols() != 1 {
+            return false;
+        }
+        let (k, rows, cols) = (ahead.queued, ahead.post.nrows(), ahead.pre.nrows());
+        let u = &mut ahead.post.as_mut_slice()[k * rows..(k + 1) * rows];
+        match sample_scale {
+            Some(c) => u.iter_mut().zip(post.as_slice()).for_each(|(o, &v)| *o = v * c),
+            None => u.copy_from_slice(post.as_slice()),
+        }
+        let v = &mut ahead.pre.as_mut_slice()[k * cols..(k + 1) * cols];
+        v.iter_mut()
+            .zip(pre.as_slice())
+            .for_each(|(o, &x)| *o = scale * x);
+        ahead.queued += 1;
+        true
+    }
+
+    /// Applies the queued updates and ends the lookahead.
+    pub(crate) fn end_lookahead(&mut self) {
+        let ahead = &mut self.lookahead;
+        if !ahead.active {
+            return;
+        }
+        if let Some(update) = ahead.queue() {
+            update_then_multiply_by_row_blocks(&mut self.weights, Some(update), None);
+        }
+        ahead.declined |= ahead.next < ahead.inputs.ncols();
+        ahead.active = false;
+        ahead.queued = 0;
+    }
+}
+
+/// Samples drawn ahead of the per-sample steps that train on them, so that their inputs can
+/// be announced with [`crate::Engine::look_ahead`]; drawing in advance keeps the task's random
+/// streams in the same order, so the samples are the ones the steps would have drawn.
+#[derive(Debug)]
+pub struct SamplesAhead<T: Real> {
+    inputs: DMatrix<T>,
+    targets: DMatrix<T>,
+    count: usize,
+    next: usize,
+}
+
+impl<T: Real> SamplesAhead<T> {
+    /// Room for [`LOOKAHEAD_STEPS`] samples of these sizes.
+    pub fn new(input_size: usize, output_size: usize) -> Self {
+        Self {
+            inputs: DMatrix::zeros(input_size, LOOKAHEAD_STEPS),
+            targets: DMatrix::zeros(output_size, LOOKAHEAD_STEPS),
+            count: 0,
+            next: 0,
+        }
+    }
+
+    /// Draws `count` (at most [`LOOKAHEAD_STEPS`]) samples, each with `draw(input, target)`
+    /// into single-column buffers, and returns their inputs (`input_size × count`) to announce.
+    pub fn draw(
+        &mut self,
+        count: usize,
+        input: &mut DMatrix<T>,
+        target: &mut DMatrix<T>,
+        mut draw: impl FnMut(&mut DMatrix<T>, &mut DMatrix<T>),
+    ) -> DMatrix<T> {
+        assert!(
+            count <= LOOKAHEAD_STEPS,
+            "at most {LOOKAHEAD_STEPS} samples ahead"
+        );
+        for s in 0..count {
+            draw(input, target);
+            self.inputs.set_column(s, &input.column(0));
+            self.targets.set_column(s, &target.column(0));
+        }
+        (self.count, self.next) = (count, 0);
+        self.inputs.columns(0, count).into_owned()
+    }
+
+    /// Copies the next drawn sample into `input` and `target`; `false` when none is left.
+    pub fn next_into(&mut self, input: &mut DMatrix<T>, target: &mut DMatrix<T>) -> bool {
+        if self.next >= self.count {
+            return false;
+        }
+        input.set_column(0, &self.inputs.column(self.next));
+        target.set_column(0, &self.targets.column(self.next));
+        self.next += 1;
+        true
+    }
+}
