@@ -25,7 +25,7 @@ fn the_quickstart_sweep_is_bit_identical() {
     check(
         "quickstart",
         &text,
-        "efc59ff1a983aecea4918fff1ded964a471a32b98e072ca9ce071ed0529c5603",
+        "c367a6b4f20bea0c604c258f15c31bcdfe6785f5bebf416147fea768d7f6b3c1",
     );
 }
 
@@ -51,7 +51,7 @@ fn an_mnist_sweep_is_bit_identical() {
     check(
         "mnist",
         &scenario,
-        "3a1fbfbb105edda94395af6edffe9d7cdb88e7743c5052e093b003aca9a4a0b6",
+        "f20d87600d6f69e423dc56c2a27a4bd355743f46a5af381059e3af0639984e28",
     );
 }
 
@@ -72,7 +72,7 @@ fn a_plugin_run_is_bit_identical() {
     check(
         "plugin",
         &scenario,
-        "7288f5b0df5249ebfde50ffd60a65efc41a1a9a9074f6c274a65ca4b82ce730b",
+        "e08e74a16af07a4f6cfda3b5340848b585441c7b93f1b73ebe9b2af99d546f90",
     );
 }
 

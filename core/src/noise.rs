@@ -60,8 +60,11 @@ impl Noise {
     }
 }
 
-/// Entries per independently seeded block of noise.
-const BLOCK_ENTRIES: usize = 1 << 13;
+/// Entries per independently seeded block of noise: small enough that a per-sample step's
+/// 10,000 hidden units are shared evenly by two threads (they were 8,192 until 2026-11-30,
+/// which left one block of 1,808 for the second thread; the change changed every noise
+/// draw beyond the first 1,024 entries of a matrix).
+const BLOCK_ENTRIES: usize = 1 << 10;
 
 /// Fills `out` with `std · ξ`.
 ///

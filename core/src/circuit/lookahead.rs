@@ -32,9 +32,6 @@ use crate::gemm::{update_then_assign_product_by_row_blocks, update_then_multiply
 /// 100-10000-10 network.
 pub const LOOKAHEAD_STEPS: usize = 32;
 
-/// Rows per block of a correction shared among threads (a fixed partition).
-const CORRECTION_BLOCK_ROWS: usize = 2048;
-
 /// The announced inputs, their products through the weights as they were when announced, and
 /// the updates queued since.
 #[derive(Debug, Clone)]
@@ -151,8 +148,7 @@ impl<T: Real> Projection<T> {
         let coefficients = &ahead.coefficients;
         let product = &ahead.products.as_slice()[t * rows..(t + 1) * rows];
         let post = ahead.post.as_slice();
-        let correct = |(block, out): (usize, &mut [T])| {
-            let r0 = block * CORRECTION_BLOCK_ROWS;
+        let correct = |(r0, out): (usize, &mut [T])| {
             let len = out.len();
             out.iter_mut()
                 .zip(&product[r0..r0 + len])
@@ -163,14 +159,15 @@ impl<T: Real> Projection<T> {
             }
         };
         let out = &mut out.as_mut_slice()[..rows];
-        if rows * (queued + 1) >= crate::kernels::SPLIT_MIN_ENTRIES {
-            out.par_chunks_mut(CORRECTION_BLOCK_ROWS)
+        // Each row is summed alone, so the partition may follow the thread count.
+        let threads = rayon::current_num_threads();
+        if threads > 1 && rows * (queued + 1) >= crate::kernels::SPLIT_MIN_ENTRIES {
+            let block = rows.div_ceil(threads).next_multiple_of(8);
+            out.par_chunks_mut(block)
                 .enumerate()
-                .for_each(correct);
+                .for_each(|(b, part)| correct((b * block, part)));
         } else {
-            out.chunks_mut(CORRECTION_BLOCK_ROWS)
-                .enumerate()
-                .for_each(correct);
+            correct((0, out));
         }
         ahead.next += 1;
     }
