@@ -592,26 +592,25 @@ fn train<T: Real, E: Trainer<T>>(
     // The last step with a metrics row, and when the recorder last flushed.
     let mut recorded_step = 0u64;
     let mut last_sync = std::time::Instant::now();
-    // Per-sample training without post-update steps (which read the weights every step)
-    // draws the samples up to the next record step ahead and announces them; results are
-    // the same up to rounding.
+    // Per-sample training without post-update steps (which change the weights every step)
+    // draws the samples of fixed windows of steps ahead and announces them; results are the
+    // same up to rounding, and since the windows do not depend on the record steps (reading
+    // the weights does not end a lookahead), the same whatever the recording interval.
     let mut ahead = (batch * columns_per_sample == 1 && post.is_empty())
         .then(|| SamplesAhead::<T>::new(task.input_size(), task.output_size()));
     for step in 1..=plan.steps {
         let at_record = step % plan.record_every == 0 || step == plan.steps;
-        let drawn = ahead
-            .as_mut()
-            .is_some_and(|ahead| ahead.next_into(&mut inputs, &mut targets));
-        let next_record = step.next_multiple_of(plan.record_every).min(plan.steps);
-        let count = (next_record - step).min(LOOKAHEAD_STEPS as u64) as usize;
         match ahead.as_mut() {
-            _ if drawn => {}
-            Some(ahead) if count >= 2 => {
+            Some(ahead) if (step - 1) % LOOKAHEAD_STEPS as u64 == 0 => {
+                let count = (plan.steps - step + 1).min(LOOKAHEAD_STEPS as u64) as usize;
                 let announced = ahead.draw(count, &mut inputs, &mut targets, |x, t| task.next_batch(x, t));
                 engine.look_ahead(&announced);
                 ahead.next_into(&mut inputs, &mut targets);
             }
-            _ => task.next_batch(&mut inputs, &mut targets),
+            Some(ahead) => {
+                ahead.next_into(&mut inputs, &mut targets);
+            }
+            None => task.next_batch(&mut inputs, &mut targets),
         }
         let outcome = if at_record {
             engine.diagnostic_step(&inputs, &targets, rule.as_mut(), &mut post, &plastic)

@@ -25,7 +25,7 @@ fn the_quickstart_sweep_is_bit_identical() {
     check(
         "quickstart",
         &text,
-        "c367a6b4f20bea0c604c258f15c31bcdfe6785f5bebf416147fea768d7f6b3c1",
+        "83247171123aad32a2165caefe02d992da9c40f07a0e24a1e8ce7b9e361e41ac",
     );
 }
 
@@ -72,7 +72,7 @@ fn a_plugin_run_is_bit_identical() {
     check(
         "plugin",
         &scenario,
-        "e08e74a16af07a4f6cfda3b5340848b585441c7b93f1b73ebe9b2af99d546f90",
+        "dd745dfe0d4db45c77695b93064b6950fd5dd76ca704bc609d7ca46406e08753",
     );
 }
 

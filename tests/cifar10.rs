@@ -152,19 +152,24 @@ fn convnet_template_equals_the_explicit_circuit_and_learns() {
 fn node_perturbation_trains_a_convnet_above_chance() {
     let data = tempfile::tempdir().unwrap();
     write_blob_files(data.path(), 200, 200);
-    let out = tempfile::tempdir().unwrap();
-    let np = "NodePerturbation(learning_rate: Absolute(1e-2))";
+    let np = "NodePerturbation(learning_rate: Absolute(5e-3))";
     // Few perturbed units (4 maps of 8 × 8): NP's variance grows with their number.
     let strided = "ConvNet(input: (3, 32, 32), conv: [(channels: 4, kernel: 4, stride: 4)], output: 10)";
-    let (_, summary) = run_text(out.path(), &conv_scenario(strided, np, data.path(), 20));
-    let run = &summary.runs[0];
-    assert_eq!(text(run, "status"), "completed");
-    let accuracy = metric(run, "test_accuracy");
-    eprintln!("NP accuracy by epoch: {accuracy:?}");
-    // Chance is 0.1. NP's accuracy climbs noisily (measured: 0.13 after one epoch, 0.4–0.8
-    // in epochs 4–10, 1.0 from epoch 15); require the mean of the last five epochs above 0.8.
-    let last: f64 = accuracy[accuracy.len() - 5..].iter().sum::<f64>() / 5.0;
-    assert!(last > 0.8, "NP: {accuracy:?}");
+    for seed in 1..=3 {
+        let out = tempfile::tempdir().unwrap();
+        let scenario = conv_scenario(strided, np, data.path(), 20)
+            .replace("version: 1,", &format!("version: 1, seed: {seed},"));
+        let (_, summary) = run_text(out.path(), &scenario);
+        let run = &summary.runs[0];
+        assert_eq!(text(run, "status"), "completed");
+        let accuracy = metric(run, "test_accuracy");
+        eprintln!("seed {seed}: NP accuracy by epoch: {accuracy:?}");
+        // Chance is 0.1. NP's accuracy climbs noisily; measured for seeds 1–6, mean of the last
+        // five epochs: 0.85, 1.0, 1.0, 0.90, 1.0, 0.96. (At twice this rate the softmax
+        // saturated at chance for one seed in three.) Require 0.7 for each of three seeds.
+        let last: f64 = accuracy[accuracy.len() - 5..].iter().sum::<f64>() / 5.0;
+        assert!(last > 0.7, "seed {seed}: {accuracy:?}");
+    }
 }
 
 #[test]

@@ -9,8 +9,10 @@
 //! 1. applies what it has queued and computes `P = W X` for all `n` announced inputs in one
 //!    pass over the weights (a GEMM: compute-bound instead of memory-bound);
 //! 2. at step `t` forms the product from `P` and the rank-one updates queued since,
-//!    `W_t x_t = P[:, t] + Σ_{k<t} u_k (v_kᵀ x_t)` (only `rows × t` values are read);
-//! 3. queues each step's update `u_t v_tᵀ` instead of applying it.
+//!    `W_t x_t = P[:, t] + Σ_{k<t} u_k (v_kᵀ x_t)`;
+//! 3. queues each step's update `u_t v_tᵀ` instead of applying it, and every
+//!    [`FOLD_EVERY`] steps adds the latest ones to the products still to come in one GEMM
+//!    (`P[:, t..] += U (Vᵀ X[:, t..])`), so that a step's own sum has at most that many terms.
 //!
 //! Anyone who reads or writes the weights (a rule asking for them, a post-update step, a
 //! recording) flushes the queue first, which ends the lookahead; the products are then
@@ -19,6 +21,7 @@
 //! The blocks of rows of the GEMMs are a fixed partition and each row's correction is summed
 //! in the order of the queue, so the results do not depend on the number of threads.
 
+use faer::{Accum, MatMut, MatRef, Par};
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 
@@ -31,6 +34,13 @@ use crate::gemm::{update_then_assign_product_by_row_blocks, update_then_multiply
 /// efficiency) is traded against the correction's cost; 32 was the fastest of 8–64 for the
 /// 100-10000-10 network.
 pub const LOOKAHEAD_STEPS: usize = 32;
+
+/// Queued updates are folded into the products of the inputs still to come every this many
+/// steps, so that a step's own correction goes through at most this many of them.
+const FOLD_EVERY: usize = 8;
+
+/// Rows per block of a fold's GEMM (a fixed partition, shared among threads).
+const FOLD_BLOCK_ROWS: usize = 1024;
 
 /// The announced inputs, their products through the weights as they were when announced, and
 /// the updates queued since.
@@ -52,7 +62,12 @@ pub(crate) struct Lookahead<T: Real> {
     /// the whole matrix can be applied at once.
     pre: DMatrix<T>,
     queued: usize,
+    /// Queued updates already added to the products of the inputs still to come.
+    folded: usize,
     coefficients: Vec<T>,
+    /// The weights with the queued updates added, for readers, and how many updates it has.
+    view: DMatrix<T>,
+    view_of: Option<usize>,
 }
 
 impl<T: Real> Lookahead<T> {
@@ -66,9 +81,80 @@ impl<T: Real> Lookahead<T> {
             post: DMatrix::zeros(0, 0),
             pre: DMatrix::zeros(0, 0),
             queued: 0,
+            folded: 0,
             coefficients: Vec::new(),
+            view: DMatrix::zeros(0, 0),
+            view_of: None,
         }
     }
+}
+
+impl<T: Real> Lookahead<T> {
+    /// Adds the updates queued since the last fold to the products of the inputs still to
+    /// come, `P[:, next..] += U_f (V_fᵀ X[:, next..])`: one GEMM in place of a correction
+    /// through the same `u_k` at every remaining step.
+    fn fold(&mut self) {
+        let (rows, cols) = (self.post.nrows(), self.pre.nrows());
+        let (from, to, next, steps) = (self.folded, self.queued, self.next, self.inputs.ncols());
+        let (m, remaining) = (to - from, steps - next);
+        // C = V_fᵀ X_r (m × remaining): small.
+        let v = &self.pre.as_slice()[from * cols..to * cols];
+        let x = &self.inputs.as_slice()[next * cols..];
+        let c: Vec<T> = x
+            .chunks_exact(cols)
+            .flat_map(|x| {
+                v.chunks_exact(cols)
+                    .map(move |v| v.iter().zip(x).map(|(&a, &b)| a * b).sum::<T>())
+            })
+            .collect();
+        let c = MatRef::from_column_major_slice(c.as_slice(), m, remaining);
+        let u = MatRef::from_column_major_slice(&self.post.as_slice()[from * rows..to * rows], rows, m);
+        let products = MatMut::from_column_major_slice_mut(
+            &mut self.products.as_mut_slice()[next * rows..],
+            rows,
+            remaining,
+        );
+        add_product_by_row_blocks(products, u, c);
+        self.folded = to;
+    }
+
+    pub(crate) fn is_active(&self) -> bool {
+        self.active
+    }
+
+    /// The weights with the queued updates added, `W + U Vᵀ`, computed into a buffer of its
+    /// own (kept until the next update is queued) and leaving the weights as they are.
+    pub(crate) fn current_weights(&mut self, weights: &DMatrix<T>) -> &DMatrix<T> {
+        if self.view_of != Some(self.queued) {
+            crate::kernels::copy_into(&mut self.view, weights);
+            let (rows, cols, queued) = (self.post.nrows(), self.pre.nrows(), self.queued);
+            if queued > 0 {
+                let u = MatRef::from_column_major_slice(&self.post.as_slice()[..queued * rows], rows, queued);
+                let v = MatRef::from_column_major_slice(&self.pre.as_slice()[..queued * cols], cols, queued);
+                let view = MatMut::from_column_major_slice_mut(self.view.as_mut_slice(), rows, cols);
+                add_product_by_row_blocks(view, u, v.transpose());
+            }
+            self.view_of = Some(queued);
+        }
+        &self.view
+    }
+}
+
+/// `out += u c` on fixed blocks of rows shared among threads, so that the numbers do not
+/// depend on the thread count.
+fn add_product_by_row_blocks<T: Real>(out: MatMut<'_, T>, u: MatRef<'_, T>, c: MatRef<'_, T>) {
+    let mut blocks = Vec::new();
+    let (mut u_rest, mut out_rest) = (u, out);
+    while u_rest.nrows() > FOLD_BLOCK_ROWS {
+        let (u_top, u_bottom) = u_rest.split_at_row(FOLD_BLOCK_ROWS);
+        let (out_top, out_bottom) = out_rest.split_at_row_mut(FOLD_BLOCK_ROWS);
+        blocks.push((u_top, out_top));
+        (u_rest, out_rest) = (u_bottom, out_bottom);
+    }
+    blocks.push((u_rest, out_rest));
+    blocks.into_par_iter().for_each(|(u, out)| {
+        faer::linalg::matmul::matmul(out, Accum::Add, u, c, T::one(), Par::Seq);
+    });
 }
 
 impl<T: Real> Lookahead<T> {
@@ -117,6 +203,8 @@ impl<T: Real> Projection<T> {
         }
         ahead.next = 0;
         ahead.queued = 0;
+        ahead.folded = 0;
+        ahead.view_of = None;
         ahead.active = true;
     }
 
@@ -139,15 +227,16 @@ impl<T: Real> Projection<T> {
         let t = ahead.next;
         let x = &ahead.inputs.as_slice()[t * cols..(t + 1) * cols];
         let queued = ahead.queued;
+        let folded = ahead.folded;
         ahead.coefficients.clear();
         ahead.coefficients.extend(
-            ahead.pre.as_slice()[..queued * cols]
+            ahead.pre.as_slice()[folded * cols..queued * cols]
                 .chunks_exact(cols)
                 .map(|v| v.iter().zip(x).map(|(&a, &b)| a * b).sum::<T>()),
         );
         let coefficients = &ahead.coefficients;
         let product = &ahead.products.as_slice()[t * rows..(t + 1) * rows];
-        let post = ahead.post.as_slice();
+        let post = &ahead.post.as_slice()[folded * rows..];
         let correct = |(r0, out): (usize, &mut [T])| {
             let len = out.len();
             out.iter_mut()
@@ -161,7 +250,7 @@ impl<T: Real> Projection<T> {
         let out = &mut out.as_mut_slice()[..rows];
         // Each row is summed alone, so the partition may follow the thread count.
         let threads = rayon::current_num_threads();
-        if threads > 1 && rows * (queued + 1) >= crate::kernels::SPLIT_MIN_ENTRIES {
+        if threads > 1 && rows * (queued - folded + 1) >= crate::kernels::SPLIT_MIN_ENTRIES {
             let block = rows.div_ceil(threads).next_multiple_of(8);
             out.par_chunks_mut(block)
                 .enumerate()
@@ -196,6 +285,9 @@ impl<T: Real> Projection<T> {
             .zip(pre.as_slice())
             .for_each(|(o, &x)| *o = scale * x);
         ahead.queued += 1;
+        if ahead.queued - ahead.folded == FOLD_EVERY && ahead.next < ahead.inputs.ncols() {
+            ahead.fold();
+        }
         true
     }
 

@@ -96,6 +96,11 @@ impl<T: Real> Projection<T> {
 
     /// The current weights as a matrix (a sparse projection's built on demand).
     pub(crate) fn dense(&mut self) -> &DMatrix<T> {
+        if self.lookahead.is_active() {
+            // Reading must not end a lookahead: a run that records often must compute what
+            // one that records rarely does, so the reader gets the sum, not a flush.
+            return self.lookahead.current_weights(&self.weights);
+        }
         self.flush();
         if let Some(s) = &mut self.sparse
             && s.view == View::Stale
@@ -109,6 +114,7 @@ impl<T: Real> Projection<T> {
     /// The weights as a matrix to change in place; for a sparse projection only the entries
     /// at its synapses count, read back at the next [`Projection::flush`].
     pub(crate) fn dense_mut(&mut self) -> &mut DMatrix<T> {
+        self.flush();
         self.dense();
         if let Some(s) = &mut self.sparse {
             s.view = View::Written;
@@ -329,9 +335,13 @@ impl<T: Real> Circuit<T> {
 
     /// Whether any weight or bias is NaN or infinite (pending updates applied first).
     pub fn has_non_finite(&mut self) -> bool {
-        self.flush();
-        self.projections.iter().any(|p| {
-            let weights = p.sparse.as_ref().map_or(p.weights.as_slice(), |s| &s.values);
+        self.projections.iter_mut().any(|p| {
+            let weights = if p.sparse.is_some() {
+                p.flush();
+                p.sparse.as_ref().map_or(&[][..], |s| &s.values)
+            } else {
+                p.dense().as_slice()
+            };
             weights.iter().any(|w| !w.is_finite())
                 || p.bias.as_ref().is_some_and(|b| b.iter().any(|w| !w.is_finite()))
         })

@@ -17,6 +17,9 @@ use crate::Real;
 use crate::circuit::PendingUpdate;
 use crate::gemm::update_then_multiply_by_row_blocks;
 
+mod short;
+pub use short::{SHORT_MAX_ROWS, short_multiply, short_update_then_multiply};
+
 /// Fused path is taken when both the pending update and the product have at most this many
 /// columns; beyond it a GEMM is cheaper than repeated column sweeps.
 pub const FUSE_MAX_COLUMNS: usize = 4;
@@ -354,111 +357,6 @@ pub fn update_then_multiply<T: Real>(
     } else {
         parts.into_par_iter().for_each(work);
     }
-}
-
-/// Most rows of a weight matrix that [`short_update_then_multiply`] handles.
-pub const SHORT_MAX_ROWS: usize = 16;
-
-/// The per-sample fused sweep of [`update_then_multiply`] for a short, wide matrix (an output
-/// layer of up to [`SHORT_MAX_ROWS`] units): the same arithmetic in the same order as the
-/// general sweep, so the same numbers, but with the update's column `u` and the output held
-/// in registers rather than re-read for every four columns of a 10-row matrix.
-pub fn short_update_then_multiply<T: Real>(
-    w: &mut DMatrix<T>,
-    pending: Option<&PendingUpdate<T>>,
-    x: &[T],
-    out: &mut [T],
-) {
-    macro_rules! dispatch {
-        ($($rows:literal)*) => {
-            match (w.nrows(), pending) {
-                $(($rows, Some(p)) => short_update_sweep::<T, $rows>(w.as_mut_slice(), p, x, out),)*
-                $(($rows, None) => short_sweep::<T, $rows>(w.as_slice(), x, out),)*
-                (rows, _) => unreachable!("{rows} rows is not short"),
-            }
-        };
-    }
-    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
-}
-
-/// `out += w x` for a short matrix and one column `x` (see [`short_update_then_multiply`]).
-pub fn short_multiply<T: Real>(w: &DMatrix<T>, x: &[T], out: &mut [T]) {
-    macro_rules! dispatch {
-        ($($rows:literal)*) => {
-            match w.nrows() {
-                $($rows => short_sweep::<T, $rows>(w.as_slice(), x, out),)*
-                rows => unreachable!("{rows} rows is not short"),
-            }
-        };
-    }
-    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
-}
-
-fn short_update_sweep<T: Real, const R: usize>(
-    w: &mut [T],
-    pending: &PendingUpdate<T>,
-    x: &[T],
-    out: &mut [T],
-) {
-    let mut acc: [T; R] = out[..R].try_into().expect("one output column");
-    let u: [T; R] = pending.post_factors.as_slice()[..R]
-        .try_into()
-        .expect("one column");
-    let coefficient = |j: usize| pending.scale * pending.pre_factors[(j, 0)];
-    let mut groups = w.chunks_exact_mut(4 * R);
-    let mut j = 0;
-    for group in groups.by_ref() {
-        let (a0, a1, a2, a3) = (
-            coefficient(j),
-            coefficient(j + 1),
-            coefficient(j + 2),
-            coefficient(j + 3),
-        );
-        let (x0, x1, x2, x3) = (x[j], x[j + 1], x[j + 2], x[j + 3]);
-        for i in 0..R {
-            let w0 = group[i] + a0 * u[i];
-            let w1 = group[R + i] + a1 * u[i];
-            let w2 = group[2 * R + i] + a2 * u[i];
-            let w3 = group[3 * R + i] + a3 * u[i];
-            group[i] = w0;
-            group[R + i] = w1;
-            group[2 * R + i] = w2;
-            group[3 * R + i] = w3;
-            acc[i] += (x0 * w0 + x1 * w1) + (x2 * w2 + x3 * w3);
-        }
-        j += 4;
-    }
-    for column in groups.into_remainder().chunks_exact_mut(R) {
-        let (a, xv) = (coefficient(j), x[j]);
-        for i in 0..R {
-            let updated = column[i] + a * u[i];
-            column[i] = updated;
-            acc[i] += xv * updated;
-        }
-        j += 1;
-    }
-    out[..R].copy_from_slice(&acc);
-}
-
-fn short_sweep<T: Real, const R: usize>(w: &[T], x: &[T], out: &mut [T]) {
-    let mut acc: [T; R] = out[..R].try_into().expect("one output column");
-    let mut groups = w.chunks_exact(4 * R);
-    let mut j = 0;
-    for group in groups.by_ref() {
-        let (x0, x1, x2, x3) = (x[j], x[j + 1], x[j + 2], x[j + 3]);
-        for i in 0..R {
-            acc[i] += (x0 * group[i] + x1 * group[R + i]) + (x2 * group[2 * R + i] + x3 * group[3 * R + i]);
-        }
-        j += 4;
-    }
-    for column in groups.remainder().chunks_exact(R) {
-        let xv = x[j];
-        for i in 0..R {
-            acc[i] += xv * column[i];
-        }
-        j += 1;
-    }
-    out[..R].copy_from_slice(&acc);
 }
 
 #[cfg(test)]
