@@ -318,6 +318,12 @@ impl<T: Real> Engine<T> {
                 let weights = &proj.weights;
                 let diff = &self.ws.diff_act[spec.pre];
                 match spec.geometry {
+                    // One sample through an output layer: the sweep for short matrices.
+                    Geometry::Dense
+                        if batch == 1 && (1..=crate::kernels::SHORT_MAX_ROWS).contains(&weights.nrows()) =>
+                    {
+                        crate::kernels::short_multiply(weights, diff.as_slice(), d_pre.as_mut_slice())
+                    }
                     Geometry::Dense => multiply_by_blocks(weights, diff, &mut d_pre),
                     Geometry::Conv(g) => {
                         g.patches(diff, &mut self.ws.diff_patches[q]);

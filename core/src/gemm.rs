@@ -290,10 +290,6 @@ pub fn multiply_by_blocks<T: Real>(w: &DMatrix<T>, x: &DMatrix<T>, out: &mut DMa
     if rows == 0 {
         return;
     }
-    if n == 1 && rows <= crate::kernels::SHORT_MAX_ROWS {
-        crate::kernels::short_multiply(w, x.as_slice(), out.as_mut_slice());
-        return;
-    }
     let w = MatRef::from_column_major_slice(w.as_slice(), rows, cols);
     let x = MatRef::from_column_major_slice(x.as_slice(), cols, n);
     let out = MatMut::from_column_major_slice_mut(out.as_mut_slice(), rows, n);
