@@ -58,8 +58,7 @@ pub(crate) struct Lookahead<T: Real> {
     next: usize,
     /// Queued `u_k`, `post_size × n`.
     post: DMatrix<T>,
-    /// Queued `v_k` (the rule's scale included), `pre_size × n`; zero beyond `queued`, so that
-    /// the whole matrix can be applied at once.
+    /// Queued `v_k` (the rule's scale included), `pre_size × n`.
     pre: DMatrix<T>,
     queued: usize,
     /// Queued updates already added to the products of the inputs still to come.
@@ -87,9 +86,7 @@ impl<T: Real> Lookahead<T> {
             view_of: None,
         }
     }
-}
 
-impl<T: Real> Lookahead<T> {
     /// Adds the updates queued since the last fold to the products of the inputs still to
     /// come, `P[:, next..] += U_f (V_fᵀ X[:, next..])`: one GEMM in place of a correction
     /// through the same `u_k` at every remaining step.
@@ -102,10 +99,7 @@ impl<T: Real> Lookahead<T> {
         let x = &self.inputs.as_slice()[next * cols..];
         let c: Vec<T> = x
             .chunks_exact(cols)
-            .flat_map(|x| {
-                v.chunks_exact(cols)
-                    .map(move |v| v.iter().zip(x).map(|(&a, &b)| a * b).sum::<T>())
-            })
+            .flat_map(|x| v.chunks_exact(cols).map(move |v| dot(v, x)))
             .collect();
         let c = MatRef::from_column_major_slice(c.as_slice(), m, remaining);
         let u = MatRef::from_column_major_slice(&self.post.as_slice()[from * rows..to * rows], rows, m);
@@ -138,6 +132,23 @@ impl<T: Real> Lookahead<T> {
         }
         &self.view
     }
+
+    /// The queued updates as one `1 · U Vᵀ` (`None` if there are none); columns beyond those
+    /// queued are zeroed first, so that they add nothing (zero times a stale non-finite entry
+    /// would not be zero).
+    fn queue(&mut self) -> Option<(T, &DMatrix<T>, &DMatrix<T>)> {
+        if !self.active || self.queued == 0 {
+            return None;
+        }
+        let (rows, cols) = (self.post.nrows(), self.pre.nrows());
+        self.post.as_mut_slice()[self.queued * rows..].fill(T::zero());
+        self.pre.as_mut_slice()[self.queued * cols..].fill(T::zero());
+        Some((T::one(), &self.post, &self.pre))
+    }
+}
+
+fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    a.iter().zip(b).map(|(&a, &b)| a * b).sum()
 }
 
 /// `out += u c` on fixed blocks of rows shared among threads, so that the numbers do not
@@ -155,21 +166,6 @@ fn add_product_by_row_blocks<T: Real>(out: MatMut<'_, T>, u: MatRef<'_, T>, c: M
     blocks.into_par_iter().for_each(|(u, out)| {
         faer::linalg::matmul::matmul(out, Accum::Add, u, c, T::one(), Par::Seq);
     });
-}
-
-impl<T: Real> Lookahead<T> {
-    /// The queued updates as one `1 · U Vᵀ` (`None` if there are none); columns beyond those
-    /// queued are zeroed first, so that they add nothing (zero times a stale non-finite entry
-    /// would not be zero).
-    fn queue(&mut self) -> Option<(T, &DMatrix<T>, &DMatrix<T>)> {
-        if !self.active || self.queued == 0 {
-            return None;
-        }
-        let (rows, cols) = (self.post.nrows(), self.pre.nrows());
-        self.post.as_mut_slice()[self.queued * rows..].fill(T::zero());
-        self.pre.as_mut_slice()[self.queued * cols..].fill(T::zero());
-        Some((T::one(), &self.post, &self.pre))
-    }
 }
 
 impl<T: Real> Projection<T> {
@@ -232,7 +228,7 @@ impl<T: Real> Projection<T> {
         ahead.coefficients.extend(
             ahead.pre.as_slice()[folded * cols..queued * cols]
                 .chunks_exact(cols)
-                .map(|v| v.iter().zip(x).map(|(&a, &b)| a * b).sum::<T>()),
+                .map(|v| dot(v, x)),
         );
         let coefficients = &ahead.coefficients;
         let product = &ahead.products.as_slice()[t * rows..(t + 1) * rows];
