@@ -592,8 +592,26 @@ impl CircuitBlueprint {
                 }
             })
             .sum();
+        // Per-sample training looks ahead through the input's dense projections: products and
+        // queued factors for a window of steps, and a copy of the weights for readers.
+        let lookahead: u128 = match self.inputs.first() {
+            Some(&input) if columns == 1 => {
+                let steps = lookahead::LOOKAHEAD_STEPS as u128;
+                self.outgoing(input)
+                    .iter()
+                    .map(|&q| &self.projections[q])
+                    .filter(|spec| matches!(spec.geometry, Geometry::Dense))
+                    .map(|spec| {
+                        let (rows, cols) = spec.weight_shape(&self.populations);
+                        let (rows, cols) = (rows as u128, cols as u128);
+                        (rows * cols + steps * (2 * rows + 2 * cols)) * value
+                    })
+                    .sum()
+            }
+            _ => 0,
+        };
         let units: u128 = self.populations.iter().map(|p| p.size as u128).sum();
-        weights + units * u128::from(columns) * 3 * value
+        weights + lookahead + units * u128::from(columns) * 3 * value
     }
 
     /// Checks the input and output sizes against a task's.

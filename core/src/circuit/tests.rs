@@ -35,6 +35,12 @@ fn estimated_memory_counts_weights_updates_and_activity() {
         projections: vec![proj("x", "h"), proj("h", "y")],
     };
     assert_eq!(config.build().unwrap().estimated_bytes(8, 5), 4_160 + 3_960);
+    // Per sample, the input projection looks ahead: a copy of its 20 × 10 weights and 32 steps
+    // of products and factors (32 · (2 · 20 + 2 · 10)), in f64; activity 33 × 1 × 3 × 8.
+    assert_eq!(
+        config.build().unwrap().estimated_bytes(8, 1),
+        4_160 + (200 + 32 * 60) * 8 + 792
+    );
     let mut sparse = proj("a", "b");
     sparse.connectivity = Connectivity::Random { p: 0.1 };
     let config = CircuitConfig {
