@@ -227,10 +227,11 @@ impl<T: Real> Engine<T> {
     /// Announces the inputs (`input_size × n`) of the next `n` per-sample steps, so that the
     /// dense projections out of the input population compute their products for all of them
     /// in one pass over their weights and queue the rules' updates in between (see
-    /// [`crate::circuit::lookahead`]). A step whose input is not the next announced one, and
-    /// anyone reading the weights, ends the lookahead; results are the same up to rounding
-    /// either way. Does nothing for batches of more than one sample or a noisy input
-    /// population (whose perturbed pass reads the weights).
+    /// [`crate::circuit::lookahead`]). Reading the weights meanwhile sees every update so far
+    /// and changes nothing; a step whose input is not the next announced one, or anyone
+    /// writing the weights, ends the lookahead. Results are the same up to rounding either
+    /// way. Does nothing for fewer than two inputs or a noisy input population (whose
+    /// perturbed pass goes through the weights themselves).
     pub fn look_ahead(&mut self, inputs: &DMatrix<T>) {
         let bp = &self.circuit.blueprint;
         let input = bp.input();
