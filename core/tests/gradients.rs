@@ -1,7 +1,9 @@
 //! Back-propagated gradients of every layer type and loss against central finite
 //! differences, and the loss differences the NP signal uses against naive evaluation.
 
-use nalgebra::DMatrix;
+mod common;
+
+use common::batch;
 use npsim_core::{
     Activation, Circuit, CircuitConfig, Engine, Initializer, Loss, Noise, PopulationConfig, ProjectionConfig,
     SeedStreams,
@@ -47,16 +49,6 @@ fn network(hidden: Activation, output: Activation) -> CircuitConfig {
             proj("W3", "h2", "y"),
         ],
     }
-}
-
-fn batch(rows: usize, cols: usize, seed: u64) -> DMatrix<f64> {
-    let mut state = seed;
-    DMatrix::from_fn(rows, cols, |_, _| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-    })
 }
 
 #[test]

@@ -2,6 +2,9 @@
 //! taken one by one: the same weights and losses up to rounding, the same bits on any number
 //! of threads, and current weights for anyone who reads them mid-block.
 
+mod common;
+
+use common::batch;
 use nalgebra::DMatrix;
 use npsim_core::{
     Activation, Circuit, CircuitConfig, Engine, Initializer, LearningRule, Noise, PopulationConfig,
@@ -75,24 +78,14 @@ fn engine() -> Engine<f64> {
     Engine::new(Circuit::instantiate(&blueprint, &streams), &streams)
 }
 
-fn samples(rows: usize, count: usize, seed: u64) -> DMatrix<f64> {
-    let mut state = seed;
-    DMatrix::from_fn(rows, count, |_, _| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-    })
-}
-
 const STEPS: usize = 75;
 
 /// Trains `STEPS` per-sample steps, announcing blocks of `ahead` inputs when `ahead > 1`;
 /// `inspect(step, engine)` runs after each step. Returns the losses and the final weights.
 fn train(ahead: usize, mut inspect: impl FnMut(usize, &mut Engine<f64>)) -> (Vec<f64>, Vec<DMatrix<f64>>) {
     let mut engine = engine();
-    let xs = samples(INPUTS, STEPS, 1);
-    let ts = samples(OUTPUTS, STEPS, 2);
+    let xs = batch(INPUTS, STEPS, 1);
+    let ts = batch(OUTPUTS, STEPS, 2);
     let mut rule = Np(2e-3);
     let mut losses = Vec::new();
     for step in 0..STEPS {
@@ -195,9 +188,9 @@ fn writing_the_weights_mid_block_ends_the_lookahead_and_keeps_the_numbers() {
 fn a_step_whose_input_was_not_announced_is_computed_from_the_current_weights() {
     let mut engine_ahead = engine();
     let mut engine_plain = engine();
-    let xs = samples(INPUTS, 10, 1);
-    let ts = samples(OUTPUTS, 10, 2);
-    let other = samples(INPUTS, 1, 3);
+    let xs = batch(INPUTS, 10, 1);
+    let ts = batch(OUTPUTS, 10, 2);
+    let other = batch(INPUTS, 1, 3);
     let mut rules = (Np(2e-3), Np(2e-3));
     engine_ahead.look_ahead(&xs);
     for step in 0..10 {
