@@ -147,37 +147,72 @@ impl ConvGeometry {
         self.output.0 * self.positions()
     }
 
-    /// Kernel columns `kx` whose input column `ox·s + kx − p` lies inside the map.
-    fn valid_columns(&self, ox: usize) -> std::ops::Range<usize> {
-        let (k, start, width) = (self.kernel, ox * self.stride, self.input.2);
-        let first = self.padding.saturating_sub(start).min(k);
-        let last = (width + self.padding).saturating_sub(start).min(k);
-        first..last.max(first)
+    /// Side lengths of the zero-padded input maps.
+    fn padded_sides(&self) -> (usize, usize) {
+        (self.input.1 + 2 * self.padding, self.input.2 + 2 * self.padding)
+    }
+
+    /// One sample's input maps with `padding` zeros around each (into `padded`), or the
+    /// maps themselves when there is no padding: every window then lies inside.
+    fn padded_maps<'a, T: Real>(&self, input: &'a [T], padded: &'a mut Vec<T>) -> &'a [T] {
+        if self.padding == 0 {
+            return input;
+        }
+        let (channels, height, width) = self.input;
+        let (hp, wp) = self.padded_sides();
+        padded.clear();
+        padded.resize(channels * hp * wp, T::zero());
+        for c in 0..channels {
+            for y in 0..height {
+                let start = (c * hp + y + self.padding) * wp + self.padding;
+                padded[start..start + width].copy_from_slice(&input[(c * height + y) * width..][..width]);
+            }
+        }
+        padded
+    }
+
+    /// Start, in the padded maps, of each kernel row (`c`, `ky`) of the window at (`oy`, `ox`).
+    fn window_rows(&self, oy: usize, ox: usize) -> impl Iterator<Item = usize> + use<> {
+        let (hp, wp) = self.padded_sides();
+        let (k, s) = (self.kernel, self.stride);
+        (0..self.input.0).flat_map(move |c| (0..k).map(move |ky| (c * hp + oy * s + ky) * wp + ox * s))
     }
 
     /// Unfolds one sample's input maps into its patches (`patch_len × positions`, column-major).
-    fn im2col<T: Real>(&self, input: &[T], patches: &mut [T]) {
-        let (channels, height, width) = self.input;
-        let (k, s, p) = (self.kernel, self.stride, self.padding);
-        let rows = self.patch_len();
+    /// Kernel rows are copied as fixed-size arrays for the common sides (a call to `memcpy`
+    /// per 5-value row took a third of a convnet step).
+    fn im2col<T: Real>(&self, input: &[T], padded: &mut Vec<T>, patches: &mut [T]) {
+        let source = self.padded_maps(input, padded);
+        match self.kernel {
+            3 => self.unfold_rows::<T, 3>(source, patches),
+            5 => self.unfold_rows::<T, 5>(source, patches),
+            7 => self.unfold_rows::<T, 7>(source, patches),
+            k => {
+                let positions = patches.chunks_exact_mut(self.patch_len());
+                for (pos, column) in positions.enumerate() {
+                    let rows = self.window_rows(pos / self.output.2, pos % self.output.2);
+                    for (out, start) in column.chunks_exact_mut(k).zip(rows) {
+                        out.copy_from_slice(&source[start..start + k]);
+                    }
+                }
+            }
+        }
+    }
+
+    fn unfold_rows<T: Real, const K: usize>(&self, source: &[T], patches: &mut [T]) {
+        let (hp, wp) = self.padded_sides();
+        let s = self.stride;
+        let mut columns = patches.chunks_exact_mut(self.patch_len());
         for oy in 0..self.output.1 {
             for ox in 0..self.output.2 {
-                let column = &mut patches[(oy * self.output.2 + ox) * rows..][..rows];
-                let valid = self.valid_columns(ox);
-                // Input column of kernel column `valid.start` (meaningless if none is valid).
-                let x0 = (ox * s + valid.start).wrapping_sub(p);
-                for c in 0..channels {
-                    for ky in 0..k {
-                        let out = &mut column[(c * k + ky) * k..][..k];
-                        let y = (oy * s + ky).wrapping_sub(p);
-                        if y >= height || valid.is_empty() {
-                            out.fill(T::zero());
-                            continue;
-                        }
-                        let row = &input[(c * height + y) * width..][..width];
-                        out[..valid.start].fill(T::zero());
-                        out[valid.clone()].copy_from_slice(&row[x0..x0 + valid.len()]);
-                        out[valid.end..].fill(T::zero());
+                let column = columns.next().expect("one column per position");
+                let mut out_rows = column.as_chunks_mut::<K>().0.iter_mut();
+                for c in 0..self.input.0 {
+                    let mut start = (c * hp + oy * s) * wp + ox * s;
+                    for _ in 0..K {
+                        let out = out_rows.next().expect("K rows per channel");
+                        *out = *source[start..].first_chunk::<K>().expect("window inside the padded maps");
+                        start += wp;
                     }
                 }
             }
@@ -185,27 +220,25 @@ impl ConvGeometry {
     }
 
     /// Adds one sample's patch gradients (`patch_len × positions`) back onto its input maps
-    /// (col2im, the adjoint of [`ConvGeometry::im2col`]).
-    fn col2im<T: Real>(&self, patches: &[T], input: &mut [T]) {
+    /// (col2im, the adjoint of [`ConvGeometry::im2col`]), through padded maps in `padded`.
+    fn col2im<T: Real>(&self, patches: &[T], padded: &mut Vec<T>, input: &mut [T]) {
         let (channels, height, width) = self.input;
-        let (k, s, p) = (self.kernel, self.stride, self.padding);
-        let rows = self.patch_len();
-        for oy in 0..self.output.1 {
-            for ox in 0..self.output.2 {
-                let column = &patches[(oy * self.output.2 + ox) * rows..][..rows];
-                let valid = self.valid_columns(ox);
-                let x0 = (ox * s + valid.start).wrapping_sub(p);
-                for c in 0..channels {
-                    for ky in 0..k {
-                        let y = (oy * s + ky).wrapping_sub(p);
-                        if y >= height || valid.is_empty() {
-                            continue;
-                        }
-                        let row = &mut input[(c * height + y) * width..][x0..x0 + valid.len()];
-                        let gradients = &column[(c * k + ky) * k..][valid.clone()];
-                        row.iter_mut().zip(gradients).for_each(|(r, &g)| *r += g);
-                    }
-                }
+        let (hp, wp) = self.padded_sides();
+        let k = self.kernel;
+        padded.clear();
+        padded.resize(channels * hp * wp, T::zero());
+        for (pos, column) in patches.chunks_exact(self.patch_len()).enumerate() {
+            let rows = self.window_rows(pos / self.output.2, pos % self.output.2);
+            for (gradients, start) in column.chunks_exact(k).zip(rows) {
+                let row = &mut padded[start..start + k];
+                row.iter_mut().zip(gradients).for_each(|(r, &g)| *r += g);
+            }
+        }
+        for c in 0..channels {
+            for y in 0..height {
+                let start = (c * hp + y + self.padding) * wp + self.padding;
+                let row = &mut input[(c * height + y) * width..][..width];
+                row.iter_mut().zip(&padded[start..start + width]).for_each(|(r, &g)| *r += g);
             }
         }
     }
@@ -221,7 +254,7 @@ impl ConvGeometry {
             .as_mut_slice()
             .par_chunks_mut(block)
             .zip(input.as_slice().par_chunks(self.input_len()))
-            .for_each(|(out, sample)| self.im2col(sample, out));
+            .for_each_init(Vec::new, |padded, (out, sample)| self.im2col(sample, padded, out));
     }
 
     /// `out += K ⋆ input` per sample, from the input's patches (see [`ConvGeometry::patches`]).
@@ -250,6 +283,34 @@ impl ConvGeometry {
             });
     }
 
+    /// `out += K ⋆ input` per sample, unfolding each sample's patches into a buffer of its
+    /// thread that stays in cache (for inputs whose patches are not kept, such as the
+    /// perturbed pass's differences). The same numbers as [`ConvGeometry::patches`] followed
+    /// by [`ConvGeometry::forward_from_patches`].
+    pub fn forward<T: Real>(&self, kernel: &DMatrix<T>, input: &DMatrix<T>, out: &mut DMatrix<T>) {
+        let (positions, out_channels, rows) = (self.positions(), self.output.0, self.patch_len());
+        out.as_mut_slice()
+            .par_chunks_mut(self.output_len())
+            .zip(input.as_slice().par_chunks(self.input_len()))
+            .with_min_len(samples_per_thread(input.ncols()))
+            .for_each_init(
+                || (vec![T::zero(); rows * positions], Vec::new()),
+                |(patches, padded), (out, sample)| {
+                    self.im2col(sample, padded, patches);
+                    gemm_slices(
+                        out,
+                        positions,
+                        out_channels,
+                        true,
+                        T::one(),
+                        Operand::slice(patches, rows, positions).t(),
+                        Operand::transposed(kernel),
+                        false,
+                    );
+                },
+            );
+    }
+
     /// `grad_input += Kᵀ ⋆ error` per sample: the error of the presynaptic maps from that of
     /// the postsynaptic pre-activations (`output_len × batch`).
     pub fn backward_input<T: Real>(
@@ -263,9 +324,10 @@ impl ConvGeometry {
             .as_mut_slice()
             .par_chunks_mut(self.input_len())
             .zip(error.as_slice().par_chunks(self.output_len()))
+            .with_min_len(samples_per_thread(error.ncols()))
             .for_each_init(
-                || vec![T::zero(); rows * positions],
-                |patch_grad, (grad, error)| {
+                || (vec![T::zero(); rows * positions], Vec::new()),
+                |(patch_grad, padded), (grad, error)| {
                     // Patch gradients Kᵀ E_b, with E_b = (the `positions × c_out` block)ᵀ; the buffer
                     // is one per thread and overwritten (`accumulate = false`).
                     gemm_slices(
@@ -278,10 +340,16 @@ impl ConvGeometry {
                         Operand::slice(error, positions, out_channels).t(),
                         false,
                     );
-                    self.col2im(patch_grad, grad);
+                    self.col2im(patch_grad, padded, grad);
                 },
             );
     }
+}
+
+/// Samples per parallel task of the per-sample products: one task per thread, so that each
+/// thread allocates its buffer of patches (hundreds of kB) once per call.
+fn samples_per_thread(samples: usize) -> usize {
+    samples.div_ceil(rayon::current_num_threads()).max(1)
 }
 
 /// `channels × batch·positions` from population layout (`channels·positions × batch`): each
@@ -296,9 +364,16 @@ pub fn unfold_channels<T: Real>(maps: &DMatrix<T>, channels: usize, out: &mut DM
         .par_chunks_mut(channels * positions)
         .zip(maps.as_slice().par_chunks(channels * positions))
         .for_each(|(out, sample)| {
-            for c in 0..channels {
-                for (pos, &v) in sample[c * positions..][..positions].iter().enumerate() {
-                    out[pos * channels + c] = v;
+            // Blocks of positions, so that the rows being written stay in the L1 cache.
+            const BLOCK: usize = 16;
+            for first in (0..positions).step_by(BLOCK) {
+                let block = BLOCK.min(positions - first);
+                let rows = &mut out[first * channels..][..block * channels];
+                for c in 0..channels {
+                    let values = &sample[c * positions + first..][..block];
+                    for (row, &v) in rows.chunks_exact_mut(channels).zip(values) {
+                        row[c] = v;
+                    }
                 }
             }
         });
@@ -312,65 +387,61 @@ impl PoolGeometry {
         self.output.0 * self.output.1 * self.output.2
     }
 
-    /// Calls `visit(output index, window offsets)` for one sample; the window of an output
-    /// unit is its `window × window` block of input units, listed row by row.
-    fn for_each_window(&self, offsets: &mut Vec<usize>, mut visit: impl FnMut(usize, &[usize])) {
+    /// Calls `visit(output index, window)` for one sample, output units in order.
+    fn for_each_window(&self, mut visit: impl FnMut(usize, Window)) {
         let (channels, height, width) = self.input;
-        let (k, s) = (self.window, self.stride);
+        let (side, s) = (self.window, self.stride);
         let mut o = 0;
         for c in 0..channels {
             for oy in 0..self.output.1 {
                 for ox in 0..self.output.2 {
-                    offsets.clear();
-                    for ky in 0..k {
-                        let start = (c * height + oy * s + ky) * width + ox * s;
-                        offsets.extend(start..start + k);
-                    }
-                    visit(o, offsets);
+                    let start = (c * height + oy * s) * width + ox * s;
+                    visit(o, Window { start, side, row_stride: width });
                     o += 1;
                 }
             }
         }
     }
 
-    /// The first unit of `window` with the largest value.
-    fn argmax<T: Real>(values: &[T], window: &[usize]) -> usize {
-        window[1..].iter().fold(
-            window[0],
-            |best, &i| if values[i] > values[best] { i } else { best },
-        )
+    /// The first unit of `window` (row by row) with the largest value of `value`.
+    fn argmax<T: Real>(window: Window, value: impl Fn(usize) -> T) -> usize {
+        let mut best = window.start;
+        let mut best_value = value(best);
+        for ky in 0..window.side {
+            let row = window.start + ky * window.row_stride;
+            for i in row..row + window.side {
+                let v = value(i);
+                if v > best_value {
+                    (best, best_value) = (i, v);
+                }
+            }
+        }
+        best
     }
 
     /// Runs `per_sample(input sample(s), output sample)` over the batch, samples in parallel.
-    fn per_sample<T: Real>(
+    fn per_sample<T: Real, const N: usize>(
         &self,
-        inputs: &[&DMatrix<T>],
+        inputs: [&DMatrix<T>; N],
         out: &mut DMatrix<T>,
-        per_sample: impl Fn(&[&[T]], &mut [T], &mut Vec<usize>) + Sync,
+        per_sample: impl Fn([&[T]; N], &mut [T]) + Sync,
     ) {
         let (in_len, out_len) = (self.input_len(), self.output_len());
         out.as_mut_slice()
             .par_chunks_mut(out_len)
             .enumerate()
-            .for_each_init(Vec::new, |offsets, (b, out)| {
-                let samples: Vec<&[T]> = inputs
-                    .iter()
-                    .map(|m| &m.as_slice()[b * in_len..][..in_len])
-                    .collect();
-                per_sample(&samples, out, offsets);
-            });
+            .for_each(|(b, out)| per_sample(inputs.map(|m| &m.as_slice()[b * in_len..][..in_len]), out));
     }
 
     /// `out += pool(input)` for a batch.
     pub fn forward<T: Real>(&self, input: &DMatrix<T>, out: &mut DMatrix<T>) {
         let area = T::of((self.window * self.window) as f64);
-        self.per_sample(&[input], out, |x, out, offsets| {
-            let a = x[0];
-            self.for_each_window(offsets, |o, window| {
+        self.per_sample([input], out, |[a], out| {
+            self.for_each_window(|o, window| {
                 out[o] += if self.max {
-                    a[Self::argmax(a, window)]
+                    a[Self::argmax(window, |i| a[i])]
                 } else {
-                    window.iter().map(|&i| a[i]).sum::<T>() / area
+                    window.units().map(|i| a[i]).sum::<T>() / area
                 };
             });
         });
@@ -379,21 +450,18 @@ impl PoolGeometry {
     /// `out += pool(a + d) − pool(a)` for a batch, without cancellation.
     pub fn difference<T: Real>(&self, clean: &DMatrix<T>, diff: &DMatrix<T>, out: &mut DMatrix<T>) {
         let area = T::of((self.window * self.window) as f64);
-        self.per_sample(&[clean, diff], out, |x, out, offsets| {
-            let (a, d) = (x[0], x[1]);
-            self.for_each_window(offsets, |o, window| {
+        self.per_sample([clean, diff], out, |[a, d], out| {
+            self.for_each_window(|o, window| {
                 out[o] += if self.max {
-                    let clean_best = Self::argmax(a, window);
-                    let noisy_best = window[1..].iter().fold(window[0], |best, &i| {
-                        if a[i] + d[i] > a[best] + d[best] { i } else { best }
-                    });
+                    let clean_best = Self::argmax(window, |i| a[i]);
+                    let noisy_best = Self::argmax(window, |i| a[i] + d[i]);
                     if noisy_best == clean_best {
                         d[clean_best]
                     } else {
                         (a[noisy_best] - a[clean_best]) + d[noisy_best]
                     }
                 } else {
-                    window.iter().map(|&i| d[i]).sum::<T>() / area
+                    window.units().map(|i| d[i]).sum::<T>() / area
                 };
             });
         });
@@ -409,15 +477,33 @@ impl PoolGeometry {
             .par_chunks_mut(in_len)
             .zip(clean.as_slice().par_chunks(in_len))
             .zip(error.as_slice().par_chunks(out_len))
-            .for_each_init(Vec::new, |offsets, ((grad, a), e)| {
-                self.for_each_window(offsets, |o, window| {
+            .for_each(|((grad, a), e)| {
+                self.for_each_window(|o, window| {
                     if self.max {
-                        grad[Self::argmax(a, window)] += e[o];
+                        grad[Self::argmax(window, |i| a[i])] += e[o];
                     } else {
-                        window.iter().for_each(|&i| grad[i] += e[o] / area);
+                        window.units().for_each(|i| grad[i] += e[o] / area);
                     }
                 });
             });
+    }
+}
+
+/// A pooling window of one sample: `side` rows of `side` consecutive units, `row_stride` apart.
+#[derive(Clone, Copy)]
+struct Window {
+    start: usize,
+    side: usize,
+    row_stride: usize,
+}
+
+impl Window {
+    /// The window's units, row by row.
+    fn units(self) -> impl Iterator<Item = usize> {
+        (0..self.side).flat_map(move |ky| {
+            let row = self.start + ky * self.row_stride;
+            row..row + self.side
+        })
     }
 }
 
@@ -486,6 +572,9 @@ mod tests {
             g.patches(&input, &mut patches);
             let mut out = DMatrix::from_element(g.output_len(), batch, 1.0);
             g.forward_from_patches(&kernel, &patches, &mut out);
+            let mut fused = DMatrix::from_element(g.output_len(), batch, 1.0);
+            g.forward(&kernel, &input, &mut fused);
+            assert_eq!(fused, out, "case {case}: unfolding per sample changes no bit");
             for b in 0..batch {
                 let expected = direct_conv(&g, &kernel, input.column(b).as_slice());
                 for (i, e) in expected.iter().enumerate() {

@@ -326,10 +326,13 @@ impl<T: Real> Engine<T> {
                         crate::kernels::short_multiply(weights, diff.as_slice(), d_pre.as_mut_slice())
                     }
                     Geometry::Dense => multiply_by_blocks(weights, diff, &mut d_pre),
-                    Geometry::Conv(g) => {
+                    // Weight noise multiplies the difference's patches again below; otherwise
+                    // they are unfolded per sample and not kept.
+                    Geometry::Conv(g) if weight_noise => {
                         g.patches(diff, &mut self.ws.diff_patches[q]);
                         g.forward_from_patches(weights, &self.ws.diff_patches[q], &mut d_pre);
                     }
+                    Geometry::Conv(g) => g.forward(weights, diff, &mut d_pre),
                     Geometry::Pool(g) => g.difference(&self.ws.act[spec.pre], diff, &mut d_pre),
                     Geometry::Sparse(_) => unreachable!("refused by Engine::new"),
                 }
