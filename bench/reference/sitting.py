@@ -5,10 +5,17 @@ Usage (from the repository root, after `cargo build --release`):
     python3 bench/reference/sitting.py coba [--rounds 3] [--seconds 5] [--nest-seconds 1]
         [--brian2-python b2/bin/python] [--nest-python python3]
     python3 bench/reference/sitting.py linear-np [--rounds 3]
+    python3 bench/reference/sitting.py conv [--rounds 3] [--torch-python torch/bin/python]
+    python3 bench/reference/sitting.py mlp [--hidden 1000] [--rounds 3] [--torch-python ...]
 
 linear-np: per-sample NP on the paper's 100-10000-10 network in float64, npsim on 1 and 2
 threads (`npsim bench linear-np`) against linear_np_numpy.py (numpy, one BLAS thread); the
 table gives iterations per second and the ratio to numpy.
+
+conv, mlp: mini-batch NP and SGD (batch 100, float32, 2 threads) on the convnet of
+scenarios/cifar10_conv.ron or the 784-H-10 MLP, npsim (`npsim bench conv|mlp`) against
+minibatch_torch.py (PyTorch); the table gives samples per second and npsim's ratio to PyTorch
+per rule (the median of the rounds' ratios, as each round runs both back to back).
 
 coba: the Vogels-Abbott network (scenarios/coba.ron) in npsim on 1 and 2 threads
 (`npsim bench coba`), Brian2 cpp_standalone on 1 thread (coba_brian2.py; compilation not
@@ -90,6 +97,35 @@ def linear_np_sitting(a):
     print(f"\nnpsim two threads / one thread: {two / one:.2f}")
 
 
+def minibatch_sitting(a):
+    exe = os.path.join(ROOT, "target", "release", "npsim")
+    size = ["--hidden", str(a.hidden)] if a.benchmark == "mlp" else []
+
+    def last_rate(cmd, cwd):
+        out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=True).stdout
+        return float(out.strip().splitlines()[-1].split(": ")[1])
+
+    results = {}
+    for r in range(a.rounds):
+        for rule in ("np", "sgd"):
+            npsim = last_rate([exe, "bench", a.benchmark, "--rule", rule, "--threads", "2", "--reps", "3", *size], ROOT)
+            torch = last_rate(
+                [a.torch_python, os.path.join(HERE, "minibatch_torch.py"), "--net", a.benchmark, "--rule", rule,
+                 "--threads", "2", "--reps", "3", *size], HERE)
+            results.setdefault(rule, []).append((npsim, torch))
+            print(f"round {r + 1}: {rule}: npsim {npsim:.0f}, PyTorch {torch:.0f} samples/s", file=sys.stderr)
+    what = f"784-{a.hidden}-10 MLP" if a.benchmark == "mlp" else "convnet"
+    print(f"{what}, batch 100, float32, 2 threads; samples/s, medians of {a.rounds} rounds")
+    print("| rule | npsim | rounds | PyTorch | rounds | npsim / PyTorch (median of rounds) |")
+    print("|---|---|---|---|---|---|")
+    for rule, rows in results.items():
+        n = [v for v, _ in rows]
+        t = [v for _, v in rows]
+        ratio = statistics.median(x / y for x, y in rows)
+        print(f"| {rule.upper()} | {statistics.median(n):.0f} | {' / '.join(f'{v:.0f}' for v in n)} "
+              f"| {statistics.median(t):.0f} | {' / '.join(f'{v:.0f}' for v in t)} | {ratio:.2f} |")
+
+
 def importable(python, module):
     try:
         done = subprocess.run([python, "-c", f"import {module}"], capture_output=True, timeout=120)
@@ -100,16 +136,20 @@ def importable(python, module):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("benchmark", choices=["coba", "linear-np"])
+    ap.add_argument("benchmark", choices=["coba", "linear-np", "conv", "mlp"])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=5.0, help="network time for npsim and Brian2")
     ap.add_argument("--nest-seconds", type=float, default=1.0, help="network time for NEST (slower)")
     ap.add_argument("--brian2-python", default="python3")
     ap.add_argument("--nest-python", default="python3")
     ap.add_argument("--numpy-python", default="python3")
+    ap.add_argument("--torch-python", default="python3")
+    ap.add_argument("--hidden", type=int, default=1000, help="hidden width of the mlp benchmark")
     a = ap.parse_args()
     if a.benchmark == "linear-np":
         return linear_np_sitting(a)
+    if a.benchmark in ("conv", "mlp"):
+        return minibatch_sitting(a)
     cases = [npsim_case(a.seconds, 1), npsim_case(a.seconds, 2)]
     brian2 = importable(a.brian2_python, "brian2")
     if brian2 is None:
