@@ -683,6 +683,23 @@ mod tests {
     }
 
     #[test]
+    fn unfolding_in_blocks_matches_the_definition() {
+        // 37 positions: two full blocks of 16 and a remainder of 5, for 3 channels, 2 samples.
+        let (channels, positions, batch) = (3, 37, 2);
+        let maps = DMatrix::from_vec(channels * positions, batch, values(channels * positions * batch, 9));
+        let mut out = DMatrix::zeros(0, 0);
+        unfold_channels(&maps, channels, &mut out);
+        assert_eq!(out.shape(), (channels, positions * batch));
+        for b in 0..batch {
+            for c in 0..channels {
+                for p in 0..positions {
+                    assert_eq!(out[(c, b * positions + p)], maps[(c * positions + p, b)]);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn unfolding_puts_one_position_of_one_sample_per_column() {
         let maps = DMatrix::from_vec(6, 2, (0..12).map(f64::from).collect());
         let mut out = DMatrix::zeros(0, 0);
