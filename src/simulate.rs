@@ -381,18 +381,11 @@ pub fn error_column(plan: &RunPlan) -> usize {
     1 + plan.task.metrics().error
 }
 
-/// The mean-field theory curves for a plan (NP runs with the paper's clean baseline, where
-/// the theory applies), `step` first.
+/// The mean-field theory curves for a plan, `step` first: NP runs with the paper's clean
+/// baseline (the paper's model) and SGD runs (its counterpart, `npsim_models::sgd_theory`).
 pub fn theory_curves(plan: &RunPlan) -> Vec<(String, Vec<f64>)> {
     let c = &plan.run.config;
-    let clean_np = matches!(
-        c.rule,
-        RuleConfig::NodePerturbation(NodePerturbationConfig {
-            baseline: Baseline::Clean,
-            ..
-        })
-    );
-    let (Some(basis), true, true) = (plan.task.theory(), c.theory, clean_np) else {
+    let Some(basis) = plan.task.theory().filter(|_| c.theory) else {
         return Vec::new();
     };
     let settings = TheorySettings {
@@ -401,7 +394,14 @@ pub fn theory_curves(plan: &RunPlan) -> Vec<(String, Vec<f64>)> {
         learning_rate: plan.learning_rate().unwrap_or(f64::NAN),
         teacher_noise_var: basis.teacher_noise_var,
     };
-    settings.curves(plan.steps, plan.record_every)
+    match c.rule {
+        RuleConfig::NodePerturbation(NodePerturbationConfig {
+            baseline: Baseline::Clean,
+            ..
+        }) => settings.curves(plan.steps, plan.record_every),
+        RuleConfig::Sgd(_) => settings.sgd_curves(plan.steps, plan.record_every),
+        _ => Vec::new(),
+    }
 }
 
 fn failed_before_start(run: usize, message: String) -> Event {

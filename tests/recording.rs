@@ -48,11 +48,19 @@ fn layout_reads_back_in_npsim() {
             vec![4, 32]
         );
     }
-    // NP runs carry the theory, SGD runs do not.
+    // NP runs carry both models of the theory, SGD runs its four-variable model only (read
+    // back with `step` first, the rest by name).
+    let names = |run: &recorder::RunSummary| run.theory.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
     assert_eq!(text(&summary.runs[0], "rule"), "node_perturbation");
-    assert!(!summary.runs[0].theory.is_empty());
+    assert_eq!(
+        names(&summary.runs[0]),
+        ["step", "a_2v", "alpha_4v", "beta_4v", "epsilon_2v", "epsilon_4v"]
+    );
     assert_eq!(text(&summary.runs[2], "rule"), "sgd");
-    assert!(summary.runs[2].theory.is_empty());
+    assert_eq!(
+        names(&summary.runs[2]),
+        ["step", "alpha_4v", "beta_4v", "epsilon_4v"]
+    );
     // The recorded alpha is |W1|²/Lx of the recorded final weights (independent computation).
     let (shape, w1) = recorder::read_weights(&path, "run_000", "W1").unwrap();
     assert_eq!(shape, vec![32, 8]);

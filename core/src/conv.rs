@@ -211,7 +211,9 @@ impl ConvGeometry {
                     let mut start = (c * hp + oy * s) * wp + ox * s;
                     for _ in 0..K {
                         let out = out_rows.next().expect("K rows per channel");
-                        *out = *source[start..].first_chunk::<K>().expect("window inside the padded maps");
+                        *out = *source[start..]
+                            .first_chunk::<K>()
+                            .expect("window inside the padded maps");
                         start += wp;
                     }
                 }
@@ -238,7 +240,9 @@ impl ConvGeometry {
             for y in 0..height {
                 let start = (c * hp + y + self.padding) * wp + self.padding;
                 let row = &mut input[(c * height + y) * width..][..width];
-                row.iter_mut().zip(&padded[start..start + width]).for_each(|(r, &g)| *r += g);
+                row.iter_mut()
+                    .zip(&padded[start..start + width])
+                    .for_each(|(r, &g)| *r += g);
             }
         }
     }
@@ -396,7 +400,14 @@ impl PoolGeometry {
             for oy in 0..self.output.1 {
                 for ox in 0..self.output.2 {
                     let start = (c * height + oy * s) * width + ox * s;
-                    visit(o, Window { start, side, row_stride: width });
+                    visit(
+                        o,
+                        Window {
+                            start,
+                            side,
+                            row_stride: width,
+                        },
+                    );
                     o += 1;
                 }
             }
@@ -686,7 +697,11 @@ mod tests {
     fn unfolding_in_blocks_matches_the_definition() {
         // 37 positions: two full blocks of 16 and a remainder of 5, for 3 channels, 2 samples.
         let (channels, positions, batch) = (3, 37, 2);
-        let maps = DMatrix::from_vec(channels * positions, batch, values(channels * positions * batch, 9));
+        let maps = DMatrix::from_vec(
+            channels * positions,
+            batch,
+            values(channels * positions * batch, 9),
+        );
         let mut out = DMatrix::zeros(0, 0);
         unfold_channels(&maps, channels, &mut out);
         assert_eq!(out.shape(), (channels, positions * batch));

@@ -11,6 +11,7 @@
 pub mod data;
 pub mod images;
 pub mod registry;
+pub mod sgd_theory;
 pub mod task;
 pub mod theory;
 
