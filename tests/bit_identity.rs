@@ -25,7 +25,7 @@ fn the_quickstart_sweep_is_bit_identical() {
     check(
         "quickstart",
         &text,
-        "83247171123aad32a2165caefe02d992da9c40f07a0e24a1e8ce7b9e361e41ac",
+        "a47c7bd352965f9352d444c37832fec8a7509171257e911d967e24641164aca8",
     );
 }
 
