@@ -158,17 +158,31 @@ impl ConvGeometry {
         if self.padding == 0 {
             return input;
         }
-        let (channels, height, width) = self.input;
-        let (hp, wp) = self.padded_sides();
-        padded.clear();
-        padded.resize(channels * hp * wp, T::zero());
-        for c in 0..channels {
-            for y in 0..height {
-                let start = (c * hp + y + self.padding) * wp + self.padding;
-                padded[start..start + width].copy_from_slice(&input[(c * height + y) * width..][..width]);
-            }
+        self.zeroed_padded_maps(padded);
+        let width = self.input.2;
+        for (inside, start) in self.padded_map_rows() {
+            padded[inside..inside + width].copy_from_slice(&input[start..start + width]);
         }
         padded
+    }
+
+    /// `padded` resized to the padded maps of one sample and zeroed.
+    fn zeroed_padded_maps<T: Real>(&self, padded: &mut Vec<T>) {
+        let (hp, wp) = self.padded_sides();
+        padded.clear();
+        padded.resize(self.input.0 * hp * wp, T::zero());
+    }
+
+    /// For each row of each input map: where it starts inside the padded maps, and in the
+    /// unpadded ones.
+    fn padded_map_rows(&self) -> impl Iterator<Item = (usize, usize)> + use<> {
+        let (channels, height, width) = self.input;
+        let (hp, wp) = self.padded_sides();
+        let p = self.padding;
+        (0..channels * height).map(move |row| {
+            let (c, y) = (row / height, row % height);
+            ((c * hp + y + p) * wp + p, row * width)
+        })
     }
 
     /// Start, in the padded maps, of each kernel row (`c`, `ky`) of the window at (`oy`, `ox`).
@@ -224,11 +238,8 @@ impl ConvGeometry {
     /// Adds one sample's patch gradients (`patch_len × positions`) back onto its input maps
     /// (col2im, the adjoint of [`ConvGeometry::im2col`]), through padded maps in `padded`.
     fn col2im<T: Real>(&self, patches: &[T], padded: &mut Vec<T>, input: &mut [T]) {
-        let (channels, height, width) = self.input;
-        let (hp, wp) = self.padded_sides();
         let k = self.kernel;
-        padded.clear();
-        padded.resize(channels * hp * wp, T::zero());
+        self.zeroed_padded_maps(padded);
         for (pos, column) in patches.chunks_exact(self.patch_len()).enumerate() {
             let rows = self.window_rows(pos / self.output.2, pos % self.output.2);
             for (gradients, start) in column.chunks_exact(k).zip(rows) {
@@ -236,14 +247,12 @@ impl ConvGeometry {
                 row.iter_mut().zip(gradients).for_each(|(r, &g)| *r += g);
             }
         }
-        for c in 0..channels {
-            for y in 0..height {
-                let start = (c * hp + y + self.padding) * wp + self.padding;
-                let row = &mut input[(c * height + y) * width..][..width];
-                row.iter_mut()
-                    .zip(&padded[start..start + width])
-                    .for_each(|(r, &g)| *r += g);
-            }
+        let width = self.input.2;
+        for (inside, start) in self.padded_map_rows() {
+            let row = &mut input[start..start + width];
+            row.iter_mut()
+                .zip(&padded[inside..inside + width])
+                .for_each(|(r, &g)| *r += g);
         }
     }
 
@@ -268,23 +277,27 @@ impl ConvGeometry {
         patches: &DMatrix<T>,
         out: &mut DMatrix<T>,
     ) {
-        let (positions, out_channels, rows) = (self.positions(), self.output.0, self.patch_len());
+        let (positions, rows) = (self.positions(), self.patch_len());
         out.as_mut_slice()
             .par_chunks_mut(self.output_len())
             .zip(patches.as_slice().par_chunks(rows * positions))
-            .for_each(|(out, patches)| {
-                // The sample's block of `out`, column-major `positions × c_out`, is Pᵀ Kᵀ.
-                gemm_slices(
-                    out,
-                    positions,
-                    out_channels,
-                    true,
-                    T::one(),
-                    Operand::slice(patches, rows, positions).t(),
-                    Operand::transposed(kernel),
-                    false,
-                );
-            });
+            .for_each(|(out, patches)| self.add_sample_product(kernel, patches, out));
+    }
+
+    /// `out += Pᵀ Kᵀ` for one sample: its block of `out`, column-major `positions × c_out`,
+    /// from its patches `P` (`patch_len × positions`).
+    fn add_sample_product<T: Real>(&self, kernel: &DMatrix<T>, patches: &[T], out: &mut [T]) {
+        let (positions, rows) = (self.positions(), self.patch_len());
+        gemm_slices(
+            out,
+            positions,
+            self.output.0,
+            true,
+            T::one(),
+            Operand::slice(patches, rows, positions).t(),
+            Operand::transposed(kernel),
+            false,
+        );
     }
 
     /// `out += K ⋆ input` per sample, unfolding each sample's patches into a buffer of its
@@ -292,7 +305,7 @@ impl ConvGeometry {
     /// perturbed pass's differences). The same numbers as [`ConvGeometry::patches`] followed
     /// by [`ConvGeometry::forward_from_patches`].
     pub fn forward<T: Real>(&self, kernel: &DMatrix<T>, input: &DMatrix<T>, out: &mut DMatrix<T>) {
-        let (positions, out_channels, rows) = (self.positions(), self.output.0, self.patch_len());
+        let (positions, rows) = (self.positions(), self.patch_len());
         out.as_mut_slice()
             .par_chunks_mut(self.output_len())
             .zip(input.as_slice().par_chunks(self.input_len()))
@@ -301,16 +314,7 @@ impl ConvGeometry {
                 || (vec![T::zero(); rows * positions], Vec::new()),
                 |(patches, padded), (out, sample)| {
                     self.im2col(sample, padded, patches);
-                    gemm_slices(
-                        out,
-                        positions,
-                        out_channels,
-                        true,
-                        T::one(),
-                        Operand::slice(patches, rows, positions).t(),
-                        Operand::transposed(kernel),
-                        false,
-                    );
+                    self.add_sample_product(kernel, patches, out);
                 },
             );
     }
