@@ -38,22 +38,10 @@ impl TheorySettings {
     /// SGD's four-variable model (module docs), recorded every `record_every` steps from
     /// step 0.
     pub fn sgd_four_variable(&self, steps: u64, record_every: u64) -> Vec<FourVariablePoint> {
-        let s = self.dims.initial_state(self.init_scale);
-        let mut point = FourVariablePoint {
-            step: 0,
-            alpha: s.alpha,
-            beta: s.beta,
-            epsilon: s.epsilon,
-            phi: s.phi,
-        };
-        let mut out = Vec::with_capacity((steps / record_every.max(1) + 1) as usize);
-        for step in 0..=steps {
-            if step % record_every.max(1) == 0 {
-                out.push(FourVariablePoint { step, ..point });
-            }
-            point = self.sgd_four_variable_step(point, s.psi);
-        }
-        out
+        let psi0 = self.dims.initial_state(self.init_scale).psi;
+        self.record_four_variable(steps, record_every, |point| {
+            self.sgd_four_variable_step(point, psi0)
+        })
     }
 
     fn sgd_four_variable_step(&self, p: FourVariablePoint, psi0: f64) -> FourVariablePoint {

@@ -197,13 +197,24 @@ impl TheorySettings {
     /// The four-variable model over `(α, β, ε, φ)` (paper Appendix B.3), recorded every
     /// `record_every` steps from step 0.
     pub fn four_variable(&self, steps: u64, record_every: u64) -> Vec<FourVariablePoint> {
+        self.record_four_variable(steps, record_every, |point| self.four_variable_step(point))
+    }
+
+    /// Iterates `step` from the initial state, recording every `record_every` steps from 0
+    /// (NP's model and SGD's, `crate::sgd_theory`).
+    pub(crate) fn record_four_variable(
+        &self,
+        steps: u64,
+        record_every: u64,
+        step: impl Fn(FourVariablePoint) -> FourVariablePoint,
+    ) -> Vec<FourVariablePoint> {
         let mut point = self.four_variable_start();
         let mut out = Vec::with_capacity((steps / record_every.max(1) + 1) as usize);
-        for step in 0..=steps {
-            if step % record_every.max(1) == 0 {
-                out.push(FourVariablePoint { step, ..point });
+        for index in 0..=steps {
+            if index % record_every.max(1) == 0 {
+                out.push(FourVariablePoint { step: index, ..point });
             }
-            point = self.four_variable_step(point);
+            point = step(point);
         }
         out
     }
