@@ -57,25 +57,21 @@ def reference_case(python, script, name, seconds, threads, extra=()):
     return f"{name}, {threads} thread(s)", run
 
 
+def last_rate(cmd, cwd):
+    """The number on the last line a program prints (`name: X`)."""
+    out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=True).stdout
+    return float(out.strip().splitlines()[-1].split(": ")[1])
+
+
 def npsim_linear_np_case(threads):
     exe = os.path.join(ROOT, "target", "release", "npsim")
     cmd = [exe, "bench", "linear-np", "--threads", str(threads), "--reps", "3"]
-
-    def run():
-        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
-        return float(out.strip().splitlines()[-1].split(": ")[1])
-
-    return f"npsim, {threads} thread(s)", run
+    return f"npsim, {threads} thread(s)", lambda: last_rate(cmd, ROOT)
 
 
 def numpy_linear_np_case(python):
     cmd = [python, os.path.join(HERE, "linear_np_numpy.py"), "--threads", "1", "--seconds", "2"]
-
-    def run():
-        out = subprocess.run(cmd, cwd=HERE, capture_output=True, text=True, check=True).stdout
-        return float(out.strip().splitlines()[-1].split(": ")[1])
-
-    return "numpy reference, 1 thread(s)", run
+    return "numpy reference, 1 thread(s)", lambda: last_rate(cmd, HERE)
 
 
 def linear_np_sitting(a):
@@ -100,11 +96,6 @@ def linear_np_sitting(a):
 def minibatch_sitting(a):
     exe = os.path.join(ROOT, "target", "release", "npsim")
     size = ["--hidden", str(a.hidden)] if a.benchmark == "mlp" else []
-
-    def last_rate(cmd, cwd):
-        out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=True).stdout
-        return float(out.strip().splitlines()[-1].split(": ")[1])
-
     results = {}
     for r in range(a.rounds):
         for rule in ("np", "sgd"):
