@@ -7,6 +7,7 @@ Usage (from the repository root, after `cargo build --release`):
     python3 bench/reference/sitting.py linear-np [--rounds 3]
     python3 bench/reference/sitting.py conv [--rounds 3] [--torch-python torch/bin/python]
     python3 bench/reference/sitting.py mlp [--hidden 1000] [--rounds 3] [--torch-python ...]
+        [--numpy-python python3]
 
 linear-np: per-sample NP on the paper's 100-10000-10 network in float64, npsim on 1 and 2
 threads (`npsim bench linear-np`) against linear_np_numpy.py (numpy, one BLAS thread); the
@@ -14,8 +15,9 @@ table gives iterations per second and the ratio to numpy.
 
 conv, mlp: mini-batch NP and SGD (batch 100, float32, 2 threads) on the convnet of
 scenarios/cifar10_conv.ron or the 784-H-10 MLP, npsim (`npsim bench conv|mlp`) against
-minibatch_torch.py (PyTorch); the table gives samples per second and npsim's ratio to PyTorch
-per rule (the median of the rounds' ratios, as each round runs both back to back).
+minibatch_torch.py (PyTorch) and, for the MLP, minibatch_numpy.py (numpy, 2 BLAS threads); the
+table gives samples per second and npsim's ratio to each per rule (the median of the rounds'
+ratios, as each round runs them back to back).
 
 coba: the Vogels-Abbott network (scenarios/coba.ron) in npsim on 1 and 2 threads
 (`npsim bench coba`), Brian2 cpp_standalone on 1 thread (coba_brian2.py; compilation not
@@ -96,25 +98,35 @@ def linear_np_sitting(a):
 def minibatch_sitting(a):
     exe = os.path.join(ROOT, "target", "release", "npsim")
     size = ["--hidden", str(a.hidden)] if a.benchmark == "mlp" else []
+    programs = {
+        "npsim": ([exe, "bench", a.benchmark, "--threads", "2", "--reps", "3", *size], ROOT),
+        "PyTorch": ([a.torch_python, os.path.join(HERE, "minibatch_torch.py"), "--net", a.benchmark,
+                     "--threads", "2", "--reps", "3", *size], HERE),
+    }
+    if a.benchmark == "mlp":
+        programs["numpy"] = ([a.numpy_python, os.path.join(HERE, "minibatch_numpy.py"), "--threads", "2",
+                              "--reps", "3", *size], HERE)
     results = {}
     for r in range(a.rounds):
         for rule in ("np", "sgd"):
-            npsim = last_rate([exe, "bench", a.benchmark, "--rule", rule, "--threads", "2", "--reps", "3", *size], ROOT)
-            torch = last_rate(
-                [a.torch_python, os.path.join(HERE, "minibatch_torch.py"), "--net", a.benchmark, "--rule", rule,
-                 "--threads", "2", "--reps", "3", *size], HERE)
-            results.setdefault(rule, []).append((npsim, torch))
-            print(f"round {r + 1}: {rule}: npsim {npsim:.0f}, PyTorch {torch:.0f} samples/s", file=sys.stderr)
+            row = {name: last_rate(cmd + ["--rule", rule], cwd) for name, (cmd, cwd) in programs.items()}
+            results.setdefault(rule, []).append(row)
+            print(f"round {r + 1}: {rule}: " + ", ".join(f"{n} {v:.0f}" for n, v in row.items()) + " samples/s",
+                  file=sys.stderr)
     what = f"784-{a.hidden}-10 MLP" if a.benchmark == "mlp" else "convnet"
-    print(f"{what}, batch 100, float32, 2 threads; samples/s, medians of {a.rounds} rounds")
-    print("| rule | npsim | rounds | PyTorch | rounds | npsim / PyTorch (median of rounds) |")
-    print("|---|---|---|---|---|---|")
+    print(f"{what}, batch 100, float32, 2 threads; samples/s, medians of {a.rounds} rounds "
+          "(ratios: medians of the rounds' ratios)")
+    others = [name for name in programs if name != "npsim"]
+    print("| rule | " + " | ".join(f"{n} | rounds" for n in programs) + " | "
+          + " | ".join(f"npsim / {n}" for n in others) + " |")
+    print("|---|" + "---|---|" * len(programs) + "---|" * len(others))
     for rule, rows in results.items():
-        n = [v for v, _ in rows]
-        t = [v for _, v in rows]
-        ratio = statistics.median(x / y for x, y in rows)
-        print(f"| {rule.upper()} | {statistics.median(n):.0f} | {' / '.join(f'{v:.0f}' for v in n)} "
-              f"| {statistics.median(t):.0f} | {' / '.join(f'{v:.0f}' for v in t)} | {ratio:.2f} |")
+        cells = []
+        for name in programs:
+            values = [row[name] for row in rows]
+            cells.append(f"{statistics.median(values):.0f} | {' / '.join(f'{v:.0f}' for v in values)}")
+        ratios = [f"{statistics.median(row['npsim'] / row[n] for row in rows):.2f}" for n in others]
+        print(f"| {rule.upper()} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
 
 
 def importable(python, module):
