@@ -1,7 +1,8 @@
 //! CIFAR-10 (Krizhevsky 2009), read from the binary version's files.
 //!
 //! The data directory holds `data_batch_1.bin` … `data_batch_5.bin` (training) and
-//! `test_batch.bin`. Each record is one label byte (0–9) followed by 3,072 pixel bytes: the
+//! `test_batch.bin`; `training_batches` chooses which of the five train (all by default; a
+//! machine with only some of them, or a quick run, trains on those). Each record is one label byte (0–9) followed by 3,072 pixel bytes: the
 //! 1,024 red values of the 32×32 image row by row, then green, then blue. A file whose length
 //! is not a whole number of records, or a label above 9, is an error naming the file.
 //!
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use npsim_core::Entry;
+use npsim_core::{Entry, Invalid, Param};
 
 use crate::data::{DataError, cached, read_data_file};
 use crate::images::{ImageSets, ImageSplit, ImageTask, LabelledImages, split_sets};
@@ -80,7 +81,7 @@ fn concatenate(parts: Vec<LabelledImages>) -> LabelledImages {
 }
 
 /// `Cifar10(data_dir:, split:)` in a scenario.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Cifar10")]
 pub struct Cifar10Config {
     /// Folder of the binary files (default: the run's data directory).
@@ -90,14 +91,54 @@ pub struct Cifar10Config {
     /// `TestSetSplit(train: n)` (only `test_batch.bin`: its first `n` images train).
     #[serde(default)]
     pub split: ImageSplit,
+    /// The training files of the `Standard` split, in this order: `data_batch_k.bin` for
+    /// each `k` (default all five).
+    #[serde(default = "all_training_batches")]
+    pub training_batches: Vec<u8>,
+}
+
+impl Default for Cifar10Config {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            split: ImageSplit::Standard,
+            training_batches: all_training_batches(),
+        }
+    }
+}
+
+fn all_training_batches() -> Vec<u8> {
+    (1..=5).collect()
 }
 
 impl Cifar10Config {
+    /// Checks `training_batches`: numbers 1 to 5, at least one, none twice.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let batches = &self.training_batches;
+        let problem = if batches.is_empty() {
+            Some("is empty: name at least one of the training files 1 to 5, e.g. [1]".to_string())
+        } else if let Some(k) = batches.iter().find(|k| !(1..=5).contains(*k)) {
+            Some(format!(
+                "names batch {k}: CIFAR-10 has data_batch_1.bin to data_batch_5.bin, use numbers 1 to 5"
+            ))
+        } else {
+            batches
+                .iter()
+                .enumerate()
+                .find(|(i, k)| batches[..*i].contains(k))
+                .map(|(_, k)| format!("names batch {k} twice: each file can train only once per epoch"))
+        };
+        problem.map_or(Ok(()), |p| Err(Invalid::new("training_batches", p)))
+    }
+
     /// Loads (or reuses) the images from `dir`.
     pub fn load(&self, dir: &Path) -> Result<ImageSets, DataError> {
         let train = || -> Result<Arc<LabelledImages>, DataError> {
-            cached(dir, "cifar10:train", || {
-                let parts = (1..=5)
+            let key = format!("cifar10:train{:?}", self.training_batches);
+            cached(dir, &key, || {
+                let parts = self
+                    .training_batches
+                    .iter()
                     .map(|k| read_batch(&dir.join(format!("data_batch_{k}.bin"))))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(concatenate(parts))
@@ -112,13 +153,23 @@ impl TaskSpec for Cifar10Config {
     const ENTRY: Entry = Entry {
         name: "Cifar10",
         summary: "CIFAR-10 image classification: 3,072 inputs (3 × 32 × 32, channel first) in [0, 1], one-hot targets for 10 classes; records test accuracy and loss",
-        params: &[DATA_DIR_PARAM, SPLIT_PARAM],
+        params: &[
+            DATA_DIR_PARAM,
+            SPLIT_PARAM,
+            Param {
+                name: "training_batches",
+                unit: "",
+                default: "[1, 2, 3, 4, 5]",
+                meaning: "which `data_batch_k.bin` train under the `Standard` split, in this order (e.g. `[1]` where only the first file is at hand)",
+            },
+        ],
         example: "Cifar10(split: Standard)",
     };
     type Prepared = ImageTask;
 
     fn prepare(&self, context: &TaskContext<'_>) -> Result<ImageTask, TaskError> {
         context.blueprint.check_io(VALUES, 10).map_err(TaskError::Circuit)?;
+        self.validate().map_err(TaskError::Invalid)?;
         let sets = self
             .load(&context.data_dir_or(&self.data_dir))
             .map_err(TaskError::Data)?;
@@ -157,12 +208,35 @@ mod tests {
             "second record, value 5: (5 + 1) % 256"
         );
         let split = Cifar10Config {
-            data_dir: None,
             split: ImageSplit::TestSetSplit { train: 1 },
+            ..Cifar10Config::default()
         }
         .load(&dir)
         .unwrap();
         assert_eq!((split.train_range, split.test_range), ((0, 1), (1, 2)));
+        let some = Cifar10Config {
+            training_batches: vec![3, 1],
+            ..Cifar10Config::default()
+        };
+        some.validate().unwrap();
+        let sets = some.load(&dir).unwrap();
+        assert_eq!(sets.train.labels, vec![3, 0, 9, 1, 0, 9], "batch 3, then batch 1");
+        std::fs::remove_file(dir.join("data_batch_5.bin")).unwrap();
+        assert_eq!(some.load(&dir).unwrap().train.len(), 6, "batch 5 is not read");
+        for (batches, problem) in [
+            (vec![], "is empty"),
+            (vec![1, 6], "names batch 6"),
+            (vec![2, 0], "names batch 0"),
+            (vec![2, 4, 2], "names batch 2 twice"),
+        ] {
+            let config = Cifar10Config {
+                training_batches: batches,
+                ..Cifar10Config::default()
+            };
+            let error = config.validate().unwrap_err();
+            assert_eq!(error.field, "training_batches");
+            assert!(error.message.starts_with(problem), "{}", error.message);
+        }
 
         let bad = dir.join("bad.bin");
         std::fs::write(&bad, vec![0u8; RECORD + 10]).unwrap();
