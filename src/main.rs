@@ -7,6 +7,7 @@ mod bench_cli;
 mod network_cli;
 mod recording_cli;
 mod study_cli;
+use study_cli::ReproduceOptions;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -134,6 +135,10 @@ enum Command {
         /// Folder for the recording and figures (default `reproduce/<figure>`).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Override a field on top of the scale's, as for `run`: e.g. `--set
+        /// 'task.split=TestSetSplit(train: 8000)'` where only MNIST's test set is at hand.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
         /// Worker threads (default: all cores).
         #[arg(long, value_parser = thread_count)]
         threads: Option<usize>,
@@ -644,10 +649,22 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             list,
             scale,
             out,
+            set,
             threads,
             data_dir,
             quiet,
-        } => study_cli::reproduce_command(figure, list, &scale, out, threads, data_dir, quiet),
+        } => study_cli::reproduce_command(
+            figure,
+            list,
+            &scale,
+            out,
+            ReproduceOptions {
+                set,
+                threads,
+                data_dir,
+                quiet,
+            },
+        ),
         Command::Plot { file, out, metric } => study_cli::plot(&file, &out, metric.as_deref()),
         Command::Analyze {
             file,

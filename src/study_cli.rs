@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use npsim::analysis::{Analysis, AnalysisConfig};
-use npsim::recorder;
+use npsim::recorder::{self, Attr};
 use npsim::runner;
 use npsim::scenario::Scenario;
 
@@ -119,15 +119,25 @@ pub(super) fn merge(parts: &[PathBuf], out: &Path, force: bool) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
+/// How `npsim reproduce` runs a figure, beyond which figure and scale.
+pub(super) struct ReproduceOptions {
+    /// Overrides on top of the scale's.
+    pub set: Vec<String>,
+    /// Worker threads.
+    pub threads: Option<usize>,
+    /// Folder of datasets.
+    pub data_dir: Option<PathBuf>,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
 /// `npsim reproduce`.
 pub(super) fn reproduce_command(
     figure: Option<String>,
     list: bool,
     scale: &str,
     out: Option<PathBuf>,
-    threads: Option<usize>,
-    data_dir: Option<PathBuf>,
-    quiet: bool,
+    options: ReproduceOptions,
 ) -> Result<ExitCode> {
     if list {
         print!("{}", npsim::reproduce::list());
@@ -142,7 +152,7 @@ pub(super) fn reproduce_command(
         ))
         .into());
     };
-    reproduce(figure, scale, out, threads, data_dir, quiet)
+    reproduce(figure, scale, out, options)
 }
 
 /// Writes a finished recording's `/summary`, printing it when the scenario asks for one.
@@ -162,23 +172,46 @@ fn reproduce(
     figure: &npsim::reproduce::Figure,
     scale: &str,
     out: Option<PathBuf>,
-    threads: Option<usize>,
-    data_dir: Option<PathBuf>,
-    quiet: bool,
+    options: ReproduceOptions,
 ) -> Result<ExitCode> {
+    let ReproduceOptions {
+        set: extra,
+        threads,
+        data_dir,
+        quiet,
+    } = options;
     let out = out.unwrap_or_else(|| PathBuf::from("reproduce").join(figure.name));
     let recording = out.join(format!("{}_{scale}.h5", figure.name));
+    let (file, text, overrides) = figure.scenario_at(scale);
+    let mut set: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    set.extend(extra);
+    set.push(format!("analysis.target=\"{}\"", figure.target));
+    let partial = recorder::partial_path(&recording);
+    if let Some(existing) = [&recording, &partial].into_iter().find(|p| p.exists()) {
+        let recorded = recorder::read(existing)?;
+        let stored = match recorded.attributes.get("overrides") {
+            Some(Attr::Text(text)) => text.clone(),
+            _ => String::new(),
+        };
+        if stored != set.join("\n") {
+            return Err(BadInput(format!(
+                "`{}` was recorded with other settings (--set {}) than asked for now (--set {}); \
+                 remove it or give another --out",
+                existing.display(),
+                stored.replace('\n', " --set "),
+                set.join(" --set ")
+            ))
+            .into());
+        }
+    }
     if recording.exists() {
         println!("reusing {}", recording.display());
-    } else if recorder::partial_path(&recording).exists() {
+    } else if partial.exists() {
         let code = resume_sweep(&recording, data_dir, threads, quiet)?;
         if code != ExitCode::SUCCESS {
             return Ok(code);
         }
     } else {
-        let (file, text, overrides) = figure.scenario_at(scale);
-        let mut set: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-        set.push(format!("analysis.target=\"{}\"", figure.target));
         let mut scenario = Scenario::parse(&Path::new("scenarios").join(file), text.to_string())?;
         scenario.apply_overrides(&set)?;
         if let Some(dir) = data_dir {

@@ -58,12 +58,45 @@ fn fig1a_quick_runs_from_any_folder_and_is_reused_the_second_time() {
     let again = npsim(&["reproduce", "fig1a", "--quiet"], d);
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stdout).contains("reusing"));
+    // Asked with other settings, the recording is neither reused nor overwritten.
+    let other = npsim(
+        &["reproduce", "fig1a", "--quiet", "--set", "train.record_every=200"],
+        d,
+    );
+    assert_eq!(other.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        text.contains("fig1a_quick.h5` was recorded with other settings")
+            && text.contains("--set train.record_every=200")
+            && text.contains("give another --out"),
+        "{text}"
+    );
     assert_eq!(
         std::fs::metadata(folder.join("fig1a_quick.h5"))
             .unwrap()
             .modified()
             .unwrap(),
         before
+    );
+    // ... and in a folder of their own they are applied on top of the scale's.
+    let elsewhere = npsim(
+        &[
+            "reproduce",
+            "fig1a",
+            "--quiet",
+            "--set",
+            "train.record_every=200",
+            "--out",
+            "seven",
+        ],
+        d,
+    );
+    assert!(elsewhere.status.success());
+    let recording = npsim::recorder::read(&d.join("seven/fig1a_quick.h5")).unwrap();
+    let overrides = recording.attributes["overrides"].to_string();
+    assert!(
+        overrides.contains("circuit.lh=200\ntrain.steps=20000\ntrain.record_every=200\nanalysis.target"),
+        "{overrides}"
     );
 }
 
