@@ -397,7 +397,19 @@ pub fn analyse_run(run: &RunSummary, analysis: &Analysis) -> RunResult {
     result.last_step = steps.last().copied();
     result.target_value = Some(target);
     result.time_to_target = time_to_target(steps, values, initial, target);
-    (result.minimum_step, result.return_step) = instability(steps, values, analysis.smoothing);
+    // Instability is a statement about the error (Figs. 3B, 4C), also when the target is an
+    // accuracy, whose minimum would be its start.
+    let error = error_metric(run);
+    let error_values = if error == metric {
+        Some(values)
+    } else {
+        column(&error).map(Vec::as_slice)
+    };
+    if let Some(error_values) = error_values {
+        let rows = rows.min(error_values.len());
+        (result.minimum_step, result.return_step) =
+            instability(&steps[..rows], &error_values[..rows], analysis.smoothing);
+    }
     result
 }
 
@@ -582,7 +594,7 @@ impl Summary {
     /// The summary as a text table.
     pub fn table(&self) -> String {
         let mut text = format!(
-            "target: {} (first recorded step); minimum and return over a moving average of {} records\n",
+            "target: {} (first recorded step); the error's minimum and return over a moving average of {} records\n",
             self.analysis.target, self.analysis.smoothing
         );
         text += &format!(
@@ -769,6 +781,29 @@ mod tests {
         );
         assert_eq!(summary.groups[1].minimum_training_time, None);
         assert!(summary.table().contains("not reached at any learning rate"));
+    }
+
+    #[test]
+    fn with_an_accuracy_target_the_instability_is_still_the_errors() {
+        let mut accuracy_run = run("run_000", 0.1, 1, "100", &[1.0, 0.5, 0.2, 0.6, 1.5]);
+        accuracy_run
+            .metrics
+            .push(("test_accuracy".into(), vec![0.1, 0.5, 0.8, 0.4, 0.1]));
+        let analysis = Analysis {
+            target: Target::parse("test_accuracy=0.7").unwrap(),
+            smoothing: 1,
+        };
+        let result = analyse_run(&accuracy_run, &analysis);
+        assert_eq!(
+            result.time_to_target,
+            Some(20.0),
+            "accuracy rises to 0.7 at step 20"
+        );
+        assert_eq!(
+            (result.minimum_step, result.return_step),
+            (Some(20.0), Some(40.0)),
+            "the error (epsilon) is smallest at step 20 and back above its start at 40"
+        );
     }
 
     #[test]
