@@ -25,8 +25,8 @@ pub struct Figure {
     /// A scenario of its own for the paper scale (file under `scenarios/`, text), where the
     /// paper's sizes are a different sweep (overrides cannot change a sweep).
     pub paper_scenario: Option<(&'static str, &'static str)>,
-    /// Wall time measured on 2 cores, in minutes, at the quick and paper scales (`?`: not
-    /// measured, its dataset or the time was not at hand).
+    /// Wall time on 2 cores, in minutes, at the quick and paper scales (`~`: estimated from a
+    /// run with a fiftieth of the steps; `?`: not measured, its dataset was not at hand).
     pub minutes: (&'static str, &'static str),
     /// The metric of its learning curves and analysis target.
     pub target: &'static str,
@@ -96,7 +96,7 @@ pub const FIGURES: &[Figure] = &[
         "the mean-field theory (Eq. 12) tracks the simulations; above the critical rate η* the weight norm crosses 2/c0 before the error has converged, and the error rises again",
         &["circuit.lh=200", "train.steps=20000"],
         &["circuit.lh=10000", "train.steps=100000"],
-        ("0.1", "?"),
+        ("0.1", "~5"),
         "epsilon=1%",
         None,
     ),
@@ -107,7 +107,7 @@ pub const FIGURES: &[Figure] = &[
         "below η* the error converges before the weight norm reaches the critical line; above it the norm crosses the line first and the error grows again",
         &["circuit.lh=200", "train.steps=20000"],
         &["circuit.lh=10000", "train.steps=100000"],
-        ("0.1", "?"),
+        ("0.1", "~5"),
         "epsilon=1%",
         None,
     ),
@@ -118,7 +118,7 @@ pub const FIGURES: &[Figure] = &[
         "from a large initial weight norm the error rises before it converges to zero",
         &["circuit.lh=200", "train.steps=20000"],
         &["circuit.lh=10000", "train.steps=100000"],
-        ("0.1", "?"),
+        ("0.1", "~2"),
         "epsilon=1%",
         None,
     ),
@@ -129,7 +129,7 @@ pub const FIGURES: &[Figure] = &[
         "NP's minimum training time is almost flat in Lh, about a hundred times SGD's; the optimal rate scales as Lh^(-1/3)",
         &[],
         &[],
-        ("1.5", "?"),
+        ("1.5", "~23"),
         "epsilon=1%",
         None,
     )
@@ -141,7 +141,7 @@ pub const FIGURES: &[Figure] = &[
         "NP's minimum training time grows linearly with Ly; SGD's does not",
         &[],
         &[],
-        ("1", "?"),
+        ("1", "~310"),
         "epsilon=1%",
         None,
     )
@@ -157,7 +157,7 @@ pub const FIGURES: &[Figure] = &[
             "train.steps=1000000",
             "train.record_every=1000",
         ],
-        ("0.1", "?"),
+        ("0.1", "~17"),
         "epsilon=10%",
         None,
     ),
@@ -172,7 +172,7 @@ pub const FIGURES: &[Figure] = &[
             "train.steps=1000000",
             "train.record_every=100",
         ],
-        ("0.5", "?"),
+        ("0.5", "~36"),
         "epsilon=10%",
         None,
     ),
@@ -187,7 +187,7 @@ pub const FIGURES: &[Figure] = &[
             "train.steps=1000000",
             "train.record_every=100",
         ],
-        ("0.3", "?"),
+        ("0.3", "~47"),
         "epsilon=10%",
         None,
     ),
@@ -198,7 +198,7 @@ pub const FIGURES: &[Figure] = &[
         "without normalisation the error rises again at every width; with it, learning stays stable",
         &["train.steps=10000"],
         &["train.steps=1000000", "train.record_every=1000"],
-        ("0.7", "?"),
+        ("0.7", "~60"),
         "epsilon=10%",
         None,
     ),
@@ -306,9 +306,14 @@ pub const FIGURES: &[Figure] = &[
         scenario!("cifar10_conv.ron"),
         "NP on a CIFAR-10 convnet with and without weight decay, beside SGD",
         "weight regularisation stabilises NP, which stays below 50 % accuracy",
-        &["train.epochs=1"],
+        &[
+            "circuit.conv=[(channels: 4, kernel: 5, padding: 2, pool: Max(2)), (channels: 8, kernel: 5, padding: 2, pool: Max(2))]",
+            "circuit.hidden=[32]",
+            "task.training_batches=[1]",
+            "train.record_every=100",
+        ],
         &[],
-        ("5", "45"),
+        ("2", "?"),
         "test_accuracy=0.4",
         Some("cifar10"),
     ),
@@ -337,7 +342,7 @@ pub fn list() -> String {
                 .map_or(String::new(), |d| format!(" (needs {d}: `npsim data fetch {d}`)"))
         );
     }
-    text += "\ntimes: minutes on 2 cores as measured here; `?`: not measured (dataset absent, or too long)\n";
+    text += "\ntimes: minutes on 2 cores as measured here; `~`: estimated from a run with a fiftieth of the steps; `?`: not measured (dataset absent)\n";
     text
 }
 
