@@ -26,7 +26,7 @@ pub struct Figure {
     /// paper's sizes are a different sweep (overrides cannot change a sweep).
     pub paper_scenario: Option<(&'static str, &'static str)>,
     /// Wall time on 2 cores, in minutes, at the quick and paper scales (`~`: estimated from a
-    /// run with a fiftieth of the steps; `?`: not measured, its dataset was not at hand).
+    /// shorter run, as docs/reproduction.md says; `?`: not measured, its dataset was absent).
     pub minutes: (&'static str, &'static str),
     /// The metric of its learning curves and analysis target.
     pub target: &'static str,
@@ -275,7 +275,7 @@ pub const FIGURES: &[Figure] = &[
         "NP learns, one hundred to one thousand times slower than SGD, unstable at large rates",
         &["train.epochs=2"],
         &[],
-        ("?", "?"),
+        ("0.2", "~1"),
         "test_accuracy=0.9",
         Some("mnist"),
     ),
@@ -286,7 +286,7 @@ pub const FIGURES: &[Figure] = &[
         "REINFORCE is closer to SGD than NP; hidden noise slows REINFORCE",
         &["train.epochs=2"],
         &[],
-        ("?", "?"),
+        ("0.3", "~3"),
         "test_accuracy=0.9",
         Some("mnist"),
     ),
@@ -297,7 +297,7 @@ pub const FIGURES: &[Figure] = &[
         "training time grows with depth; normalisation stabilises the deeper networks",
         &["train.epochs=2"],
         &[],
-        ("?", "?"),
+        ("0.1", "~1"),
         "test_accuracy=0.9",
         Some("mnist"),
     ),
@@ -313,7 +313,7 @@ pub const FIGURES: &[Figure] = &[
             "train.record_every=100",
         ],
         &[],
-        ("2", "?"),
+        ("2", "~40"),
         "test_accuracy=0.4",
         Some("cifar10"),
     ),
@@ -342,7 +342,7 @@ pub fn list() -> String {
                 .map_or(String::new(), |d| format!(" (needs {d}: `npsim data fetch {d}`)"))
         );
     }
-    text += "\ntimes: minutes on 2 cores as measured here; `~`: estimated from a run with a fiftieth of the steps; `?`: not measured (dataset absent)\n";
+    text += "\ntimes: minutes on 2 cores as measured here; `~`: estimated from a shorter run (docs/reproduction.md); `?`: not measured (dataset absent)\n";
     text
 }
 
