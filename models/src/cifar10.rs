@@ -2,9 +2,10 @@
 //!
 //! The data directory holds `data_batch_1.bin` … `data_batch_5.bin` (training) and
 //! `test_batch.bin`; `training_batches` chooses which of the five train (all by default; a
-//! machine with only some of them, or a quick run, trains on those). Each record is one label byte (0–9) followed by 3,072 pixel bytes: the
-//! 1,024 red values of the 32×32 image row by row, then green, then blue. A file whose length
-//! is not a whole number of records, or a label above 9, is an error naming the file.
+//! machine with only some of them, or a quick run, trains on those). Each record is one label
+//! byte (0–9) followed by 3,072 pixel bytes: the 1,024 red values of the 32×32 image row by
+//! row, then green, then blue. A file whose length is not a whole number of records, or a
+//! label above 9, is an error naming the file.
 //!
 //! The task is the same image classification as MNIST's ([`crate::images`]): pixels / 255
 //! (3,072 inputs, channel-major as stored, so a `(3, 32, 32)` input population sees the
@@ -80,7 +81,7 @@ fn concatenate(parts: Vec<LabelledImages>) -> LabelledImages {
     all
 }
 
-/// `Cifar10(data_dir:, split:)` in a scenario.
+/// `Cifar10(data_dir:, split:, training_batches:)` in a scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Cifar10")]
 pub struct Cifar10Config {
