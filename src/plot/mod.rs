@@ -79,7 +79,16 @@ fn curve_keys(runs: &[RunSummary]) -> Vec<String> {
                 .collect()
         })
         .collect();
-    let variant = |v: &str| v.split('(').next().unwrap_or(v).to_string();
+    // `Sgd(learning_rate: ..)` → `Sgd`; a list keeps its brackets: `[WeightDecay(..)]` →
+    // `[WeightDecay]`.
+    let variant = |v: &str| {
+        let head = v.split('(').next().unwrap_or(v);
+        if head.len() < v.len() && head.starts_with('[') {
+            format!("{head}]")
+        } else {
+            head.to_string()
+        }
+    };
     let shortened = |path: &str| {
         let values = |f: &dyn Fn(&str) -> String| {
             let mut seen: Vec<String> = assignments
@@ -408,6 +417,41 @@ fn learning_curves_on<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn curve_labels_shorten_values_to_their_variants_only_where_those_tell_them_apart() {
+        let run = |assignments: &[(&str, &str)]| RunSummary {
+            group: String::new(),
+            attributes: assignments
+                .iter()
+                .map(|(p, v)| (format!("sweep:{p}"), crate::recorder::Attr::Text(v.to_string())))
+                .collect(),
+            metrics: vec![],
+            theory: vec![],
+            weights: vec![],
+        };
+        let runs = [
+            run(&[
+                ("post_update", "[]"),
+                ("rule", "Sgd(learning_rate: Absolute(1e-2))"),
+            ]),
+            run(&[
+                ("post_update", "[WeightDecay(rate: 3e-3)]"),
+                ("rule", "NodePerturbation(learning_rate: Absolute(1e-4))"),
+            ]),
+            run(&[("rule.learning_rate", "Absolute(1e-4)")]),
+            run(&[("rule.learning_rate", "Absolute(3e-5)")]),
+        ];
+        assert_eq!(
+            curve_keys(&runs),
+            [
+                "post_update=[], rule=Sgd",
+                "post_update=[WeightDecay], rule=NodePerturbation",
+                "learning_rate=Absolute(1e-4)",
+                "learning_rate=Absolute(3e-5)",
+            ]
+        );
+    }
 
     #[test]
     fn tick_labels_have_three_significant_digits_at_most() {
