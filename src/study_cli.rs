@@ -189,17 +189,25 @@ fn reproduce(
     let partial = recorder::partial_path(&recording);
     if let Some(existing) = [&recording, &partial].into_iter().find(|p| p.exists()) {
         let recorded = recorder::read(existing)?;
-        let stored = match recorded.attributes.get("overrides") {
+        let stored = |name: &str| match recorded.attributes.get(name) {
             Some(Attr::Text(text)) => text.clone(),
             _ => String::new(),
         };
-        if stored != set.join("\n") {
-            return Err(BadInput(format!(
-                "`{}` was recorded with other settings (--set {}) than asked for now (--set {}); \
-                 remove it or give another --out",
-                existing.display(),
-                stored.replace('\n', " --set "),
+        let problem = if stored("overrides") != set.join("\n") {
+            Some(format!(
+                "with other settings (--set {}) than asked for now (--set {})",
+                stored("overrides").replace('\n', " --set "),
                 set.join(" --set ")
+            ))
+        } else if stored("scenario") != text {
+            Some(format!("from another version of `{file}` than this npsim's"))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(BadInput(format!(
+                "`{}` was recorded {problem}; remove it or give another --out",
+                existing.display()
             ))
             .into());
         }

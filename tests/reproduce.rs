@@ -98,6 +98,26 @@ fn fig1a_quick_runs_from_any_folder_and_is_reused_the_second_time() {
         overrides.contains("circuit.lh=200\ntrain.steps=20000\ntrain.record_every=200\nanalysis.target"),
         "{overrides}"
     );
+    // A recording of another version of the scenario, with the same settings, is refused too.
+    let text = npsim::reproduce::find("fig1a").unwrap().text;
+    std::fs::write(d.join("edited.ron"), format!("{text}\n// edited\n")).unwrap();
+    std::fs::create_dir_all(d.join("edited")).unwrap();
+    let mut run = vec!["run", "edited.ron", "--out", "edited/fig1a_quick.h5", "--quiet"];
+    for set in [
+        "circuit.lh=200",
+        "train.steps=20000",
+        "analysis.target=\"epsilon=1%\"",
+    ] {
+        run.extend(["--set", set]);
+    }
+    assert!(npsim(&run, d).status.success());
+    let stale = npsim(&["reproduce", "fig1a", "--quiet", "--out", "edited"], d);
+    assert_eq!(stale.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&stale.stderr);
+    assert!(
+        text.contains("was recorded from another version of `linear_fig1a.ron`"),
+        "{text}"
+    );
 }
 
 #[test]
