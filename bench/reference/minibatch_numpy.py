@@ -22,7 +22,8 @@ Prints `samples_per_second: X` (the median over the repetitions) as its last lin
 import argparse
 import os
 import statistics
-import time
+
+from timing import samples_per_second
 
 SIGMA = 1e-4
 RATES = {"np": 1e-3, "sgd": 1e-2}
@@ -146,14 +147,7 @@ def main():
         t[np.arange(a.batch), rng.integers(0, 10, a.batch)] = 1.0
         batches.append((x, t))
     step = net.np_step if a.rule == "np" else net.sgd_step
-    step(*batches[0])  # warm-up
-    rates = []
-    for _ in range(a.reps):
-        steps, start = 0, time.perf_counter()
-        while time.perf_counter() - start < a.seconds:
-            step(*batches[steps % len(batches)])
-            steps += 1
-        rates.append(steps * a.batch / (time.perf_counter() - start))
+    rates = samples_per_second(step, batches, a.batch, a.reps, a.seconds)
     print(f"numpy {np.__version__}, mlp 784-{a.hidden}-10, {a.rule}, {a.threads} BLAS thread(s): "
           + " / ".join(f"{r:.1f}" for r in rates))
     print(f"samples_per_second: {statistics.median(rates):.1f}")

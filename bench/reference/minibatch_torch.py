@@ -22,11 +22,12 @@ Prints `samples_per_second: X` (the median over the repetitions) as its last lin
 """
 import argparse
 import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 from torch.nn.grad import conv2d_weight
+
+from timing import samples_per_second
 
 SIGMA = 1e-4
 RATES = {"np": 1e-3, "sgd": 1e-2}
@@ -125,15 +126,8 @@ def main():
          F.one_hot(torch.randint(0, 10, (a.batch,), generator=gen), 10).float())
         for _ in range(20)
     ]
-    step = net.np_step if a.rule == "np" else net.sgd_step
-    step(*batches[0], gen)  # warm-up: allocations, oneDNN's kernel choice
-    rates = []
-    for _ in range(a.reps):
-        steps, start = 0, time.perf_counter()
-        while time.perf_counter() - start < a.seconds:
-            step(*batches[steps % len(batches)], gen)
-            steps += 1
-        rates.append(steps * a.batch / (time.perf_counter() - start))
+    rule = net.np_step if a.rule == "np" else net.sgd_step
+    rates = samples_per_second(lambda x, t: rule(x, t, gen), batches, a.batch, a.reps, a.seconds)
     print(f"torch {torch.__version__}, {a.net}, {a.rule}, {a.threads} thread(s): "
           + " / ".join(f"{r:.1f}" for r in rates))
     print(f"samples_per_second: {statistics.median(rates):.1f}")
