@@ -13,20 +13,38 @@
 //!
 //! [`Activation::difference`]: crate::Activation::difference
 
+use std::sync::{Mutex, OnceLock};
+
 use nalgebra::DMatrix;
 
 use crate::Real;
 use crate::circuit::{Circuit, Geometry};
-use crate::conv::unfold_channels;
+use crate::conv::{ConvGeometry, unfold_channels};
 use crate::gemm::{Operand, gemm, multiply_by_blocks};
 use crate::kernels::{by_column_blocks, update_then_multiply};
 use crate::noise::fill_gaussian;
 use crate::rule::{
-    LearningRule, PlasticWeights, PostUpdate, ProjectionContext, Requirements, RuleContext, RuleError,
+    LearningRule, PlasticWeights, PostUpdate, Presynaptic, ProjectionContext, Requirements, RuleContext,
+    RuleError,
 };
 use crate::seed::{SeedStreams, StreamRng};
 
 /// Buffers reused from step to step.
+/// The clean patches of a convolution, formed from `maps` on first use since the last
+/// forward pass (into the buffer kept in `spare`).
+pub(crate) fn formed_patches<'a, T: Real>(
+    patches: &'a OnceLock<DMatrix<T>>,
+    spare: &Mutex<DMatrix<T>>,
+    geometry: &ConvGeometry,
+    maps: &DMatrix<T>,
+) -> &'a DMatrix<T> {
+    patches.get_or_init(|| {
+        let mut formed = std::mem::take(&mut *spare.lock().unwrap_or_else(|e| e.into_inner()));
+        geometry.patches(maps, &mut formed);
+        formed
+    })
+}
+
 #[derive(Debug, Default)]
 struct Workspace<T: Real> {
     pre: Vec<DMatrix<T>>,
@@ -37,8 +55,11 @@ struct Workspace<T: Real> {
     has_diff: Vec<bool>,
     error: Vec<DMatrix<T>>,
     weight_noise: Vec<DMatrix<T>>,
-    /// Per convolution: the clean presynaptic patches of the last forward pass.
-    patches: Vec<DMatrix<T>>,
+    /// Per convolution: the clean presynaptic patches of the last forward pass, formed only
+    /// when asked for (weight perturbation, [`Engine::weight_gradient`], a rule reading
+    /// them), into the buffer kept in `spare_patches`.
+    patches: Vec<OnceLock<DMatrix<T>>>,
+    spare_patches: Vec<Mutex<DMatrix<T>>>,
     /// Per convolution: patches of the presynaptic difference on the perturbed pass.
     diff_patches: Vec<DMatrix<T>>,
     /// Per convolution: postsynaptic activity, noise and error unfolded to one column per
@@ -101,7 +122,8 @@ impl<T: Real> Engine<T> {
             has_diff: vec![false; n_pop],
             error: vec![DMatrix::zeros(0, 0); n_pop],
             weight_noise: empty(),
-            patches: empty(),
+            patches: (0..n_proj).map(|_| OnceLock::new()).collect(),
+            spare_patches: (0..n_proj).map(|_| Mutex::default()).collect(),
             diff_patches: empty(),
             unfolded_post: empty(),
             unfolded_noise: empty(),
@@ -198,8 +220,12 @@ impl<T: Real> Engine<T> {
                     }
                     Geometry::Conv(g) => {
                         proj.flush();
-                        g.patches(input, &mut self.ws.patches[q]);
-                        g.forward_from_patches(&proj.weights, &self.ws.patches[q], &mut pre);
+                        if let Some(old) = self.ws.patches[q].take() {
+                            *self.ws.spare_patches[q]
+                                .get_mut()
+                                .unwrap_or_else(|e| e.into_inner()) = old;
+                        }
+                        g.forward(&proj.weights, input, &mut pre);
                         if let Some(bias) = &proj.bias {
                             let positions = g.positions();
                             for sample in pre.as_mut_slice().chunks_mut(bias.len() * positions) {
@@ -345,7 +371,13 @@ impl<T: Real> Engine<T> {
                     let psi = &self.ws.weight_noise[q];
                     match spec.geometry {
                         Geometry::Conv(g) => {
-                            g.forward_from_patches(psi, &self.ws.patches[q], &mut d_pre);
+                            let patches = formed_patches(
+                                &self.ws.patches[q],
+                                &self.ws.spare_patches[q],
+                                &g,
+                                &self.ws.act[pre],
+                            );
+                            g.forward_from_patches(psi, patches, &mut d_pre);
                             if self.ws.has_diff[pre] {
                                 // The difference's patches were formed just above.
                                 g.forward_from_patches(psi, &self.ws.diff_patches[q], &mut d_pre);
@@ -510,7 +542,12 @@ impl<T: Real> Engine<T> {
                     false,
                     T::one(),
                     Operand::plain(&unfolded),
-                    Operand::transposed(&self.ws.patches[q]),
+                    Operand::transposed(formed_patches(
+                        &self.ws.patches[q],
+                        &self.ws.spare_patches[q],
+                        &g,
+                        &self.ws.act[spec.pre],
+                    )),
                 );
             }
             Geometry::Pool(_) | Geometry::Sparse(_) => {}
@@ -555,17 +592,21 @@ impl<T: Real> Engine<T> {
             .filter(|((_, spec), _)| spec.plastic)
             .map(|((q, spec), state)| {
                 let post_pop = &bp.populations()[spec.post];
-                let conv = matches!(spec.geometry, Geometry::Conv(_));
-                let (pre, post, noise, error) = if conv {
+                let (pre, post, noise, error) = if let Geometry::Conv(geometry) = spec.geometry {
                     (
-                        &ws.patches[q],
+                        Presynaptic::Patches {
+                            geometry,
+                            maps: &ws.act[spec.pre],
+                            patches: &ws.patches[q],
+                            spare: &ws.spare_patches[q],
+                        },
                         &ws.unfolded_post[q],
                         &ws.unfolded_noise[q],
                         &ws.unfolded_error[q],
                     )
                 } else {
                     (
-                        &ws.act[spec.pre],
+                        Presynaptic::Activity(&ws.act[spec.pre]),
                         &ws.act[spec.post],
                         &ws.noise[spec.post],
                         &ws.error[spec.post],

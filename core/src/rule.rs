@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use crate::Real;
 use crate::circuit::Projection;
+use crate::conv::ConvGeometry;
 
 /// What a rule needs the engine to compute each step.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -60,11 +61,16 @@ pub enum RuleError {
 /// "presynaptic activity" is then the input patch each kernel application sees and whose
 /// weights are the kernel (`c_out × c_in·k·k`). Either way `ΔW = U Vᵀ` over these columns is
 /// the update a rule means, so rules need not know which kind they update.
+///
+/// A rule whose presynaptic factor is the presynaptic activity itself (Hebbian, three-factor
+/// and gradient rules) should say so with [`ProjectionContext::add_outer_with_pre`] or
+/// [`ProjectionContext::add_weighted_outer_with_pre`] rather than pass
+/// [`ProjectionContext::pre`]: a convolution then never forms the patches of the whole batch
+/// (tens of MB), which [`ProjectionContext::pre`] has to.
 pub struct ProjectionContext<'a, T: Real> {
     /// The projection's name.
     pub name: &'a str,
-    /// Clean presynaptic activity, `pre_size × batch`.
-    pub pre: &'a DMatrix<T>,
+    pub(crate) pre: Presynaptic<'a, T>,
     /// Clean postsynaptic activity, `post_size × batch`.
     pub post: &'a DMatrix<T>,
     /// Columns per sample in `pre`, `post`, `post_noise` and `post_error`.
@@ -84,7 +90,74 @@ pub struct ProjectionContext<'a, T: Real> {
     pub(crate) state: &'a mut Projection<T>,
 }
 
-impl<T: Real> ProjectionContext<'_, T> {
+/// Where a projection's presynaptic factor comes from.
+pub(crate) enum Presynaptic<'a, T: Real> {
+    /// The activity itself (dense projections; a rendition's steps in the trial engine).
+    Activity(&'a DMatrix<T>),
+    /// A convolution's patches, formed from the presynaptic maps on first use (into the
+    /// buffer kept in `spare`).
+    Patches {
+        geometry: ConvGeometry,
+        maps: &'a DMatrix<T>,
+        patches: &'a std::sync::OnceLock<DMatrix<T>>,
+        spare: &'a std::sync::Mutex<DMatrix<T>>,
+    },
+}
+
+impl<'a, T: Real> ProjectionContext<'a, T> {
+    /// Clean presynaptic activity, `pre_size × batch` (for a convolution its patches,
+    /// `c_in·k·k × batch·positions`, formed on the first call of the step).
+    pub fn pre(&self) -> &'a DMatrix<T> {
+        match self.pre {
+            Presynaptic::Activity(m) => m,
+            Presynaptic::Patches {
+                geometry,
+                maps,
+                patches,
+                spare,
+            } => crate::engine::formed_patches(patches, spare, &geometry, maps),
+        }
+    }
+
+    /// Schedules `W += scale · U Xᵀ` with `X` this projection's clean presynaptic activity:
+    /// [`ProjectionContext::add_outer`] with [`ProjectionContext::pre`], up to rounding, but
+    /// without forming a convolution's patches (each sample's are unfolded in cache and
+    /// multiplied at once).
+    pub fn add_outer_with_pre(&mut self, scale: T, post_factors: &DMatrix<T>) {
+        self.add_outer_with_pre_by(scale, post_factors, None);
+    }
+
+    /// [`ProjectionContext::add_weighted_outer`] with [`ProjectionContext::pre`] as the
+    /// presynaptic factor, without forming a convolution's patches (as
+    /// [`ProjectionContext::add_outer_with_pre`]).
+    ///
+    /// # Panics
+    /// If `sample_weights` does not have one entry per sample.
+    pub fn add_weighted_outer_with_pre(&mut self, scale: T, post_factors: &DMatrix<T>, sample_weights: &[T]) {
+        self.check_samples(post_factors, sample_weights);
+        self.add_outer_with_pre_by(scale, post_factors, Some(sample_weights));
+    }
+
+    fn add_outer_with_pre_by(&mut self, scale: T, post_factors: &DMatrix<T>, sample_weights: Option<&[T]>) {
+        match self.pre {
+            Presynaptic::Activity(pre) => {
+                self.check_factors(post_factors, pre);
+                self.state
+                    .schedule(scale, post_factors, sample_weights, self.columns_per_sample, pre);
+            }
+            Presynaptic::Patches { geometry, maps, .. } => {
+                let (rows, _) = self.state.shape();
+                assert_eq!(
+                    post_factors.nrows(),
+                    rows,
+                    "post factors must have one row per postsynaptic unit"
+                );
+                self.state
+                    .add_convolution_outer(&geometry, scale, post_factors, sample_weights, maps);
+            }
+        }
+    }
+
     fn check_factors(&self, post_factors: &DMatrix<T>, pre_factors: &DMatrix<T>) {
         let (rows, cols) = self.state.shape();
         assert_eq!(
@@ -268,7 +341,7 @@ mod tests {
             let mut state = Projection::new(uniform_matrix(3, 5, 1), None);
             let mut context = ProjectionContext {
                 name: "p",
-                pre: &pre,
+                pre: Presynaptic::Activity(&pre),
                 post: &post,
                 columns_per_sample,
                 post_noise: None,

@@ -30,7 +30,7 @@ impl LearningRule<f64> for Np {
         for projection in context.projections.iter_mut() {
             let noise = projection.post_noise.expect("noisy populations");
             let scale = -self.0 / (projection.noise_std * projection.noise_std);
-            projection.add_weighted_outer(scale, noise, signal, projection.pre);
+            projection.add_weighted_outer(scale, noise, signal, projection.pre());
             projection.add_weighted_to_bias(scale, noise, signal);
         }
         Ok(())

@@ -194,8 +194,7 @@ impl<T: Real> LearningRule<T> for NodePerturbation<T> {
             let sigma = projection.noise_std;
             // ΔW = −(η/σ²) Σ_b δℓ_b (σξ_b) x_bᵀ.
             let scale = -self.learning_rate / (sigma * sigma);
-            let pre = projection.pre;
-            projection.add_weighted_outer(scale, noise, signal, pre);
+            projection.add_weighted_outer_with_pre(scale, noise, signal);
             projection.add_weighted_to_bias(scale, noise, signal);
         }
         Ok(())

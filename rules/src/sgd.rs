@@ -92,8 +92,7 @@ pub(crate) fn descend_along_errors<T: Real>(context: &mut RuleContext<'_, T>, le
         let error = projection
             .post_error
             .expect("the engine provides errors when backprop is required");
-        let pre = projection.pre;
-        projection.add_outer(-learning_rate, error, pre);
+        projection.add_outer_with_pre(-learning_rate, error);
         projection.add_to_bias(-learning_rate, error);
     }
 }

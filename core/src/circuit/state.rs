@@ -54,6 +54,8 @@ pub struct Projection<T: Real> {
     pub(crate) sparse: Option<SparseWeights<T>>,
     /// Announced inputs and queued per-sample updates (see [`super::lookahead`]).
     pub(crate) lookahead: super::lookahead::Lookahead<T>,
+    /// A convolution's partial sums of its update per group of samples.
+    pub(crate) update_partials: Vec<T>,
 }
 
 impl<T: Real> Projection<T> {
@@ -71,6 +73,7 @@ impl<T: Real> Projection<T> {
             pending_active: false,
             sparse: None,
             lookahead: super::lookahead::Lookahead::new(),
+            update_partials: Vec::new(),
         }
     }
 
@@ -149,6 +152,27 @@ impl<T: Real> Projection<T> {
             crate::kernels::apply_outer(&mut self.weights, p.scale, &p.post_factors, &p.pre_factors);
             self.pending_active = false;
         }
+    }
+
+    /// `K += scale · Σ_b c_b U_b P_bᵀ` on a convolution's kernel, `P_b` the patches of
+    /// sample `b` of `maps`, applied at once (see [`ConvGeometry::add_outer_per_sample`]).
+    pub(crate) fn add_convolution_outer(
+        &mut self,
+        geometry: &crate::conv::ConvGeometry,
+        scale: T,
+        post: &DMatrix<T>,
+        sample_scales: Option<&[T]>,
+        maps: &DMatrix<T>,
+    ) {
+        self.flush();
+        geometry.add_outer_per_sample(
+            &mut self.weights,
+            scale,
+            post,
+            sample_scales,
+            maps,
+            &mut self.update_partials,
+        );
     }
 
     /// `W += scale · (U diag(c)) Vᵀ`, where `c` repeats each of `sample_scales` (all ones if

@@ -5,14 +5,20 @@
 //! order), so a dense projection from it is a "flatten".
 //!
 //! # Convolution as GEMM
-//! A kernel `K` is stored as a `c_out × (c_in · k · k)` matrix. For each sample the
-//! presynaptic maps are unfolded into *patches* `P_b` (`c_in·k·k × h_out·w_out`, one column
-//! per output position; im2col), and the pre-activation block of the sample, viewed as the
-//! `h_out·w_out × c_out` column-major matrix it is in memory, is `P_bᵀ Kᵀ` — one GEMM per
-//! sample, samples in parallel. Rules see the patches of the whole batch side by side
-//! (`c_in·k·k × batch·h_out·w_out`) as presynaptic activity and the postsynaptic quantities
-//! unfolded to `c_out × batch·h_out·w_out`, so that `ΔK = U Vᵀ` has the same form as for a
-//! dense projection, with `h_out·w_out` columns per sample.
+//! A kernel `K` is stored as a `c_out × (c_in · k · k)` matrix. The presynaptic maps of a
+//! sample unfold into *patches* `P_b` (`c_in·k·k × h_out·w_out`, one column per output
+//! position; im2col). Passes work per sample, samples in parallel, on the sample's *position
+//! rows* `Q_b = P_bᵀ` unfolded into a buffer of the thread that stays in cache: the
+//! pre-activation block of the sample, viewed as the `h_out·w_out × c_out` column-major matrix
+//! it is in memory, is `Q_b Kᵀ`; the error of the input maps folds back from `E_b K`.
+//!
+//! Rules see the postsynaptic quantities unfolded to `c_out × batch·h_out·w_out` and, as
+//! presynaptic activity, the patches of the whole batch side by side (`c_in·k·k ×
+//! batch·h_out·w_out`), so that `ΔK = U Vᵀ` has the same form as for a dense projection, with
+//! `h_out·w_out` columns per sample. Those patches (tens of MB) are formed only if a rule reads
+//! them; a rule that multiplies by the presynaptic activity says so
+//! (`ProjectionContext::add_outer_with_pre`) and the update is summed per sample from position
+//! rows in cache ([`ConvGeometry::add_outer_per_sample`]).
 //!
 //! # Pooling
 //! Max and average pooling over `window × window` blocks (no padding) have no weights.
@@ -220,27 +226,6 @@ impl ConvGeometry {
         }
     }
 
-    /// Adds one sample's patch gradients (`patch_len × positions`) back onto its input maps
-    /// (col2im, the adjoint of [`ConvGeometry::im2col`]), through padded maps in `padded`.
-    fn col2im<T: Real>(&self, patches: &[T], padded: &mut Vec<T>, input: &mut [T]) {
-        let k = self.kernel;
-        self.zeroed_padded_maps(padded);
-        for (pos, column) in patches.chunks_exact(self.patch_len()).enumerate() {
-            let rows = self.window_rows(pos / self.output.2, pos % self.output.2);
-            for (gradients, start) in column.chunks_exact(k).zip(rows) {
-                let row = &mut padded[start..start + k];
-                row.iter_mut().zip(gradients).for_each(|(r, &g)| *r += g);
-            }
-        }
-        let width = self.input.2;
-        for (inside, start) in self.padded_map_rows() {
-            let row = &mut input[start..start + width];
-            row.iter_mut()
-                .zip(&padded[inside..inside + width])
-                .for_each(|(r, &g)| *r += g);
-        }
-    }
-
     /// The patches of a batch (`input_len × batch`) side by side: `patch_len × batch·positions`.
     pub fn patches<T: Real>(&self, input: &DMatrix<T>, patches: &mut DMatrix<T>) {
         let (rows, cols) = (self.patch_len(), input.ncols() * self.positions());
@@ -285,27 +270,86 @@ impl ConvGeometry {
         );
     }
 
-    /// `out += K ⋆ input` per sample, unfolding each sample's patches into a buffer of its
-    /// thread that stays in cache (for inputs whose patches are not kept, such as the
-    /// perturbed pass's differences). The same numbers as [`ConvGeometry::patches`] followed
-    /// by [`ConvGeometry::forward_from_patches`].
+    /// Unfolds one sample's input maps into its *position rows* `Q = Pᵀ` (`positions ×
+    /// patch_len`, column-major): for each kernel entry (`c`, `ky`, `kx`) the values it meets
+    /// at every output position, so that a row of output positions is one contiguous copy
+    /// from a row of the padded maps (the layout of the per-sample products below).
+    fn unfold_positions<T: Real>(&self, input: &[T], padded: &mut Vec<T>, rows: &mut Vec<T>) {
+        let (positions, patch_len) = (self.positions(), self.patch_len());
+        rows.resize(positions * patch_len, T::zero());
+        let source = self.padded_maps(input, padded);
+        let (_, width) = (self.output.1, self.output.2);
+        for (entry, column) in rows.chunks_exact_mut(positions).enumerate() {
+            for (oy, out) in column.chunks_exact_mut(width).enumerate() {
+                let start = self.entry_start(entry, oy);
+                if self.stride == 1 {
+                    out.copy_from_slice(&source[start..start + width]);
+                } else {
+                    let row = source[start..].iter().step_by(self.stride);
+                    out.iter_mut().zip(row).for_each(|(o, &v)| *o = v);
+                }
+            }
+        }
+    }
+
+    /// Start, in the padded maps, of what kernel entry `entry` (`(c·k + ky)·k + kx`) meets
+    /// along output row `oy`.
+    fn entry_start(&self, entry: usize, oy: usize) -> usize {
+        let (hp, wp) = self.padded_sides();
+        let k = self.kernel;
+        let (c, ky, kx) = (entry / (k * k), (entry / k) % k, entry % k);
+        (c * hp + oy * self.stride + ky) * wp + kx
+    }
+
+    /// Adds one sample's position-row gradients (`positions × patch_len`) back onto its input
+    /// maps: the adjoint of [`ConvGeometry::unfold_positions`].
+    fn fold_positions<T: Real>(&self, rows: &[T], padded: &mut Vec<T>, input: &mut [T]) {
+        self.zeroed_padded_maps(padded);
+        let width = self.output.2;
+        for (entry, column) in rows.chunks_exact(self.positions()).enumerate() {
+            for (oy, gradients) in column.chunks_exact(width).enumerate() {
+                let start = self.entry_start(entry, oy);
+                let row = padded[start..].iter_mut().step_by(self.stride);
+                row.zip(gradients).for_each(|(r, &g)| *r += g);
+            }
+        }
+        let width = self.input.2;
+        for (inside, start) in self.padded_map_rows() {
+            let row = &mut input[start..start + width];
+            row.iter_mut()
+                .zip(&padded[inside..inside + width])
+                .for_each(|(r, &g)| *r += g);
+        }
+    }
+
+    /// `out += K ⋆ input` per sample (`input_len × batch` to `output_len × batch`), each
+    /// sample's position rows unfolded into a buffer of its thread that stays in cache:
+    /// `out_b += Q_b Kᵀ`, one GEMM per sample on plain operands.
     pub fn forward<T: Real>(&self, kernel: &DMatrix<T>, input: &DMatrix<T>, out: &mut DMatrix<T>) {
-        let (positions, rows) = (self.positions(), self.patch_len());
+        let (positions, out_channels, rows) = (self.positions(), self.output.0, self.patch_len());
         out.as_mut_slice()
             .par_chunks_mut(self.output_len())
             .zip(input.as_slice().par_chunks(self.input_len()))
-            .with_min_len(samples_per_thread(input.ncols()))
-            .for_each_init(
-                || (vec![T::zero(); rows * positions], Vec::new()),
-                |(patches, padded), (out, sample)| {
-                    self.im2col(sample, padded, patches);
-                    self.add_sample_product(kernel, patches, out);
-                },
-            );
+            .for_each(|(out, sample)| {
+                with_scratch(|s: &mut Scratch<T>| {
+                    self.unfold_positions(sample, &mut s.padded, &mut s.rows);
+                    gemm_slices(
+                        out,
+                        positions,
+                        out_channels,
+                        true,
+                        T::one(),
+                        Operand::slice(&s.rows, positions, rows),
+                        Operand::transposed(kernel),
+                        false,
+                    );
+                })
+            });
     }
 
     /// `grad_input += Kᵀ ⋆ error` per sample: the error of the presynaptic maps from that of
-    /// the postsynaptic pre-activations (`output_len × batch`).
+    /// the postsynaptic pre-activations (`output_len × batch`), through each sample's
+    /// position-row gradients `E_b K` (`E_b` the sample's `positions × c_out` block).
     pub fn backward_input<T: Real>(
         &self,
         kernel: &DMatrix<T>,
@@ -317,32 +361,115 @@ impl ConvGeometry {
             .as_mut_slice()
             .par_chunks_mut(self.input_len())
             .zip(error.as_slice().par_chunks(self.output_len()))
-            .with_min_len(samples_per_thread(error.ncols()))
-            .for_each_init(
-                || (vec![T::zero(); rows * positions], Vec::new()),
-                |(patch_grad, padded), (grad, error)| {
-                    // Patch gradients Kᵀ E_b, with E_b = (the `positions × c_out` block)ᵀ; the buffer
-                    // is one per thread and overwritten (`accumulate = false`).
+            .for_each(|(grad, error)| {
+                with_scratch(|s: &mut Scratch<T>| {
+                    s.rows.resize(positions * rows, T::zero());
                     gemm_slices(
-                        patch_grad,
-                        rows,
+                        &mut s.rows,
                         positions,
+                        rows,
                         false,
                         T::one(),
-                        Operand::transposed(kernel),
-                        Operand::slice(error, positions, out_channels).t(),
+                        Operand::slice(error, positions, out_channels),
+                        Operand::plain(kernel),
                         false,
                     );
-                    self.col2im(patch_grad, padded, grad);
-                },
-            );
+                    self.fold_positions(&s.rows, &mut s.padded, grad);
+                })
+            });
+    }
+
+    /// `K += scale · Σ_b c_b U_b P_bᵀ`: a rule's update with the clean input's patches as the
+    /// presynaptic factor, without forming the patches of the whole batch. `post` is
+    /// `c_out × batch·positions` (`U_b` its block of sample `b`), `input` the presynaptic maps
+    /// (`input_len × batch`), `c_b` the sample weights (all ones if `None`).
+    ///
+    /// The batch is cut into at most [`UPDATE_GROUPS`] groups of consecutive samples, fixed
+    /// by the batch size alone; each group sums its samples' products (position rows unfolded
+    /// in cache) into its own partial sum in `partials`, and the partials are added to `K` in
+    /// order: the same numbers on any number of threads.
+    pub fn add_outer_per_sample<T: Real>(
+        &self,
+        kernel: &mut DMatrix<T>,
+        scale: T,
+        post: &DMatrix<T>,
+        sample_weights: Option<&[T]>,
+        input: &DMatrix<T>,
+        partials: &mut Vec<T>,
+    ) {
+        let (positions, out_channels, rows) = (self.positions(), self.output.0, self.patch_len());
+        let batch = input.ncols();
+        assert_eq!(
+            post.shape(),
+            (out_channels, batch * positions),
+            "post factors: c_out × batch·positions"
+        );
+        let per_group = batch.div_ceil(UPDATE_GROUPS).max(1);
+        let kernel_len = out_channels * rows;
+        partials.resize(batch.div_ceil(per_group) * kernel_len, T::zero());
+        let inputs = input.as_slice().chunks(self.input_len());
+        let posts = post.as_slice().chunks(out_channels * positions);
+        let samples: Vec<(usize, &[T], &[T])> = inputs
+            .zip(posts)
+            .enumerate()
+            .map(|(b, (x, u))| (b, x, u))
+            .collect();
+        partials
+            .par_chunks_mut(kernel_len)
+            .zip(samples.par_chunks(per_group))
+            .for_each(|(partial, group)| {
+                with_scratch(|s: &mut Scratch<T>| {
+                    for (i, &(b, x, u)) in group.iter().enumerate() {
+                        self.unfold_positions(x, &mut s.padded, &mut s.rows);
+                        gemm_slices(
+                            partial,
+                            out_channels,
+                            rows,
+                            i > 0,
+                            sample_weights.map_or(T::one(), |c| c[b]),
+                            Operand::slice(u, out_channels, positions),
+                            Operand::slice(&s.rows, positions, rows),
+                            false,
+                        );
+                    }
+                })
+            });
+        let kernel = kernel.as_mut_slice();
+        for partial in partials.chunks_exact(kernel_len) {
+            kernel.iter_mut().zip(partial).for_each(|(k, &p)| *k += scale * p);
+        }
     }
 }
 
-/// Samples per parallel task of the per-sample products: one task per thread, so that each
-/// thread allocates its buffer of patches (hundreds of kB) once per call.
-fn samples_per_thread(samples: usize) -> usize {
-    samples.div_ceil(rayon::current_num_threads()).max(1)
+/// Groups of samples whose parts of a convolution's update are summed separately (in
+/// parallel) before they are added up in order: enough to keep two to eight threads busy.
+pub const UPDATE_GROUPS: usize = 8;
+
+/// A thread's buffers for per-sample products: position rows and padded maps.
+struct Scratch<T> {
+    rows: Vec<T>,
+    padded: Vec<T>,
+}
+
+std::thread_local! {
+    static SCRATCH: std::cell::RefCell<Option<Box<dyn std::any::Any>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's [`Scratch`] buffers, kept from call to call (allocating
+/// hundreds of kB per call cost page faults on every step).
+fn with_scratch<T: Real, R>(f: impl FnOnce(&mut Scratch<T>) -> R) -> R {
+    let kept = SCRATCH.with(|s| s.borrow_mut().take());
+    let mut scratch = kept
+        .and_then(|b| b.downcast::<Scratch<T>>().ok())
+        .unwrap_or_else(|| {
+            Box::new(Scratch {
+                rows: Vec::new(),
+                padded: Vec::new(),
+            })
+        });
+    let result = f(&mut scratch);
+    SCRATCH.with(|s| *s.borrow_mut() = Some(scratch));
+    result
 }
 
 /// `channels × batch·positions` from population layout (`channels·positions × batch`): each
@@ -439,14 +566,15 @@ mod tests {
             g.forward_from_patches(&kernel, &patches, &mut out);
             let mut fused = DMatrix::from_element(g.output_len(), batch, 1.0);
             g.forward(&kernel, &input, &mut fused);
-            assert_eq!(fused, out, "case {case}: unfolding per sample changes no bit");
             for b in 0..batch {
                 let expected = direct_conv(&g, &kernel, input.column(b).as_slice());
                 for (i, e) in expected.iter().enumerate() {
-                    assert!(
-                        (out[(i, b)] - 1.0 - e).abs() < 1e-12,
-                        "case {case} sample {b} unit {i}"
-                    );
+                    for (path, out) in [("patches", &out), ("per sample", &fused)] {
+                        assert!(
+                            (out[(i, b)] - 1.0 - e).abs() < 1e-12,
+                            "case {case} ({path}) sample {b} unit {i}"
+                        );
+                    }
                 }
             }
         }
@@ -470,19 +598,23 @@ mod tests {
             let (mut patches, mut out) = (DMatrix::zeros(0, 0), DMatrix::zeros(g.output_len(), batch));
             g.patches(&input, &mut patches);
             g.forward_from_patches(&kernel, &patches, &mut out);
-            // Unfolding per sample in cache gives the same bits.
+            // Unfolding position rows per sample in cache: the same up to rounding.
             let mut fused = DMatrix::zeros(g.output_len(), batch);
             g.forward(&kernel, &input, &mut fused);
-            proptest::prop_assert_eq!(&fused, &out);
             let (kernel32, input32) = (kernel.map(|v| v as f32), input.map(|v| v as f32));
             let (mut patches32, mut out32) = (DMatrix::zeros(0, 0), DMatrix::zeros(g.output_len(), batch));
             g.patches(&input32, &mut patches32);
             g.forward_from_patches(&kernel32, &patches32, &mut out32);
+            let mut fused32 = DMatrix::zeros(g.output_len(), batch);
+            g.forward(&kernel32, &input32, &mut fused32);
             for b in 0..batch {
                 let expected = direct_conv(&g, &kernel, input.column(b).as_slice());
                 for (i, e) in expected.iter().enumerate() {
                     proptest::prop_assert!((out[(i, b)] - e).abs() < 1e-12);
-                    proptest::prop_assert!((f64::from(out32[(i, b)]) - e).abs() < 2e-6 * g.patch_len() as f64);
+                    proptest::prop_assert!((fused[(i, b)] - e).abs() < 1e-12);
+                    for out32 in [&out32, &fused32] {
+                        proptest::prop_assert!((f64::from(out32[(i, b)]) - e).abs() < 2e-6 * g.patch_len() as f64);
+                    }
                 }
             }
             // The backward pass is the adjoint: ⟨E, conv(x)⟩ = ⟨convᵀ(E), x⟩ to 1e-12.
@@ -508,6 +640,39 @@ mod tests {
         let mut back = DMatrix::zeros(g.input_len(), batch);
         g.backward_input(&kernel, &e, &mut back);
         assert!((e.dot(&y) - back.dot(&x)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn update_per_sample_matches_the_product_with_the_batch_patches() {
+        // K += s Σ_b c_b U_b P_bᵀ per sample (groups of samples summed apart, position rows in
+        // cache) against one product with the materialised patches, to 1e-12 in f64; the
+        // same bits on 1 and 2 threads.
+        use crate::test_support::on_threads;
+        for g in [geometry(3, 7, 6, 4, 3, 1, 1), geometry(2, 8, 8, 5, 5, 2, 2)] {
+            let batch = 11;
+            let kernel = DMatrix::from_vec(g.output.0, g.patch_len(), values(g.output.0 * g.patch_len(), 1));
+            let input = DMatrix::from_vec(g.input_len(), batch, values(g.input_len() * batch, 2));
+            let cols = batch * g.positions();
+            let post = DMatrix::from_vec(g.output.0, cols, values(g.output.0 * cols, 3));
+            let weights: Vec<f64> = values(batch, 4);
+            let mut patches = DMatrix::zeros(0, 0);
+            g.patches(&input, &mut patches);
+            let mut scaled = post.clone();
+            for (j, mut column) in scaled.column_iter_mut().enumerate() {
+                column *= weights[j / g.positions()];
+            }
+            let expected = &kernel + (&scaled * patches.transpose()) * 0.3;
+            let run = |threads| {
+                on_threads(threads, || {
+                    let mut k = kernel.clone();
+                    g.add_outer_per_sample(&mut k, 0.3, &post, Some(&weights), &input, &mut Vec::new());
+                    k
+                })
+            };
+            let one = run(1);
+            assert!((&one - &expected).amax() < 1e-12);
+            assert_eq!(one, run(2));
+        }
     }
 
     #[test]

@@ -48,7 +48,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::circuit::{Circuit, CircuitBlueprint};
-use crate::rule::{LearningRule, PostUpdate, ProjectionContext, Requirements, RuleContext, RuleError};
+use crate::rule::{
+    LearningRule, PostUpdate, Presynaptic, ProjectionContext, Requirements, RuleContext, RuleError,
+};
 use crate::{Geometry, Loss, Noise, PopulationModel, Real, SeedStreams, StreamRng, Synapse};
 use dynamics::{Columns, Dynamics, blocks, draw_noise, project, project_back};
 
@@ -606,11 +608,11 @@ impl<T: Real> TrialEngine<T> {
                 let noisy = requirements.perturbation && self.perturbed[spec.post];
                 ProjectionContext {
                     name: &spec.name,
-                    pre: if self.delays[q] > 0 {
+                    pre: Presynaptic::Activity(if self.delays[q] > 0 {
                         &self.delayed_pre[q]
                     } else {
                         &self.clean.act[spec.pre]
-                    },
+                    }),
                     post: &self.clean.act[spec.post],
                     columns_per_sample: steps,
                     post_noise: noisy.then_some(&noise[spec.post]),
