@@ -445,7 +445,7 @@ impl<T: Real> LearningRule<T> for PluginRule<T> {
         for p in context.projections.iter_mut() {
             let (pre, post, post_noise, post_error) = (
                 raw(Some(p.pre())),
-                raw(Some(p.post)),
+                raw(Some(p.post())),
                 raw(p.post_noise),
                 raw(p.post_error),
             );

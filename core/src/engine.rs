@@ -13,8 +13,6 @@
 //!
 //! [`Activation::difference`]: crate::Activation::difference
 
-use std::sync::{Mutex, OnceLock};
-
 use nalgebra::DMatrix;
 
 use crate::Real;
@@ -23,26 +21,22 @@ use crate::conv::{ConvGeometry, unfold_channels};
 use crate::gemm::{Operand, gemm, multiply_by_blocks};
 use crate::kernels::{by_column_blocks, update_then_multiply};
 use crate::noise::fill_gaussian;
+use crate::on_demand::OnDemand;
 use crate::rule::{
-    LearningRule, PlasticWeights, PostUpdate, Presynaptic, ProjectionContext, Requirements, RuleContext,
-    RuleError,
+    LearningRule, PlasticWeights, PostUpdate, Postsynaptic, Presynaptic, ProjectionContext, Requirements,
+    RuleContext, RuleError,
 };
 use crate::seed::{SeedStreams, StreamRng};
 
 /// Buffers reused from step to step.
 /// The clean patches of a convolution, formed from `maps` on first use since the last
-/// forward pass (into the buffer kept in `spare`).
+/// forward pass.
 pub(crate) fn formed_patches<'a, T: Real>(
-    patches: &'a OnceLock<DMatrix<T>>,
-    spare: &Mutex<DMatrix<T>>,
+    patches: &'a OnDemand<T>,
     geometry: &ConvGeometry,
     maps: &DMatrix<T>,
 ) -> &'a DMatrix<T> {
-    patches.get_or_init(|| {
-        let mut formed = std::mem::take(&mut *spare.lock().unwrap_or_else(|e| e.into_inner()));
-        geometry.patches(maps, &mut formed);
-        formed
-    })
+    patches.get_or_form(|formed| geometry.patches(maps, formed))
 }
 
 #[derive(Debug, Default)]
@@ -57,14 +51,13 @@ struct Workspace<T: Real> {
     weight_noise: Vec<DMatrix<T>>,
     /// Per convolution: the clean presynaptic patches of the last forward pass, formed only
     /// when asked for (weight perturbation, [`Engine::weight_gradient`], a rule reading
-    /// them), into the buffer kept in `spare_patches`.
-    patches: Vec<OnceLock<DMatrix<T>>>,
-    spare_patches: Vec<Mutex<DMatrix<T>>>,
+    /// them).
+    patches: Vec<OnDemand<T>>,
     /// Per convolution: patches of the presynaptic difference on the perturbed pass.
     diff_patches: Vec<DMatrix<T>>,
     /// Per convolution: postsynaptic activity, noise and error unfolded to one column per
     /// position and sample, for rules.
-    unfolded_post: Vec<DMatrix<T>>,
+    unfolded_post: Vec<OnDemand<T>>,
     unfolded_noise: Vec<DMatrix<T>>,
     unfolded_error: Vec<DMatrix<T>>,
     signal: Vec<T>,
@@ -122,10 +115,9 @@ impl<T: Real> Engine<T> {
             has_diff: vec![false; n_pop],
             error: vec![DMatrix::zeros(0, 0); n_pop],
             weight_noise: empty(),
-            patches: (0..n_proj).map(|_| OnceLock::new()).collect(),
-            spare_patches: (0..n_proj).map(|_| Mutex::default()).collect(),
+            patches: (0..n_proj).map(|_| OnDemand::default()).collect(),
             diff_patches: empty(),
-            unfolded_post: empty(),
+            unfolded_post: (0..n_proj).map(|_| OnDemand::default()).collect(),
             unfolded_noise: empty(),
             unfolded_error: empty(),
             signal: Vec::new(),
@@ -220,11 +212,8 @@ impl<T: Real> Engine<T> {
                     }
                     Geometry::Conv(g) => {
                         proj.flush();
-                        if let Some(old) = self.ws.patches[q].take() {
-                            *self.ws.spare_patches[q]
-                                .get_mut()
-                                .unwrap_or_else(|e| e.into_inner()) = old;
-                        }
+                        self.ws.patches[q].reset();
+                        self.ws.unfolded_post[q].reset();
                         g.forward(&proj.weights, input, &mut pre);
                         if let Some(bias) = &proj.bias {
                             let positions = g.positions();
@@ -371,12 +360,7 @@ impl<T: Real> Engine<T> {
                     let psi = &self.ws.weight_noise[q];
                     match spec.geometry {
                         Geometry::Conv(g) => {
-                            let patches = formed_patches(
-                                &self.ws.patches[q],
-                                &self.ws.spare_patches[q],
-                                &g,
-                                &self.ws.act[pre],
-                            );
+                            let patches = formed_patches(&self.ws.patches[q], &g, &self.ws.act[pre]);
                             g.forward_from_patches(psi, patches, &mut d_pre);
                             if self.ws.has_diff[pre] {
                                 // The difference's patches were formed just above.
@@ -542,12 +526,7 @@ impl<T: Real> Engine<T> {
                     false,
                     T::one(),
                     Operand::plain(&unfolded),
-                    Operand::transposed(formed_patches(
-                        &self.ws.patches[q],
-                        &self.ws.spare_patches[q],
-                        &g,
-                        &self.ws.act[spec.pre],
-                    )),
+                    Operand::transposed(formed_patches(&self.ws.patches[q], &g, &self.ws.act[spec.pre])),
                 );
             }
             Geometry::Pool(_) | Geometry::Sparse(_) => {}
@@ -574,7 +553,6 @@ impl<T: Real> Engine<T> {
             if let Geometry::Conv(g) = spec.geometry {
                 let channels = g.output.0;
                 let ws = &mut self.ws;
-                unfold_channels(&ws.act[spec.post], channels, &mut ws.unfolded_post[q]);
                 if noisy(spec) {
                     unfold_channels(&ws.noise[spec.post], channels, &mut ws.unfolded_noise[q]);
                 }
@@ -598,16 +576,19 @@ impl<T: Real> Engine<T> {
                             geometry,
                             maps: &ws.act[spec.pre],
                             patches: &ws.patches[q],
-                            spare: &ws.spare_patches[q],
                         },
-                        &ws.unfolded_post[q],
+                        Postsynaptic::Unfolded {
+                            maps: &ws.act[spec.post],
+                            channels: geometry.output.0,
+                            unfolded: &ws.unfolded_post[q],
+                        },
                         &ws.unfolded_noise[q],
                         &ws.unfolded_error[q],
                     )
                 } else {
                     (
                         Presynaptic::Activity(&ws.act[spec.pre]),
-                        &ws.act[spec.post],
+                        Postsynaptic::Activity(&ws.act[spec.post]),
                         &ws.noise[spec.post],
                         &ws.error[spec.post],
                     )

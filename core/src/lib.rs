@@ -20,6 +20,7 @@ pub mod kernels;
 pub mod measure;
 pub mod network;
 pub mod noise;
+mod on_demand;
 pub mod population;
 mod real;
 pub mod registry;

@@ -12,6 +12,7 @@ use thiserror::Error;
 use crate::Real;
 use crate::circuit::Projection;
 use crate::conv::ConvGeometry;
+use crate::on_demand::OnDemand;
 
 /// What a rule needs the engine to compute each step.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -71,8 +72,7 @@ pub struct ProjectionContext<'a, T: Real> {
     /// The projection's name.
     pub name: &'a str,
     pub(crate) pre: Presynaptic<'a, T>,
-    /// Clean postsynaptic activity, `post_size × batch`.
-    pub post: &'a DMatrix<T>,
+    pub(crate) post: Postsynaptic<'a, T>,
     /// Columns per sample in `pre`, `post`, `post_noise` and `post_error`.
     pub columns_per_sample: usize,
     /// Noise added to each postsynaptic unit's pre-activation on the perturbed pass
@@ -94,13 +94,23 @@ pub struct ProjectionContext<'a, T: Real> {
 pub(crate) enum Presynaptic<'a, T: Real> {
     /// The activity itself (dense projections; a rendition's steps in the trial engine).
     Activity(&'a DMatrix<T>),
-    /// A convolution's patches, formed from the presynaptic maps on first use (into the
-    /// buffer kept in `spare`).
+    /// A convolution's patches, formed from the presynaptic maps on first use.
     Patches {
         geometry: ConvGeometry,
         maps: &'a DMatrix<T>,
-        patches: &'a std::sync::OnceLock<DMatrix<T>>,
-        spare: &'a std::sync::Mutex<DMatrix<T>>,
+        patches: &'a OnDemand<T>,
+    },
+}
+
+/// Where a projection's postsynaptic activity comes from.
+pub(crate) enum Postsynaptic<'a, T: Real> {
+    /// The activity itself.
+    Activity(&'a DMatrix<T>),
+    /// A convolution's maps, unfolded to one column per position on first use.
+    Unfolded {
+        maps: &'a DMatrix<T>,
+        channels: usize,
+        unfolded: &'a OnDemand<T>,
     },
 }
 
@@ -114,8 +124,20 @@ impl<'a, T: Real> ProjectionContext<'a, T> {
                 geometry,
                 maps,
                 patches,
-                spare,
-            } => crate::engine::formed_patches(patches, spare, &geometry, maps),
+            } => crate::engine::formed_patches(patches, &geometry, maps),
+        }
+    }
+
+    /// Clean postsynaptic activity, `post_size × batch` (for a convolution unfolded to
+    /// `c_out × batch·positions`, on the first call of the step).
+    pub fn post(&self) -> &'a DMatrix<T> {
+        match self.post {
+            Postsynaptic::Activity(m) => m,
+            Postsynaptic::Unfolded {
+                maps,
+                channels,
+                unfolded,
+            } => unfolded.get_or_form(|formed| crate::conv::unfold_channels(maps, channels, formed)),
         }
     }
 
@@ -342,7 +364,7 @@ mod tests {
             let mut context = ProjectionContext {
                 name: "p",
                 pre: Presynaptic::Activity(&pre),
-                post: &post,
+                post: Postsynaptic::Activity(&post),
                 columns_per_sample,
                 post_noise: None,
                 noise_std: 0.0,

@@ -309,8 +309,13 @@ impl ConvGeometry {
         for (entry, column) in rows.chunks_exact(self.positions()).enumerate() {
             for (oy, gradients) in column.chunks_exact(width).enumerate() {
                 let start = self.entry_start(entry, oy);
-                let row = padded[start..].iter_mut().step_by(self.stride);
-                row.zip(gradients).for_each(|(r, &g)| *r += g);
+                if self.stride == 1 {
+                    let row = &mut padded[start..start + width];
+                    row.iter_mut().zip(gradients).for_each(|(r, &g)| *r += g);
+                } else {
+                    let row = padded[start..].iter_mut().step_by(self.stride);
+                    row.zip(gradients).for_each(|(r, &g)| *r += g);
+                }
             }
         }
         let width = self.input.2;

@@ -49,7 +49,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::circuit::{Circuit, CircuitBlueprint};
 use crate::rule::{
-    LearningRule, PostUpdate, Presynaptic, ProjectionContext, Requirements, RuleContext, RuleError,
+    LearningRule, PostUpdate, Postsynaptic, Presynaptic, ProjectionContext, Requirements, RuleContext,
+    RuleError,
 };
 use crate::{Geometry, Loss, Noise, PopulationModel, Real, SeedStreams, StreamRng, Synapse};
 use dynamics::{Columns, Dynamics, blocks, draw_noise, project, project_back};
@@ -613,7 +614,7 @@ impl<T: Real> TrialEngine<T> {
                     } else {
                         &self.clean.act[spec.pre]
                     }),
-                    post: &self.clean.act[spec.post],
+                    post: Postsynaptic::Activity(&self.clean.act[spec.post]),
                     columns_per_sample: steps,
                     post_noise: noisy.then_some(&noise[spec.post]),
                     noise_std: T::of(noise_scale(post_pop)),
