@@ -214,15 +214,8 @@ impl<T: Real> Engine<T> {
                         proj.flush();
                         self.ws.patches[q].reset();
                         self.ws.unfolded_post[q].reset();
-                        g.forward(&proj.weights, input, &mut pre);
-                        if let Some(bias) = &proj.bias {
-                            let positions = g.positions();
-                            for sample in pre.as_mut_slice().chunks_mut(bias.len() * positions) {
-                                for (channel, &b) in sample.chunks_mut(positions).zip(bias.iter()) {
-                                    channel.iter_mut().for_each(|u| *u += b);
-                                }
-                            }
-                        }
+                        let bias = proj.bias.as_ref().map(|b| b.as_slice());
+                        g.forward(&proj.weights, bias, input, &mut pre);
                     }
                     Geometry::Pool(g) => g.forward(input, &mut pre),
                     Geometry::Sparse(_) => unreachable!("refused by Engine::new"),
@@ -347,7 +340,7 @@ impl<T: Real> Engine<T> {
                         g.patches(diff, &mut self.ws.diff_patches[q]);
                         g.forward_from_patches(weights, &self.ws.diff_patches[q], &mut d_pre);
                     }
-                    Geometry::Conv(g) => g.forward(weights, diff, &mut d_pre),
+                    Geometry::Conv(g) => g.forward(weights, None, diff, &mut d_pre),
                     Geometry::Pool(g) => g.difference(&self.ws.act[spec.pre], diff, &mut d_pre),
                     Geometry::Sparse(_) => unreachable!("refused by Engine::new"),
                 }

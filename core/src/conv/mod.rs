@@ -327,10 +327,16 @@ impl ConvGeometry {
         }
     }
 
-    /// `out += K ⋆ input` per sample (`input_len × batch` to `output_len × batch`), each
-    /// sample's position rows unfolded into a buffer of its thread that stays in cache:
-    /// `out_b += Q_b Kᵀ`, one GEMM per sample on plain operands.
-    pub fn forward<T: Real>(&self, kernel: &DMatrix<T>, input: &DMatrix<T>, out: &mut DMatrix<T>) {
+    /// `out += K ⋆ input (+ bias per output channel)` per sample (`input_len × batch` to
+    /// `output_len × batch`), each sample's position rows unfolded into a buffer of its thread
+    /// that stays in cache: `out_b += Q_b Kᵀ`, one GEMM per sample on plain operands.
+    pub fn forward<T: Real>(
+        &self,
+        kernel: &DMatrix<T>,
+        bias: Option<&[T]>,
+        input: &DMatrix<T>,
+        out: &mut DMatrix<T>,
+    ) {
         let (positions, out_channels, rows) = (self.positions(), self.output.0, self.patch_len());
         out.as_mut_slice()
             .par_chunks_mut(self.output_len())
@@ -348,7 +354,10 @@ impl ConvGeometry {
                         Operand::transposed(kernel),
                         false,
                     );
-                })
+                });
+                for (channel, &b) in out.chunks_exact_mut(positions).zip(bias.unwrap_or_default()) {
+                    channel.iter_mut().for_each(|u| *u += b);
+                }
             });
     }
 
@@ -581,7 +590,7 @@ mod tests {
             let mut out = DMatrix::from_element(g.output_len(), batch, 1.0);
             g.forward_from_patches(&kernel, &patches, &mut out);
             let mut fused = DMatrix::from_element(g.output_len(), batch, 1.0);
-            g.forward(&kernel, &input, &mut fused);
+            g.forward(&kernel, None, &input, &mut fused);
             for b in 0..batch {
                 let expected = direct_conv(&g, &kernel, input.column(b).as_slice());
                 for (i, e) in expected.iter().enumerate() {
@@ -616,13 +625,13 @@ mod tests {
             g.forward_from_patches(&kernel, &patches, &mut out);
             // Unfolding position rows per sample in cache: the same up to rounding.
             let mut fused = DMatrix::zeros(g.output_len(), batch);
-            g.forward(&kernel, &input, &mut fused);
+            g.forward(&kernel, None, &input, &mut fused);
             let (kernel32, input32) = (kernel.map(|v| v as f32), input.map(|v| v as f32));
             let (mut patches32, mut out32) = (DMatrix::zeros(0, 0), DMatrix::zeros(g.output_len(), batch));
             g.patches(&input32, &mut patches32);
             g.forward_from_patches(&kernel32, &patches32, &mut out32);
             let mut fused32 = DMatrix::zeros(g.output_len(), batch);
-            g.forward(&kernel32, &input32, &mut fused32);
+            g.forward(&kernel32, None, &input32, &mut fused32);
             for b in 0..batch {
                 let expected = direct_conv(&g, &kernel, input.column(b).as_slice());
                 for (i, e) in expected.iter().enumerate() {
@@ -721,5 +730,21 @@ mod tests {
         assert_eq!(out.column(0).as_slice(), [0.0, 3.0]);
         assert_eq!(out.column(2).as_slice(), [2.0, 5.0]);
         assert_eq!(out.column(3).as_slice(), [6.0, 9.0]);
+        // Sides that are multiples of the tile go tile by tile: each sample's block transposed.
+        let (channels, positions, batch) = (16, 24, 3);
+        let maps = DMatrix::from_vec(
+            channels * positions,
+            batch,
+            values(channels * positions * batch, 9),
+        );
+        unfold_channels(&maps, channels, &mut out);
+        assert_eq!(out.shape(), (channels, positions * batch));
+        for b in 0..batch {
+            for p in 0..positions {
+                for c in 0..channels {
+                    assert_eq!(out[(c, b * positions + p)], maps[(c * positions + p, b)]);
+                }
+            }
+        }
     }
 }
