@@ -28,7 +28,6 @@ use crate::rule::{
 };
 use crate::seed::{SeedStreams, StreamRng};
 
-/// Buffers reused from step to step.
 /// The clean patches of a convolution, formed from `maps` on first use since the last
 /// forward pass.
 pub(crate) fn formed_patches<'a, T: Real>(
@@ -39,6 +38,7 @@ pub(crate) fn formed_patches<'a, T: Real>(
     patches.get_or_form(|formed| geometry.patches(maps, formed))
 }
 
+/// Buffers reused from step to step.
 #[derive(Debug, Default)]
 struct Workspace<T: Real> {
     pre: Vec<DMatrix<T>>,
