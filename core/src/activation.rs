@@ -24,7 +24,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Real;
-use crate::kernels::by_column_blocks;
+use crate::kernels::{by_column_blocks, by_entry_parts};
 
 /// The transfer function of a rate population.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -112,7 +112,11 @@ impl Activation {
 
     /// `out = f(u)` for column-major data with `rows` units per column (sample).
     pub fn apply_columns<T: Real>(self, rows: usize, u: &[T], out: &mut [T]) {
-        by_column_blocks(rows, out, [u], |out, [u]| self.apply_columns_serial(rows, u, out));
+        if self == Activation::Softmax {
+            by_column_blocks(rows, out, [u], |out, [u]| self.apply_columns_serial(rows, u, out));
+        } else {
+            by_entry_parts(out, [u], |out, [u]| self.apply_columns_serial(rows, u, out));
+        }
     }
 
     fn apply_columns_serial<T: Real>(self, rows: usize, u: &[T], out: &mut [T]) {
@@ -139,9 +143,13 @@ impl Activation {
 
     /// `out = f(u + d) − f(u)`, accurately (see the module documentation). `act` is `f(u)`.
     pub fn difference_columns<T: Real>(self, rows: usize, u: &[T], act: &[T], d: &[T], out: &mut [T]) {
-        by_column_blocks(rows, out, [u, act, d], |out, [u, act, d]| {
-            self.difference_columns_serial(rows, u, act, d, out)
-        });
+        let pass =
+            |out: &mut [T], [u, act, d]: [&[T]; 3]| self.difference_columns_serial(rows, u, act, d, out);
+        if self == Activation::Softmax {
+            by_column_blocks(rows, out, [u, act, d], pass);
+        } else {
+            by_entry_parts(out, [u, act, d], pass);
+        }
     }
 
     fn difference_columns_serial<T: Real>(self, rows: usize, u: &[T], act: &[T], d: &[T], out: &mut [T]) {
@@ -188,9 +196,12 @@ impl Activation {
 
     /// Turns `∂ℓ/∂a` into `∂ℓ/∂u` in place (`e ← Jᵀ e`). `act` is `f(u)`.
     pub fn backprop_columns<T: Real>(self, rows: usize, u: &[T], act: &[T], e: &mut [T]) {
-        by_column_blocks(rows, e, [u, act], |e, [u, act]| {
-            self.backprop_columns_serial(rows, u, act, e)
-        });
+        let pass = |e: &mut [T], [u, act]: [&[T]; 2]| self.backprop_columns_serial(rows, u, act, e);
+        if self == Activation::Softmax {
+            by_column_blocks(rows, e, [u, act], pass);
+        } else {
+            by_entry_parts(e, [u, act], pass);
+        }
     }
 
     fn backprop_columns_serial<T: Real>(self, rows: usize, u: &[T], act: &[T], e: &mut [T]) {

@@ -20,7 +20,7 @@ use crate::circuit::{Circuit, Geometry};
 use crate::conv::{ConvGeometry, unfold_channels};
 use crate::gemm::{Operand, gemm, multiply_by_blocks};
 use crate::kernels::{by_column_blocks, update_then_multiply};
-use crate::noise::fill_gaussian;
+use crate::noise::{fill_gaussian, fill_gaussian_adding};
 use crate::on_demand::OnDemand;
 use crate::rule::{
     LearningRule, PlasticWeights, PostUpdate, Postsynaptic, Presynaptic, ProjectionContext, Requirements,
@@ -387,15 +387,7 @@ impl<T: Real> Engine<T> {
                 if noise.shape() != (pop.size, batch) {
                     *noise = DMatrix::zeros(pop.size, batch);
                 }
-                fill_gaussian(noise, pop.noise.std(), rng);
-                by_column_blocks(
-                    pop.size,
-                    d_pre.as_mut_slice(),
-                    [noise.as_slice()],
-                    |d, [noise]| {
-                        d.iter_mut().zip(noise).for_each(|(d, &n)| *d += n);
-                    },
-                );
+                fill_gaussian_adding(noise, d_pre.as_mut_slice(), pop.noise.std(), rng);
             }
             let d_act = &mut self.ws.diff_act[p];
             if d_act.shape() != d_pre.shape() {

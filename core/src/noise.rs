@@ -73,22 +73,40 @@ const BLOCK_ENTRIES: usize = 1 << 10;
 /// parallel, and since neither the cut nor the seeds depend on the thread count, the numbers
 /// are the same on any number of threads.
 pub fn fill_gaussian<T: Real>(out: &mut DMatrix<T>, std: f64, rng: &mut StreamRng) {
+    fill_blocks(out.as_mut_slice(), None, std, rng);
+}
+
+/// [`fill_gaussian`], also adding each draw to the same entry of `sum` (a perturbed pass's
+/// input, as long as `out`) while it is at hand.
+pub fn fill_gaussian_adding<T: Real>(out: &mut DMatrix<T>, sum: &mut [T], std: f64, rng: &mut StreamRng) {
+    assert_eq!(sum.len(), out.len(), "noise is added to a matrix of its own size");
+    fill_blocks(out.as_mut_slice(), Some(sum), std, rng);
+}
+
+/// A block's seed, its entries, and the entries of the sum it is added to, if any.
+type NoiseBlock<'a, T> = (u64, &'a mut [T], Option<&'a mut [T]>);
+
+fn fill_blocks<T: Real>(out: &mut [T], sum: Option<&mut [T]>, std: f64, rng: &mut StreamRng) {
     use rand::{Rng, SeedableRng};
     use rayon::prelude::*;
-    let blocks: Vec<(u64, &mut [T])> = out
-        .as_mut_slice()
+    let mut sums = sum.map(|sum| sum.chunks_mut(BLOCK_ENTRIES));
+    let blocks: Vec<NoiseBlock<'_, T>> = out
         .chunks_mut(BLOCK_ENTRIES)
-        .map(|block| (rng.next_u64(), block))
+        .map(|block| (rng.next_u64(), block, sums.as_mut().and_then(Iterator::next)))
         .collect();
-    let fill = |(seed, block): (u64, &mut [T])| {
+    let fill = |(seed, block, sum): NoiseBlock<'_, T>| {
         let mut block_rng = StreamRng::seed_from_u64(seed);
         for value in block.iter_mut() {
             let z: f64 = StandardNormal.sample(&mut block_rng);
             *value = T::of(std * z);
         }
+        if let Some(sum) = sum {
+            sum.iter_mut().zip(block.iter()).for_each(|(s, &v)| *s += v);
+        }
     };
     if blocks.len() > 1 {
-        blocks.into_par_iter().for_each(fill);
+        let min_len = crate::kernels::blocks_per_task(blocks.len());
+        blocks.into_par_iter().with_min_len(min_len).for_each(fill);
     } else {
         blocks.into_iter().for_each(fill);
     }
@@ -123,5 +141,28 @@ mod tests {
             one.as_slice()[..100],
             one.as_slice()[BLOCK_ENTRIES..BLOCK_ENTRIES + 100]
         );
+    }
+
+    #[test]
+    fn drawing_while_adding_draws_the_same_noise_and_adds_it() {
+        // A per-sample column (few blocks, one run per thread) and a batch (many blocks).
+        for (rows, cols) in [(10_000, 1), (1000, 100)] {
+            let base = DMatrix::<f64>::from_fn(rows, cols, |i, j| (i as f64).sin() + j as f64);
+            let run = |threads: usize| {
+                on_threads(threads, || {
+                    let mut rng = SeedStreams::new(9).stream("noise/h");
+                    let (mut noise, mut sum) = (DMatrix::<f64>::zeros(rows, cols), base.clone());
+                    fill_gaussian_adding(&mut noise, sum.as_mut_slice(), 0.5, &mut rng);
+                    (noise, sum)
+                })
+            };
+            let (noise, sum) = run(1);
+            assert_eq!((noise.clone(), sum.clone()), run(2));
+            let mut rng = SeedStreams::new(9).stream("noise/h");
+            let mut alone = DMatrix::<f64>::zeros(rows, cols);
+            fill_gaussian(&mut alone, 0.5, &mut rng);
+            assert_eq!(noise, alone);
+            assert_eq!(sum, &base + &alone);
+        }
     }
 }

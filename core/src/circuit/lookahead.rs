@@ -28,6 +28,7 @@ use rayon::prelude::*;
 use super::Projection;
 use crate::Real;
 use crate::gemm::{update_then_assign_product_by_row_blocks, update_then_multiply_by_row_blocks};
+use crate::kernels::{by_entry_parts, copy_entries};
 
 /// How many steps a scenario's per-sample training takes ahead at most. Each announced step
 /// costs `rows × t` reads for its correction, so the benefit of a longer block (the GEMM's
@@ -163,7 +164,8 @@ fn add_product_by_row_blocks<T: Real>(out: MatMut<'_, T>, u: MatRef<'_, T>, c: M
         (u_rest, out_rest) = (u_bottom, out_bottom);
     }
     blocks.push((u_rest, out_rest));
-    blocks.into_par_iter().for_each(|(u, out)| {
+    let min_len = crate::kernels::blocks_per_task(blocks.len());
+    blocks.into_par_iter().with_min_len(min_len).for_each(|(u, out)| {
         faer::linalg::matmul::matmul(out, Accum::Add, u, c, T::one(), Par::Seq);
     });
 }
@@ -273,8 +275,10 @@ impl<T: Real> Projection<T> {
         let (k, rows, cols) = (ahead.queued, ahead.post.nrows(), ahead.pre.nrows());
         let u = &mut ahead.post.as_mut_slice()[k * rows..(k + 1) * rows];
         match sample_scale {
-            Some(c) => u.iter_mut().zip(post.as_slice()).for_each(|(o, &v)| *o = v * c),
-            None => u.copy_from_slice(post.as_slice()),
+            Some(c) => by_entry_parts(u, [post.as_slice()], |u, [post]| {
+                u.iter_mut().zip(post).for_each(|(o, &v)| *o = v * c)
+            }),
+            None => copy_entries(u, post.as_slice()),
         }
         let v = &mut ahead.pre.as_mut_slice()[k * cols..(k + 1) * cols];
         v.iter_mut()

@@ -73,11 +73,59 @@ pub fn by_indexed_column_blocks<T: Real, const N: usize>(
     });
 }
 
+/// Elementwise passes over at least this many entries are shared among threads. Lower than
+/// [`PARALLEL_MIN_ENTRIES`]: a per-sample step's vectors over a wide population (10,000 hidden
+/// units) were written in halves by the threads of the product before, and a pass by one
+/// thread would first pull the other half across from the other core.
+const ENTRY_PARALLEL_MIN: usize = 1 << 13;
+
+/// Runs an elementwise `pass(out, inputs)` over `out` and the equally long `inputs`, cut into
+/// one contiguous part per thread (cuts at multiples of 8 entries), in parallel when large
+/// enough. Each entry is computed alone, so any partition gives the same numbers; one part
+/// per thread, in order, puts each thread on the same entries as the row halves of the dense
+/// products before and after.
+pub fn by_entry_parts<T: Real, const N: usize>(
+    out: &mut [T],
+    inputs: [&[T]; N],
+    pass: impl Fn(&mut [T], [&[T]; N]) + Sync,
+) {
+    debug_assert!(inputs.iter().all(|input| input.len() == out.len()));
+    let threads = rayon::current_num_threads();
+    if threads == 1 || out.len() < ENTRY_PARALLEL_MIN {
+        pass(out, inputs);
+        return;
+    }
+    let part = out.len().div_ceil(threads).next_multiple_of(8);
+    out.par_chunks_mut(part).enumerate().for_each(|(i, out)| {
+        let start = i * part;
+        pass(out, inputs.map(|input| &input[start..start + out.len()]));
+    });
+}
+
+/// The least number of consecutive blocks a thread takes of `blocks` fixed blocks shared by a
+/// parallel iterator (its `with_min_len`). A few blocks (a per-sample step's 10,000 hidden
+/// units): one contiguous run per thread, so that each thread handles the entries it handles
+/// in the products before and after, and the pool does not split the work further. Many:
+/// rayon's own splitting, which balances a thread slowed by the rest of the machine.
+pub fn blocks_per_task(blocks: usize) -> usize {
+    let threads = rayon::current_num_threads();
+    if blocks < 16 * threads {
+        blocks.div_ceil(threads).max(1)
+    } else {
+        1
+    }
+}
+
+/// `dst = src` for equally long slices, in parallel parts as [`by_entry_parts`].
+pub fn copy_entries<T: Real>(dst: &mut [T], src: &[T]) {
+    by_entry_parts(dst, [src], |dst, [src]| dst.copy_from_slice(src));
+}
+
 /// `dst = src`, reusing `dst`'s storage when the shapes agree (nalgebra's `clone_from`
 /// allocates anew every time).
 pub fn copy_into<T: Real>(dst: &mut DMatrix<T>, src: &DMatrix<T>) {
     if dst.shape() == src.shape() {
-        dst.copy_from(src);
+        copy_entries(dst.as_mut_slice(), src.as_slice());
     } else {
         *dst = src.clone();
     }
@@ -285,9 +333,6 @@ pub fn update_then_multiply<T: Real>(
         let len = weights.first().map_or(0, |s| s.len());
         let r1 = r0 + len;
         match pending {
-            // The per-sample case: one rank-one term and one input column. Four columns per
-            // sweep, so that `u` and the output are loaded once for four columns of weights
-            // and the weights are the only large stream, read and written once.
             // The per-sample case: at most one rank-one term and one input column. Four
             // columns per sweep, so that `u` and the output are loaded once for four columns of
             // weights and the weights are the only large stream, read and written once. The
@@ -430,6 +475,24 @@ mod tests {
             let mut y = start.clone();
             short_multiply(&w, x.as_slice(), y.as_mut_slice());
             prop_assert!((&y - &start - &w * &x).amax() < 1e-12 * cols as f64);
+        }
+    }
+
+    #[test]
+    fn entry_parts_cover_every_entry_once_on_any_thread_count() {
+        for len in [0, 5, 8191, 8192, 10_000, 100_003] {
+            let input: Vec<f64> = (0..len).map(|i| i as f64).collect();
+            for threads in [1, 2, 3] {
+                let out = on_threads(threads, || {
+                    let mut out = vec![-1.0; len];
+                    by_entry_parts(&mut out, [&input], |out, [input]| {
+                        out.iter_mut().zip(input).for_each(|(o, &x)| *o += 1.0 + 2.0 * x)
+                    });
+                    out
+                });
+                let expected: Vec<f64> = (0..len).map(|i| 2.0 * i as f64).collect();
+                assert_eq!(out, expected, "{len} entries on {threads} threads");
+            }
         }
     }
 
