@@ -19,7 +19,7 @@ use crate::Real;
 use crate::circuit::{Circuit, Geometry};
 use crate::conv::{ConvGeometry, unfold_channels};
 use crate::gemm::{Operand, gemm, multiply_by_blocks};
-use crate::kernels::{by_column_blocks, update_then_multiply};
+use crate::kernels::{by_column_blocks, by_entry_parts, update_then_multiply};
 use crate::noise::{fill_gaussian, fill_gaussian_adding};
 use crate::on_demand::OnDemand;
 use crate::rule::{
@@ -64,11 +64,13 @@ struct Workspace<T: Real> {
     loss: Vec<T>,
 }
 
+/// Zeroes `m` as a `rows × cols` matrix. In parts per thread (as the products that fill it
+/// next), so that no thread first pulls another's part of a wide column into its cache.
 fn reshape<T: Real>(m: &mut DMatrix<T>, rows: usize, cols: usize) {
     if m.shape() != (rows, cols) {
         *m = DMatrix::zeros(rows, cols);
     } else {
-        m.as_mut_slice().fill(T::zero());
+        by_entry_parts(m.as_mut_slice(), [], |part, []| part.fill(T::zero()));
     }
 }
 
