@@ -497,6 +497,17 @@ mod tests {
     }
 
     #[test]
+    fn a_few_blocks_go_as_one_run_per_thread_and_many_are_split_by_the_pool() {
+        on_threads(2, || {
+            assert_eq!(blocks_per_task(10), 5);
+            assert_eq!(blocks_per_task(31), 16);
+            assert_eq!(blocks_per_task(32), 1);
+            assert_eq!(blocks_per_task(2441), 1);
+        });
+        on_threads(1, || assert_eq!(blocks_per_task(10), 10));
+    }
+
+    #[test]
     fn large_matrices_give_the_same_numbers_on_any_thread_count() {
         let (rows, cols) = (2000, 40);
         let w = matrix(rows, cols, 1);
