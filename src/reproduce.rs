@@ -320,17 +320,13 @@ pub const FIGURES: &[Figure] = &[
         scenario!("cifar10_conv.ron"),
         "NP on a CIFAR-10 convnet with and without weight decay, beside SGD",
         "weight regularisation stabilises NP, which stays below 50 % accuracy",
-        &[
-            "circuit.conv=[(channels: 4, kernel: 5, padding: 2, pool: Max(2)), (channels: 8, kernel: 5, padding: 2, pool: Max(2))]",
-            "circuit.hidden=[32]",
-            "task.training_batches=[1]",
-            "train.record_every=100",
-        ],
+        &[],
         &[],
         ("2", "~40"),
         "test_accuracy=0.4",
         Some("cifar10"),
-    ),
+    )
+    .at_quick_scale(scenario!("cifar10_conv_quick.ron")),
 ];
 
 /// The figure called `name`.

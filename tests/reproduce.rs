@@ -412,12 +412,15 @@ fn fig1b_quick_the_weight_norm_crosses_the_critical_line_only_above_the_critical
 }
 
 /// Fig. S5 at the quick scale on the real CIFAR-10 files in `../shared/data` (the first
-/// training batch and the test batch): without regularisation NP saturates the softmax and
-/// its test error is back at its initial level within 100 updates, for good; with weight
-/// decay it never comes back up, and its accuracy stays low (below the paper's 50 %); SGD
-/// learns the same network on the same files (so NP's failure is not the data's). Measured:
-/// NP's final test loss 0.900 and accuracy 0.100 without decay, 0.452 (initial 0.487) and
-/// 0.100 with it; SGD's test accuracy 0.40 at update 700.
+/// training batch and the test batch), seeds 1–3: with weight decay NP's test error never
+/// comes back up in any seed and its accuracy stays low (below the paper's 50 %); without
+/// regularisation NP saturates the softmax in some seeds (test loss ~0.9: every image given
+/// one class with certainty); SGD learns the same network on the same files (so NP's failure
+/// is not the data's). Measured: without decay NP's final test loss 0.900 / 0.877 / 0.452 at
+/// seeds 1 / 2 / 3 (initial 0.487 / 0.468 / 0.464), with it 0.452 / 0.454 / 0.452; NP's
+/// accuracy 0.09–0.10 everywhere; SGD's final accuracy 0.43 / 0.42 / 0.38. That a seed
+/// saturates is the one claim a vectorised noise generator tried on 2026-12-01 did not
+/// reproduce (none of its seeds 1–3 saturated): checked here on the current streams only.
 #[test]
 fn figs5_quick_weight_decay_keeps_np_from_saturating_and_its_accuracy_stays_low() {
     let Some(data) = common::shared_data("cifar10", "data_batch_1.bin") else {
@@ -436,35 +439,43 @@ fn figs5_quick_weight_decay_keeps_np_from_saturating_and_its_accuracy_stays_low(
         ..Default::default()
     };
     let summary = npsim::analysis::analyse(&file, &analysis);
-    let find = |rule: &str, decay: bool| {
-        let k = summary
-            .runs
-            .iter()
-            .position(|r| r.label.contains(rule) && r.label.contains("WeightDecay") == decay)
-            .unwrap_or_else(|| panic!("no {rule} run with decay {decay}"));
-        (&summary.runs[k], &file.runs[k])
+    let runs = |rule: &str, decay: bool| -> Vec<usize> {
+        let found: Vec<usize> = (0..summary.runs.len())
+            .filter(|&k| {
+                let label = &summary.runs[k].label;
+                label.contains(rule) && label.contains("WeightDecay") == decay
+            })
+            .collect();
+        assert_eq!(found.len(), 3, "three seeds of {rule} with decay {decay}");
+        found
     };
-    let last = |run: &npsim::recorder::RunSummary, name: &str| *common::metric(run, name).last().unwrap();
+    let last = |k: usize, name: &str| *common::metric(&file.runs[k], name).last().unwrap();
 
-    let (np, np_run) = find("NodePerturbation", false);
-    assert!(np.return_step.is_some_and(|s| s <= 300.0), "{:?}", np.return_step);
-    assert!(
-        last(np_run, "test_loss") > 0.85,
-        "saturated: every image one class"
-    );
-    assert!(last(np_run, "test_accuracy") < 0.12);
+    let saturated = runs("NodePerturbation", false)
+        .into_iter()
+        .filter(|&k| last(k, "test_loss") > 0.85)
+        .count();
+    assert!(saturated >= 1, "without regularisation some seed saturates");
+    for k in runs("NodePerturbation", false) {
+        assert!(last(k, "test_accuracy") < 0.15, "{}", summary.runs[k].label);
+    }
 
-    let (regularised, regularised_run) = find("NodePerturbation", true);
-    assert_eq!(
-        regularised.return_step, None,
-        "with decay the error never comes back up"
-    );
-    let loss = common::metric(regularised_run, "test_loss");
-    assert!(loss[1..].iter().all(|&l| l < loss[0]), "{loss:?}");
-    assert!(last(regularised_run, "test_accuracy") < 0.5);
+    for k in runs("NodePerturbation", true) {
+        let label = &summary.runs[k].label;
+        assert_eq!(
+            summary.runs[k].return_step, None,
+            "{label}: with decay the error never comes back up"
+        );
+        let loss = common::metric(&file.runs[k], "test_loss");
+        assert!(loss[1..].iter().all(|&l| l < loss[0]), "{label}: {loss:?}");
+        assert!(last(k, "test_accuracy") < 0.15, "{label}");
+    }
 
-    let (sgd, _) = find("Sgd", false);
-    assert!(sgd.time_to_target.is_some(), "SGD reaches 40 % test accuracy");
+    let sgd: Vec<f64> = runs("Sgd", false)
+        .into_iter()
+        .map(|k| last(k, "test_accuracy"))
+        .collect();
+    assert!(sgd.iter().sum::<f64>() / 3.0 > 0.35, "SGD learns: {sgd:?}");
 }
 
 /// Runs a quick MNIST figure on the shared test set (its first 8,000 digits train, for the
