@@ -110,13 +110,25 @@ impl Activation {
         }
     }
 
+    /// Runs a column pass of this activation over `out` and `inputs`, shared among threads:
+    /// softmax by whole columns, the elementwise activations by entries (one part per thread).
+    fn by_parts<T: Real, const N: usize>(
+        self,
+        rows: usize,
+        out: &mut [T],
+        inputs: [&[T]; N],
+        pass: impl Fn(&mut [T], [&[T]; N]) + Sync,
+    ) {
+        if self == Activation::Softmax {
+            by_column_blocks(rows, out, inputs, pass);
+        } else {
+            by_entry_parts(out, inputs, pass);
+        }
+    }
+
     /// `out = f(u)` for column-major data with `rows` units per column (sample).
     pub fn apply_columns<T: Real>(self, rows: usize, u: &[T], out: &mut [T]) {
-        if self == Activation::Softmax {
-            by_column_blocks(rows, out, [u], |out, [u]| self.apply_columns_serial(rows, u, out));
-        } else {
-            by_entry_parts(out, [u], |out, [u]| self.apply_columns_serial(rows, u, out));
-        }
+        self.by_parts(rows, out, [u], |out, [u]| self.apply_columns_serial(rows, u, out));
     }
 
     fn apply_columns_serial<T: Real>(self, rows: usize, u: &[T], out: &mut [T]) {
@@ -143,13 +155,9 @@ impl Activation {
 
     /// `out = f(u + d) − f(u)`, accurately (see the module documentation). `act` is `f(u)`.
     pub fn difference_columns<T: Real>(self, rows: usize, u: &[T], act: &[T], d: &[T], out: &mut [T]) {
-        let pass =
-            |out: &mut [T], [u, act, d]: [&[T]; 3]| self.difference_columns_serial(rows, u, act, d, out);
-        if self == Activation::Softmax {
-            by_column_blocks(rows, out, [u, act, d], pass);
-        } else {
-            by_entry_parts(out, [u, act, d], pass);
-        }
+        self.by_parts(rows, out, [u, act, d], |out, [u, act, d]| {
+            self.difference_columns_serial(rows, u, act, d, out)
+        });
     }
 
     fn difference_columns_serial<T: Real>(self, rows: usize, u: &[T], act: &[T], d: &[T], out: &mut [T]) {
@@ -196,12 +204,9 @@ impl Activation {
 
     /// Turns `∂ℓ/∂a` into `∂ℓ/∂u` in place (`e ← Jᵀ e`). `act` is `f(u)`.
     pub fn backprop_columns<T: Real>(self, rows: usize, u: &[T], act: &[T], e: &mut [T]) {
-        let pass = |e: &mut [T], [u, act]: [&[T]; 2]| self.backprop_columns_serial(rows, u, act, e);
-        if self == Activation::Softmax {
-            by_column_blocks(rows, e, [u, act], pass);
-        } else {
-            by_entry_parts(e, [u, act], pass);
-        }
+        self.by_parts(rows, e, [u, act], |e, [u, act]| {
+            self.backprop_columns_serial(rows, u, act, e)
+        });
     }
 
     fn backprop_columns_serial<T: Real>(self, rows: usize, u: &[T], act: &[T], e: &mut [T]) {
