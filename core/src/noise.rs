@@ -88,7 +88,6 @@ type NoiseBlock<'a, T> = (u64, &'a mut [T], Option<&'a mut [T]>);
 
 fn fill_blocks<T: Real>(out: &mut [T], sum: Option<&mut [T]>, std: f64, rng: &mut StreamRng) {
     use rand::{Rng, SeedableRng};
-    use rayon::prelude::*;
     let mut sums = sum.map(|sum| sum.chunks_mut(BLOCK_ENTRIES));
     let blocks: Vec<NoiseBlock<'_, T>> = out
         .chunks_mut(BLOCK_ENTRIES)
@@ -104,12 +103,7 @@ fn fill_blocks<T: Real>(out: &mut [T], sum: Option<&mut [T]>, std: f64, rng: &mu
             sum.iter_mut().zip(block.iter()).for_each(|(s, &v)| *s += v);
         }
     };
-    if blocks.len() > 1 {
-        let min_len = crate::kernels::blocks_per_task(blocks.len());
-        blocks.into_par_iter().with_min_len(min_len).for_each(fill);
-    } else {
-        blocks.into_iter().for_each(fill);
-    }
+    crate::kernels::for_each_fixed_block(blocks, fill);
 }
 
 #[cfg(test)]

@@ -164,8 +164,7 @@ fn add_product_by_row_blocks<T: Real>(out: MatMut<'_, T>, u: MatRef<'_, T>, c: M
         (u_rest, out_rest) = (u_bottom, out_bottom);
     }
     blocks.push((u_rest, out_rest));
-    let min_len = crate::kernels::blocks_per_task(blocks.len());
-    blocks.into_par_iter().with_min_len(min_len).for_each(|(u, out)| {
+    crate::kernels::for_each_fixed_block(blocks, |(u, out)| {
         faer::linalg::matmul::matmul(out, Accum::Add, u, c, T::one(), Par::Seq);
     });
 }

@@ -102,12 +102,23 @@ pub fn by_entry_parts<T: Real, const N: usize>(
     });
 }
 
-/// The least number of consecutive blocks a thread takes of `blocks` fixed blocks shared by a
-/// parallel iterator (its `with_min_len`). A few blocks (a per-sample step's 10,000 hidden
-/// units): one contiguous run per thread, so that each thread handles the entries it handles
-/// in the products before and after, and the pool does not split the work further. Many:
-/// rayon's own splitting, which balances a thread slowed by the rest of the machine.
-pub fn blocks_per_task(blocks: usize) -> usize {
+/// Runs `work` on each of a fixed partition's `blocks`, shared among threads. A few blocks (a
+/// per-sample step's 10,000 hidden units): one contiguous run per thread, so that each thread
+/// handles the entries it handles in the products before and after, and the pool does not
+/// split the work further. Many: rayon's own splitting, which balances a thread slowed by the
+/// rest of the machine. Which thread runs a block never changes the numbers.
+pub fn for_each_fixed_block<B: Send>(blocks: Vec<B>, work: impl Fn(B) + Send + Sync) {
+    if blocks.len() > 1 && rayon::current_num_threads() > 1 {
+        let min_len = blocks_per_task(blocks.len());
+        blocks.into_par_iter().with_min_len(min_len).for_each(work);
+    } else {
+        blocks.into_iter().for_each(work);
+    }
+}
+
+/// The least number of consecutive blocks a thread takes in [`for_each_fixed_block`] (its
+/// `with_min_len`).
+fn blocks_per_task(blocks: usize) -> usize {
     let threads = rayon::current_num_threads();
     if blocks < 16 * threads {
         blocks.div_ceil(threads).max(1)
