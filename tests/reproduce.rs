@@ -439,16 +439,7 @@ fn figs5_quick_weight_decay_keeps_np_from_saturating_and_its_accuracy_stays_low(
         ..Default::default()
     };
     let summary = npsim::analysis::analyse(&file, &analysis);
-    let runs = |rule: &str, decay: bool| -> Vec<usize> {
-        let found: Vec<usize> = (0..summary.runs.len())
-            .filter(|&k| {
-                let label = &summary.runs[k].label;
-                label.contains(rule) && label.contains("WeightDecay") == decay
-            })
-            .collect();
-        assert_eq!(found.len(), 3, "three seeds of {rule} with decay {decay}");
-        found
-    };
+    let runs = |rule: &str, decay: bool| three_seeds(&summary, rule, "WeightDecay", decay);
     let last = |k: usize, name: &str| *common::metric(&file.runs[k], name).last().unwrap();
 
     let saturated = runs("NodePerturbation", false)
@@ -476,6 +467,28 @@ fn figs5_quick_weight_decay_keeps_np_from_saturating_and_its_accuracy_stays_low(
         .map(|k| last(k, "test_accuracy"))
         .collect();
     assert!(sgd.iter().sum::<f64>() / 3.0 > 0.35, "SGD learns: {sgd:?}");
+}
+
+/// The runs of one case of a quick scale over seeds 1–3: those whose label names `case`, and
+/// `post_update` or not as `with_post_update` says.
+fn three_seeds(
+    summary: &npsim::analysis::Summary,
+    case: &str,
+    post_update: &str,
+    with_post_update: bool,
+) -> Vec<usize> {
+    let runs: Vec<usize> = (0..summary.runs.len())
+        .filter(|&k| {
+            let label = &summary.runs[k].label;
+            label.contains(case) && label.contains(post_update) == with_post_update
+        })
+        .collect();
+    assert_eq!(
+        runs.len(),
+        3,
+        "three seeds of {case}, {post_update} {with_post_update}"
+    );
+    runs
 }
 
 /// Runs a quick MNIST figure on the shared test set (its first 8,000 digits train, for the
@@ -557,13 +570,7 @@ fn fig5c_quick_depth_slows_np_and_normalisation_helps_the_deepest_network() {
     };
     let mean_accuracy = |layers: usize, normalised: bool| {
         let hidden = format!("hidden=[{}]", vec!["100"; layers].join(", "));
-        let runs: Vec<usize> = (0..summary.runs.len())
-            .filter(|&k| {
-                let label = &summary.runs[k].label;
-                label.contains(&hidden) && label.contains("WeightNormalisation") == normalised
-            })
-            .collect();
-        assert_eq!(runs.len(), 3, "three seeds of {hidden}");
+        let runs = three_seeds(&summary, &hidden, "WeightNormalisation", normalised);
         for &k in &runs {
             assert!(
                 !normalised || summary.runs[k].return_step.is_none(),
