@@ -25,7 +25,7 @@ fn the_quickstart_sweep_is_bit_identical() {
     check(
         "quickstart",
         &text,
-        "a47c7bd352965f9352d444c37832fec8a7509171257e911d967e24641164aca8",
+        "2d125ee528a01dd1098fae323b9787f59376c1d046d3a10652444c40afc55657",
     );
 }
 
@@ -51,7 +51,7 @@ fn an_mnist_sweep_is_bit_identical() {
     check(
         "mnist",
         &scenario,
-        "f20d87600d6f69e423dc56c2a27a4bd355743f46a5af381059e3af0639984e28",
+        "4e9d2bad54dce9882a475906b4bce4a83a7af60a3901e9ae29d9e244c9508c5c",
     );
 }
 
@@ -72,7 +72,7 @@ fn a_plugin_run_is_bit_identical() {
     check(
         "plugin",
         &scenario,
-        "dd745dfe0d4db45c77695b93064b6950fd5dd76ca704bc609d7ca46406e08753",
+        "889cf1d7c5d5241df99c5772af5cb5e9849b4438d2012adb30c9e833b4a0d78b",
     );
 }
 

@@ -229,7 +229,7 @@ fn np_times(groups: &[Group]) -> Vec<(f64, f64)> {
 }
 
 /// Fig. 2A at the quick scale: NP's minimum training time is nearly flat in the hidden width
-/// (measured 7,450, 7,612 and 8,800 at Lh = 250, 1,000 and 4,000: within 1.5× over a
+/// (measured 7,575, 7,575 and 8,938 at Lh = 250, 1,000 and 4,000: within 1.5× over a
 /// sixteenfold range) and more than ten times SGD's.
 #[test]
 fn fig2a_quick_np_is_nearly_flat_in_the_hidden_width() {
@@ -248,7 +248,7 @@ fn fig2a_quick_np_is_nearly_flat_in_the_hidden_width() {
 }
 
 /// Fig. 2B at the quick scale: NP's minimum training time grows with the output size
-/// (measured 2,950, 7,612 and 20,425 at Ly = 3, 10 and 30: ×6.9 for ×10) while SGD's does not.
+/// (measured 2,950, 7,575 and 20,688 at Ly = 3, 10 and 30: ×7.0 for ×10) while SGD's does not.
 #[test]
 fn fig2b_quick_np_grows_with_the_output_size() {
     let groups = quick_minimum_training_times("fig2b", "circuit.ly");
@@ -294,8 +294,8 @@ fn quick_instability(figure: &str) -> (Vec<(f64, f64, Vec<String>)>, npsim::reco
 /// Fig. 3B at the quick scale (Lh = 1,000, 0.5–2 η*, two seeds): the step of the error's
 /// minimum falls with the rate, and sits between the two-variable model's τc (the paper's
 /// line, exact for a wide layer) and the four-variable model's (finite width), with 30 %
-/// slack for the seeds' fluctuations. Measured seed means 18,785, 14,815, 7,010, 1,265 and
-/// 190 against τc 29,710/18,712 (two/four-variable), 18,030/12,221, 5,920/7,059,
+/// slack for the seeds' fluctuations. Measured seed means 16,765, 16,340, 7,315, 1,105 and
+/// 195 against τc 29,710/18,712 (two/four-variable), 18,030/12,221, 5,920/7,059,
 /// 1,170/1,806 and 220/371: the four-variable model is the closer one at small rates, the
 /// two-variable one at large rates.
 #[test]
@@ -332,7 +332,7 @@ fn fig3b_quick_nps_time_to_instability_falls_with_the_rate_as_the_theory_says() 
 
 /// Fig. 3C at the quick scale: SGD has no delayed instability. Up to 3× its optimal rate the
 /// error falls to its noise floor and stays there (the smoothed minimum lies in the second
-/// half of the 20,000 steps; measured 15,820–20,000); from 4× it diverges at once (measured:
+/// half of the 20,000 steps; measured 17,660–20,000); from 4× it diverges at once (measured:
 /// within 50 steps).
 #[test]
 fn fig3c_quick_sgd_is_stable_or_unstable_from_the_start() {
@@ -360,7 +360,7 @@ fn fig3c_quick_sgd_is_stable_or_unstable_from_the_start() {
 
 /// Fig. 1B at the quick scale: below η* each run's error converges (ε < ε0/100) while its
 /// input-weight norm α stays under the critical norm `2/(η Lx Ly (1 + β0))`; at 1.5 η* the
-/// norm crosses it and the error grows until the run diverges. Measured: final α 1.47–2.26
+/// norm crosses it and the error grows until the run diverges. Measured: final α 1.47–2.32
 /// against critical norms 15.0–3.75 below η*; past 2.5 at 1.5 η*.
 #[test]
 fn fig1b_quick_the_weight_norm_crosses_the_critical_line_only_above_the_critical_rate() {
@@ -412,17 +412,20 @@ fn fig1b_quick_the_weight_norm_crosses_the_critical_line_only_above_the_critical
 }
 
 /// Fig. S5 at the quick scale on the real CIFAR-10 files in `../shared/data` (the first
-/// training batch and the test batch), seeds 1–3: with weight decay NP's test error never
-/// comes back up in any seed and its accuracy stays low (below the paper's 50 %); without
-/// regularisation NP saturates the softmax in some seeds (test loss ~0.9: every image given
-/// one class with certainty); SGD learns the same network on the same files (so NP's failure
-/// is not the data's). Measured: without decay NP's final test loss 0.900 / 0.877 / 0.452 at
-/// seeds 1 / 2 / 3 (initial 0.487 / 0.468 / 0.464), with it 0.452 / 0.454 / 0.452; NP's
-/// accuracy 0.09–0.10 everywhere; SGD's final accuracy 0.43 / 0.42 / 0.38. That a seed
-/// saturates is the one claim a vectorised noise generator tried on 2026-12-01 did not
-/// reproduce (none of its seeds 1–3 saturated): checked here on the current streams only.
+/// training batch and the test batch), seeds 1–3. Without regularisation NP's weights
+/// diffuse: the convolution kernels' squared norm grows in every seed (the growth the paper
+/// names as the instability); whether it goes on to saturate the softmax within the quick
+/// scale's 1,000 updates (test loss above 0.85 at some record) is a coin toss per noise
+/// realisation (9 of seeds 1–18 on rand_distr's ziggurat, 7 on the vectorised one), so it is
+/// not checked. With weight
+/// decay every weight shrinks, NP's test error never comes back up in any seed and its
+/// accuracy stays low (below the paper's 50 %); SGD learns the same network on the same files
+/// (so NP's failure is not the data's). Measured over seeds 1–18 on both noise generators
+/// (2026-12-01): without decay the kernels' squared norm grew ×1.07–1.87 and NP's final
+/// accuracy stayed at 0.08–0.16; with it the norm fell to ×0.006–0.051 and the accuracy
+/// to 0.10.
 #[test]
-fn figs5_quick_weight_decay_keeps_np_from_saturating_and_its_accuracy_stays_low() {
+fn figs5_quick_np_weights_grow_without_decay_and_shrink_with_it_its_error_kept_down() {
     let Some(data) = common::shared_data("cifar10", "data_batch_1.bin") else {
         return;
     };
@@ -442,13 +445,21 @@ fn figs5_quick_weight_decay_keeps_np_from_saturating_and_its_accuracy_stays_low(
     let runs = |rule: &str, decay: bool| three_seeds(&summary, rule, "WeightDecay", decay);
     let last = |k: usize, name: &str| *common::metric(&file.runs[k], name).last().unwrap();
 
-    let saturated = runs("NodePerturbation", false)
-        .into_iter()
-        .filter(|&k| last(k, "test_loss") > 0.85)
-        .count();
-    assert!(saturated >= 1, "without regularisation some seed saturates");
+    let kernels = |k: usize, at: fn(&[f64]) -> f64| {
+        ["norm_K1", "norm_K2"]
+            .iter()
+            .map(|name| at(&common::metric(&file.runs[k], name)))
+            .sum::<f64>()
+    };
+    let growth = |k: usize| kernels(k, |v| v[v.len() - 1]) / kernels(k, |v| v[0]);
     for k in runs("NodePerturbation", false) {
-        assert!(last(k, "test_accuracy") < 0.15, "{}", summary.runs[k].label);
+        let label = &summary.runs[k].label;
+        assert!(
+            growth(k) > 1.0,
+            "{label}: without decay the kernels grow, ×{}",
+            growth(k)
+        );
+        assert!(last(k, "test_accuracy") < 0.2, "{label}");
     }
 
     for k in runs("NodePerturbation", true) {
@@ -459,7 +470,12 @@ fn figs5_quick_weight_decay_keeps_np_from_saturating_and_its_accuracy_stays_low(
         );
         let loss = common::metric(&file.runs[k], "test_loss");
         assert!(loss[1..].iter().all(|&l| l < loss[0]), "{label}: {loss:?}");
-        assert!(last(k, "test_accuracy") < 0.15, "{label}");
+        assert!(last(k, "test_accuracy") < 0.2, "{label}");
+        assert!(
+            growth(k) < 0.1,
+            "{label}: decay shrinks the kernels, ×{}",
+            growth(k)
+        );
     }
 
     let sgd: Vec<f64> = runs("Sgd", false)
@@ -522,8 +538,8 @@ fn quick_mnist(figure: &str) -> Option<(npsim::recorder::FileSummary, npsim::ana
 }
 
 /// Fig. 5A on MNIST: SGD reaches 90 % test accuracy long before NP (measured: update 80;
-/// NP 88.5 % after 1,200), and NP's rate, right for 100 hidden units, is unstable for 1,000
-/// (its test loss back above the initial value by update 480).
+/// NP 87 % after 1,200), and NP's rate, right for 100 hidden units, is unstable for 1,000
+/// (its test loss back above the initial value by update 320, accuracy 42 % at the end).
 #[test]
 fn fig5a_quick_np_is_slower_than_sgd_and_unstable_when_wide() {
     let Some((file, summary)) = quick_mnist("fig5a") else {
@@ -557,12 +573,12 @@ fn fig5a_quick_np_is_slower_than_sgd_and_unstable_when_wide() {
     assert!(wide_accuracy < 0.5, "{wide_accuracy}");
 }
 
-/// Fig. 5C on MNIST, seeds 1–3 (single runs differ by up to 0.25 in final accuracy at this
-/// length, so the claims are on the seeds' means). Measured: without normalisation 0.879,
-/// 0.663, 0.458 for 1, 2, 3 hidden layers; with weight normalisation 0.880, 0.752, 0.571, and
-/// no normalised run back above its initial test loss. The 2-layer gain (0.09 here) is not
-/// asserted: with other noise draws (a generator tried on 2026-12-01) it was −0.02, while the
-/// fall with depth and the 3-layer gain held.
+/// Fig. 5C on MNIST, seeds 1–3 (single runs differ by up to 0.18–0.25 in final accuracy at this
+/// length, so the claims are on the seeds' means). Measured: without normalisation 0.805,
+/// 0.718, 0.543 for 1, 2, 3 hidden layers; with weight normalisation 0.879, 0.695, 0.666, and
+/// no normalised run back above its initial test loss. The 2-layer gain (−0.02 here) is not
+/// asserted: on the noise streams before 2026-12-01 it was 0.09; the fall with depth and the
+/// 3-layer gain held on both.
 #[test]
 fn fig5c_quick_depth_slows_np_and_normalisation_helps_the_deepest_network() {
     let Some((file, summary)) = quick_mnist("fig5c") else {

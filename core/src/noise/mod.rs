@@ -1,7 +1,8 @@
 //! Intrinsic noise of populations: the perturbation source of node perturbation.
 
+mod gaussian;
+
 use nalgebra::DMatrix;
-use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::{Real, seed::StreamRng};
@@ -64,14 +65,17 @@ impl Noise {
 /// 10,000 hidden units are shared evenly by two threads (they were 8,192 until 2026-11-30,
 /// which left one block of 1,808 for the second thread; the change changed every noise
 /// draw beyond the first 1,024 entries of a matrix).
-const BLOCK_ENTRIES: usize = 1 << 10;
+const BLOCK_ENTRIES: usize = gaussian::BLOCK;
 
 /// Fills `out` with `std · ξ`.
 ///
 /// The matrix is cut into fixed blocks of [`BLOCK_ENTRIES`] entries (the last one shorter);
-/// each block draws from its own generator, seeded by one draw of `rng`. Blocks are filled in
-/// parallel, and since neither the cut nor the seeds depend on the thread count, the numbers
-/// are the same on any number of threads.
+/// each block draws from its own generators, seeded by one draw of `rng` (see
+/// [`gaussian`](self::gaussian) for how a block is drawn: since 2026-12-01 a vectorised
+/// ziggurat on 16 interleaved xoshiro256++ generators, before it rand_distr's ziggurat on one;
+/// the change changed every noise draw). Blocks are filled in parallel, and since neither the
+/// cut nor the seeds depend on the thread count, the numbers are the same on any number of
+/// threads.
 pub fn fill_gaussian<T: Real>(out: &mut DMatrix<T>, std: f64, rng: &mut StreamRng) {
     fill_blocks(out.as_mut_slice(), None, std, rng);
 }
@@ -87,18 +91,14 @@ pub fn fill_gaussian_adding<T: Real>(out: &mut DMatrix<T>, sum: &mut [T], std: f
 type NoiseBlock<'a, T> = (u64, &'a mut [T], Option<&'a mut [T]>);
 
 fn fill_blocks<T: Real>(out: &mut [T], sum: Option<&mut [T]>, std: f64, rng: &mut StreamRng) {
-    use rand::{Rng, SeedableRng};
+    use rand::Rng;
     let mut sums = sum.map(|sum| sum.chunks_mut(BLOCK_ENTRIES));
     let blocks: Vec<NoiseBlock<'_, T>> = out
         .chunks_mut(BLOCK_ENTRIES)
         .map(|block| (rng.next_u64(), block, sums.as_mut().and_then(Iterator::next)))
         .collect();
     let fill = |(seed, block, sum): NoiseBlock<'_, T>| {
-        let mut block_rng = StreamRng::seed_from_u64(seed);
-        for value in block.iter_mut() {
-            let z: f64 = StandardNormal.sample(&mut block_rng);
-            *value = T::of(std * z);
-        }
+        gaussian::fill_block(block, std, seed);
         if let Some(sum) = sum {
             sum.iter_mut().zip(block.iter()).for_each(|(s, &v)| *s += v);
         }
