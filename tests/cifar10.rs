@@ -155,6 +155,13 @@ fn node_perturbation_trains_a_convnet_above_chance() {
     let np = "NodePerturbation(learning_rate: Absolute(5e-3))";
     // Few perturbed units (4 maps of 8 × 8): NP's variance grows with their number.
     let strided = "ConvNet(input: (3, 32, 32), conv: [(channels: 4, kernel: 4, stride: 4)], output: 10)";
+    // Chance is 0.1. NP's accuracy climbs noisily, and in some seeds stalls with a class or
+    // three never predicted (plateaus at 0.7–0.9). Mean of the last five epochs, measured on
+    // the noise streams since 2026-12-01 for seeds 1–24: 0.49–1.0, mean 0.89, every three
+    // consecutive seeds' mean 0.79–0.97 (on the streams before, seeds 1–6: 0.85–1.0). (At
+    // twice this rate the softmax saturated at chance for one seed in three.) Required: each
+    // of seeds 1–3 above 0.4, and their mean above 0.7.
+    let mut lasts = Vec::new();
     for seed in 1..=3 {
         let out = tempfile::tempdir().unwrap();
         let scenario = conv_scenario(strided, np, data.path(), 20)
@@ -164,12 +171,15 @@ fn node_perturbation_trains_a_convnet_above_chance() {
         assert_eq!(text(run, "status"), "completed");
         let accuracy = metric(run, "test_accuracy");
         eprintln!("seed {seed}: NP accuracy by epoch: {accuracy:?}");
-        // Chance is 0.1. NP's accuracy climbs noisily; measured for seeds 1–6, mean of the last
-        // five epochs: 0.85, 1.0, 1.0, 0.90, 1.0, 0.96. (At twice this rate the softmax
-        // saturated at chance for one seed in three.) Require 0.7 for each of three seeds.
         let last: f64 = accuracy[accuracy.len() - 5..].iter().sum::<f64>() / 5.0;
-        assert!(last > 0.7, "seed {seed}: {accuracy:?}");
+        assert!(last > 0.4, "seed {seed}: {accuracy:?}");
+        lasts.push(last);
     }
+    let mean = lasts.iter().sum::<f64>() / 3.0;
+    assert!(
+        mean > 0.7,
+        "mean of the last five epochs over seeds 1–3: {lasts:?}"
+    );
 }
 
 #[test]
