@@ -448,7 +448,7 @@ fn figs5_quick_np_weights_grow_without_decay_and_shrink_with_it_its_error_kept_d
     let kernels = |k: usize, at: fn(&[f64]) -> f64| {
         ["norm_K1", "norm_K2"]
             .iter()
-            .map(|name| at(&common::metric(&file.runs[k], name)))
+            .map(|name| at(common::metric(&file.runs[k], name)))
             .sum::<f64>()
     };
     let growth = |k: usize| kernels(k, |v| v[v.len() - 1]) / kernels(k, |v| v[0]);
