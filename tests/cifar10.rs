@@ -157,8 +157,8 @@ fn node_perturbation_trains_a_convnet_above_chance() {
     let strided = "ConvNet(input: (3, 32, 32), conv: [(channels: 4, kernel: 4, stride: 4)], output: 10)";
     // Chance is 0.1. NP's accuracy climbs noisily, and in some seeds stalls with a class or
     // three never predicted (plateaus at 0.7–0.9). Mean of the last five epochs, measured on
-    // the noise streams since 2026-12-01 for seeds 1–24: 0.49–1.0, mean 0.89, every three
-    // consecutive seeds' mean 0.79–0.97 (on the streams before, seeds 1–6: 0.85–1.0). (At
+    // the noise streams since 2026-12-01 for seeds 1–24: 0.49–1.0, mean 0.89, the means of
+    // seeds 1–3, 4–6, …, 22–24 0.79–0.97 (on the streams before, seeds 1–6: 0.85–1.0). (At
     // twice this rate the softmax saturated at chance for one seed in three.) Required: each
     // of seeds 1–3 above 0.4, and their mean above 0.7.
     let mut lasts = Vec::new();

@@ -417,10 +417,9 @@ fn fig1b_quick_the_weight_norm_crosses_the_critical_line_only_above_the_critical
 /// names as the instability); whether it goes on to saturate the softmax within the quick
 /// scale's 1,000 updates (test loss above 0.85 at some record) is a coin toss per noise
 /// realisation (9 of seeds 1–18 on rand_distr's ziggurat, 7 on the vectorised one), so it is
-/// not checked. With weight
-/// decay every weight shrinks, NP's test error never comes back up in any seed and its
-/// accuracy stays low (below the paper's 50 %); SGD learns the same network on the same files
-/// (so NP's failure is not the data's). Measured over seeds 1–18 on both noise generators
+/// not checked. With weight decay every weight shrinks, NP's test error never comes back up
+/// in any seed and its accuracy stays low (below the paper's 50 %); SGD learns the same
+/// network on the same files (so NP's failure is not the data's). Measured over seeds 1–18 on both noise generators
 /// (2026-12-01): without decay the kernels' squared norm grew ×1.07–1.87 and NP's final
 /// accuracy stayed at 0.08–0.16; with it the norm fell to ×0.006–0.051 and the accuracy
 /// to 0.10.
