@@ -83,27 +83,19 @@ impl Generators {
         Self(words)
     }
 
-    /// Fills `out` (a multiple of 16 long) with the generators' outputs in turn. Written
-    /// lane by lane over whole arrays, so that the compiler keeps the 16 states in vector
+    /// Fills `out` (a multiple of 16 long) with the generators' outputs in turn. The steps
+    /// run lane by lane over whole arrays, so that the compiler keeps the 16 states in vector
     /// registers.
     fn outputs(&mut self, out: &mut [u64]) {
-        let [s0, s1, s2, s3] = &mut self.0;
         for chunk in out.chunks_exact_mut(LANES) {
-            for k in 0..LANES {
-                let sum = s0[k].wrapping_add(s3[k]);
-                chunk[k] = sum.rotate_left(23).wrapping_add(s0[k]);
-                let shifted = s1[k] << 17;
-                s2[k] ^= s0[k];
-                s3[k] ^= s1[k];
-                s1[k] ^= s2[k];
-                s0[k] ^= s3[k];
-                s2[k] ^= shifted;
-                s3[k] = s3[k].rotate_left(45);
+            for (lane, word) in chunk.iter_mut().enumerate() {
+                *word = self.next(lane);
             }
         }
     }
 
-    /// The next output of generator `lane` alone (xoshiro256++).
+    /// The next output of generator `lane` (xoshiro256++).
+    #[inline(always)]
     fn next(&mut self, lane: usize) -> u64 {
         let [s0, s1, s2, s3] = &mut self.0;
         let out = s0[lane]
