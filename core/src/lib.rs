@@ -22,6 +22,7 @@ pub mod network;
 pub mod noise;
 mod on_demand;
 pub mod population;
+pub mod quadrature;
 mod real;
 pub mod registry;
 pub mod rule;

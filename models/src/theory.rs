@@ -539,23 +539,8 @@ mod tests {
                 let mid = 0.5 * (lo + hi);
                 if eps_at(mid) > target { lo = mid } else { hi = mid }
             }
-            let n = 200_000;
-            let h = (hi - s.a) / n as f64;
             let f = |a: f64| 1.0 / (c * (eps_tot + a.powi(3) / 3.0) - a * a);
-            let simpson: f64 = (0..=n)
-                .map(|k| {
-                    let w = if k == 0 || k == n {
-                        1.0
-                    } else if k % 2 == 1 {
-                        4.0
-                    } else {
-                        2.0
-                    };
-                    w * f(s.a + k as f64 * h)
-                })
-                .sum::<f64>()
-                * h
-                / 3.0;
+            let simpson = npsim_core::quadrature::simpson(f, s.a, hi, 200_000);
             let integral = (dims.lx * dims.ly) as f64 * (1.0 + s.beta) / c * simpson;
             let iterated = settings
                 .time_to_target(Model::TwoVariable, target, 100_000_000)
