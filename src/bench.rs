@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use nalgebra::DMatrix;
 use npsim_core::circuit::lookahead::{LOOKAHEAD_STEPS, SamplesAhead};
-use npsim_core::{Circuit, Engine, Real, SeedStreams};
+use npsim_core::{Circuit, Engine, LearningRule, Real, SeedStreams};
 use npsim_models::{LinearTeacherConfig, TaskConfig, TaskContext};
 use npsim_rules::{NodePerturbation, RULES};
 
@@ -24,6 +24,40 @@ pub struct LinearNpBench {
     pub reps: usize,
     /// Minimum seconds per repetition.
     pub seconds: f64,
+    /// Time the step's phases (see [`StepProfile`]) instead of the step as a whole.
+    pub profile: bool,
+}
+
+/// Where the time of a per-sample step goes, in µs per step averaged over every step a
+/// benchmark ran (warm-up included): the phases of [`Engine::step`] timed one by one, and the
+/// announcement of each block of samples ([`Engine::look_ahead`], with the drawing of its
+/// samples) shared among its steps. A phase that does not halve on two threads is the one
+/// that keeps the step from halving.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct StepProfile {
+    /// Drawing the next block's samples and announcing them (the lookahead's GEMM).
+    pub announce_us: f64,
+    /// The clean pass ([`Engine::forward`]).
+    pub clean_pass_us: f64,
+    /// The clean loss ([`Engine::loss`]).
+    pub loss_us: f64,
+    /// The perturbed pass and the signal ([`Engine::prepare`]).
+    pub perturbed_pass_us: f64,
+    /// The rule's update, queued or applied ([`Engine::apply_rule`]).
+    pub rule_us: f64,
+}
+
+impl StepProfile {
+    /// The phases' names and times, in the order a step runs them.
+    pub fn phases(&self) -> [(&'static str, f64); 5] {
+        [
+            ("announce", self.announce_us),
+            ("clean_pass", self.clean_pass_us),
+            ("loss", self.loss_us),
+            ("perturbed_pass", self.perturbed_pass_us),
+            ("rule", self.rule_us),
+        ]
+    }
 }
 
 /// Refuses a benchmark whose buffers (at least `estimate` bytes) would not fit in the memory
@@ -37,9 +71,25 @@ fn fits_in_memory(estimate: u128, options: &str) -> Result<(), String> {
     }
 }
 
+/// A benchmark's rate, with where the time went when that was asked for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measured {
+    /// The median rate.
+    pub rate: f64,
+    /// The step's phases (`--profile`).
+    pub profile: Option<StepProfile>,
+}
+
+impl From<f64> for Measured {
+    fn from(rate: f64) -> Self {
+        Self { rate, profile: None }
+    }
+}
+
 /// Median iterations per second of the paper's per-sample NP (one step = task sample, clean
-/// pass, perturbed pass, signal, update), through the same engine scenarios use.
-pub fn linear_np<T: Real>(settings: LinearNpBench) -> Result<f64, String> {
+/// pass, perturbed pass, signal, update), through the same engine scenarios use; with
+/// `settings.profile`, the step's phases are also timed one by one.
+pub fn linear_np<T: Real>(settings: LinearNpBench) -> Result<Measured, String> {
     let template = DeepLinearConfig {
         lx: settings.lx,
         lh: settings.lh,
@@ -70,18 +120,65 @@ pub fn linear_np<T: Real>(settings: LinearNpBench) -> Result<f64, String> {
     let mut ahead = SamplesAhead::new(settings.lx, settings.ly);
     let mut x = DMatrix::zeros(settings.lx, 1);
     let mut t = DMatrix::zeros(settings.ly, 1);
+    let mut totals = StepProfile::default();
+    let mut steps = 0usize;
+    let profile = settings.profile;
     let mut step = |n: usize| {
         for block in (0..n).step_by(LOOKAHEAD_STEPS) {
             let count = LOOKAHEAD_STEPS.min(n - block);
+            let mut clock = PhaseClock::start(profile);
             engine.look_ahead(&ahead.draw(count, &mut x, &mut t, |x, t| task.next_batch(x, t)));
+            clock.lap(&mut totals.announce_us);
             while ahead.next_into(&mut x, &mut t) {
+                if !profile {
+                    engine
+                        .step(&x, &t, &mut rule, &mut [])
+                        .expect("NP on a noisy circuit cannot fail");
+                    continue;
+                }
+                // Engine::step, phase by phase.
+                let mut clock = PhaseClock::start(true);
+                engine.forward(&x);
+                clock.lap(&mut totals.clean_pass_us);
+                engine.loss(&t);
+                clock.lap(&mut totals.loss_us);
+                engine.prepare(&t, LearningRule::requirements(&rule), false);
+                clock.lap(&mut totals.perturbed_pass_us);
                 engine
-                    .step(&x, &t, &mut rule, &mut [])
+                    .apply_rule(&mut rule, &mut [])
                     .expect("NP on a noisy circuit cannot fail");
+                clock.lap(&mut totals.rule_us);
             }
+            steps += count;
         }
     };
-    Ok(median_rate(&mut step, 1, settings.seconds, settings.reps))
+    let rate = median_rate(&mut step, 1, settings.seconds, settings.reps);
+    let per_step = |total: f64| total / steps.max(1) as f64;
+    let profile = profile.then(|| StepProfile {
+        announce_us: per_step(totals.announce_us),
+        clean_pass_us: per_step(totals.clean_pass_us),
+        loss_us: per_step(totals.loss_us),
+        perturbed_pass_us: per_step(totals.perturbed_pass_us),
+        rule_us: per_step(totals.rule_us),
+    });
+    Ok(Measured { rate, profile })
+}
+
+/// Adds the µs since the last lap to a phase's total; does nothing when not profiling.
+struct PhaseClock(Option<Instant>);
+
+impl PhaseClock {
+    fn start(enabled: bool) -> Self {
+        Self(enabled.then(Instant::now))
+    }
+
+    fn lap(&mut self, total_us: &mut f64) {
+        if let Some(last) = &mut self.0 {
+            let now = Instant::now();
+            *total_us += (now - *last).as_secs_f64() * 1e6;
+            *last = now;
+        }
+    }
 }
 
 /// Warms up, sizes a repetition to last at least `seconds`, and returns the median over

@@ -185,6 +185,9 @@ pub(super) enum BenchCommand {
         /// Precision.
         #[arg(long, value_enum, default_value = "f64")]
         precision: PrecisionArg,
+        /// Also time the step's phases, printed as `<phase>_us: <µs per step>` before the rate.
+        #[arg(long)]
+        profile: bool,
         #[command(flatten)]
         run: BenchRunArgs,
     },
@@ -331,6 +334,7 @@ pub(super) fn run_bench(what: BenchCommand) -> Result<ExitCode> {
             lh,
             ly,
             precision,
+            profile,
             run,
         } => {
             let settings = npsim::bench::LinearNpBench {
@@ -339,6 +343,7 @@ pub(super) fn run_bench(what: BenchCommand) -> Result<ExitCode> {
                 ly,
                 reps: run.reps,
                 seconds: 1.0,
+                profile,
             };
             timed(
                 run,
@@ -354,25 +359,28 @@ pub(super) fn run_bench(what: BenchCommand) -> Result<ExitCode> {
 
 /// Runs a benchmark on its own pool in the chosen precision; prints what ran, then
 /// `<unit>: <rate>` as the last line.
-fn timed(
+fn timed<F32: Into<npsim::bench::Measured>, F64: Into<npsim::bench::Measured>>(
     run: BenchRunArgs,
     precision: PrecisionArg,
     description: String,
     unit: &str,
-    in_f32: impl FnOnce() -> Result<f64, String> + Send,
-    in_f64: impl FnOnce() -> Result<f64, String> + Send,
+    in_f32: impl FnOnce() -> Result<F32, String> + Send,
+    in_f64: impl FnOnce() -> Result<F64, String> + Send,
 ) -> Result<ExitCode> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(run.threads.unwrap_or(0))
         .build()?;
     let threads = pool.current_num_threads();
-    let rate = pool
+    let measured = pool
         .install(|| match precision {
-            PrecisionArg::F32 => in_f32(),
-            PrecisionArg::F64 => in_f64(),
+            PrecisionArg::F32 => in_f32().map(Into::into),
+            PrecisionArg::F64 => in_f64().map(Into::into),
         })
         .map_err(BadInput)?;
     println!("bench: {description}, threads {threads}, reps {}", run.reps);
-    println!("{unit}: {rate:.1}");
+    for (phase, us) in measured.profile.iter().flat_map(|p| p.phases()) {
+        println!("{phase}_us: {us:.1}");
+    }
+    println!("{unit}: {:.1}", measured.rate);
     Ok(ExitCode::SUCCESS)
 }

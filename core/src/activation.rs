@@ -126,6 +126,25 @@ impl Activation {
         }
     }
 
+    /// Whether the activation acts on each entry alone (all but softmax), so that a column can
+    /// be processed in parts.
+    pub fn is_elementwise(self) -> bool {
+        self != Activation::Softmax
+    }
+
+    /// `out = f(u)` for a part of a column, on this thread (elementwise activations only).
+    pub(crate) fn apply_part<T: Real>(self, u: &[T], out: &mut [T]) {
+        debug_assert!(self.is_elementwise(), "softmax acts on whole columns");
+        self.apply_columns_serial(u.len(), u, out);
+    }
+
+    /// `out = f(u + d) − f(u)` for a part of a column, on this thread (elementwise activations
+    /// only).
+    pub(crate) fn difference_part<T: Real>(self, u: &[T], act: &[T], d: &[T], out: &mut [T]) {
+        debug_assert!(self.is_elementwise(), "softmax acts on whole columns");
+        self.difference_columns_serial(u.len(), u, act, d, out);
+    }
+
     /// `out = f(u)` for column-major data with `rows` units per column (sample).
     pub fn apply_columns<T: Real>(self, rows: usize, u: &[T], out: &mut [T]) {
         self.by_parts(rows, out, [u], |out, [u]| self.apply_columns_serial(rows, u, out));

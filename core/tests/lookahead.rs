@@ -42,6 +42,10 @@ const HIDDEN: usize = 700;
 const OUTPUTS: usize = 3;
 
 fn engine() -> Engine<f64> {
+    engine_with_hidden(HIDDEN)
+}
+
+fn engine_with_hidden(hidden: usize) -> Engine<f64> {
     let pop = |name: &str, size, std: f64| PopulationConfig {
         name: name.into(),
         size,
@@ -68,7 +72,7 @@ fn engine() -> Engine<f64> {
     let config = CircuitConfig {
         populations: vec![
             pop("x", INPUTS, 0.0),
-            pop("h", HIDDEN, 1e-3),
+            pop("h", hidden, 1e-3),
             pop("y", OUTPUTS, 1e-3),
         ],
         projections: vec![proj("W1", "x", "h"), proj("W2", "h", "y")],
@@ -204,5 +208,55 @@ fn a_step_whose_input_was_not_announced_is_computed_from_the_current_weights() {
         let a = engine_ahead.step(&x, &t, &mut rules.0, &mut []).unwrap();
         let b = engine_plain.step(&x, &t, &mut rules.1, &mut []).unwrap();
         assert!((a - b).abs() <= 1e-12 * b.abs(), "step {step}: loss {a} vs {b}");
+    }
+}
+
+/// Hidden units enough for the output sweep (3 rows) to be cut in two, so that a step is
+/// carried through the hidden population in one region per pass (`Engine::set_chained_passes`).
+const WIDE_HIDDEN: usize = 11_000;
+
+/// Losses and final weights of 40 per-sample steps on the wide network, announcing blocks of
+/// `ahead` inputs when `ahead > 1`.
+fn train_wide(ahead: usize, chained: bool) -> (Vec<f64>, Vec<DMatrix<f64>>) {
+    const WIDE_STEPS: usize = 40;
+    let mut engine = engine_with_hidden(WIDE_HIDDEN);
+    engine.set_chained_passes(chained);
+    let xs = batch(INPUTS, WIDE_STEPS, 1);
+    let ts = batch(OUTPUTS, WIDE_STEPS, 2);
+    let mut rule = Np(2e-4);
+    let mut losses = Vec::new();
+    for step in 0..WIDE_STEPS {
+        if ahead > 1 && step % ahead == 0 {
+            engine.look_ahead(&xs.columns(step, ahead.min(WIDE_STEPS - step)).into_owned());
+        }
+        let x = xs.columns(step, 1).into_owned();
+        let t = ts.columns(step, 1).into_owned();
+        losses.push(engine.step(&x, &t, &mut rule, &mut []).expect("np steps"));
+    }
+    let weights = (0..2).map(|q| engine.circuit_mut().weights(q).clone()).collect();
+    (losses, weights)
+}
+
+#[test]
+fn chained_passes_give_the_population_by_population_bits_on_any_thread_count() {
+    let on = |threads: usize, ahead: usize, chained: bool| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| train_wide(ahead, chained))
+    };
+    // With announced inputs both passes are chained; without, the perturbed pass only.
+    for ahead in [32, 1] {
+        let reference = on(1, ahead, false);
+        // The run trained: the loss moved (a chain that dropped the update would not).
+        let (first, last) = (reference.0[0], *reference.0.last().unwrap());
+        assert!(first != last, "ahead {ahead}: the loss never moved");
+        for threads in [1, 2] {
+            assert!(
+                on(threads, ahead, true) == reference,
+                "ahead {ahead}, {threads} thread(s)"
+            );
+        }
     }
 }

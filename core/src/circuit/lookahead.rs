@@ -148,6 +148,30 @@ impl<T: Real> Lookahead<T> {
     }
 }
 
+/// The product of the next announced input through the weights, `P[:, t] + Σ_k c_k u_k`
+/// (the announced product and the queued updates' contributions), row by row.
+pub(crate) struct ProductAhead<'a, T> {
+    product: &'a [T],
+    post: &'a [T],
+    coefficients: &'a [T],
+    rows: usize,
+}
+
+impl<T: Real> ProductAhead<'_, T> {
+    /// `out += (W x)[r0..r0 + out.len()]`; each row is summed alone, in the queue's order,
+    /// so any partition of the rows gives the same numbers.
+    pub(crate) fn add_rows(&self, r0: usize, out: &mut [T]) {
+        let len = out.len();
+        out.iter_mut()
+            .zip(&self.product[r0..r0 + len])
+            .for_each(|(o, &p)| *o += p);
+        for (k, &c) in self.coefficients.iter().enumerate() {
+            let u = &self.post[k * self.rows + r0..k * self.rows + r0 + len];
+            out.iter_mut().zip(u).for_each(|(o, &u)| *o += c * u);
+        }
+    }
+}
+
 fn dot<T: Real>(a: &[T], b: &[T]) -> T {
     a.iter().zip(b).map(|(&a, &b)| a * b).sum()
 }
@@ -219,43 +243,57 @@ impl<T: Real> Projection<T> {
     /// `out += W x` for the next announced input `x` (see [`Projection::takes_ahead`]):
     /// its announced product plus the queued updates' contributions.
     pub(crate) fn product_ahead(&mut self, out: &mut DMatrix<T>) {
+        let rows = self.weights.nrows();
+        let queued = self.lookahead.queued - self.lookahead.folded;
+        self.begin_product_ahead();
+        let product = self.next_product_ahead();
+        let out = &mut out.as_mut_slice()[..rows];
+        // Each row is summed alone, so the partition may follow the thread count.
+        let threads = rayon::current_num_threads();
+        if threads > 1 && rows * (queued + 1) >= crate::kernels::SPLIT_MIN_ENTRIES {
+            let block = rows.div_ceil(threads).next_multiple_of(8);
+            out.par_chunks_mut(block)
+                .enumerate()
+                .for_each(|(b, part)| product.add_rows(b * block, part));
+        } else {
+            product.add_rows(0, out);
+        }
+        self.end_product_ahead();
+    }
+
+    /// Prepares the next announced input's product (the queued updates' coefficients), to be
+    /// formed row by row through [`Projection::next_product_ahead`] on any threads;
+    /// [`Projection::end_product_ahead`] then moves on to the next input.
+    pub(crate) fn begin_product_ahead(&mut self) {
         let ahead = &mut self.lookahead;
-        let (rows, cols) = (ahead.post.nrows(), ahead.inputs.nrows());
+        let cols = ahead.inputs.nrows();
         let t = ahead.next;
         let x = &ahead.inputs.as_slice()[t * cols..(t + 1) * cols];
-        let queued = ahead.queued;
-        let folded = ahead.folded;
+        let (queued, folded) = (ahead.queued, ahead.folded);
         ahead.coefficients.clear();
         ahead.coefficients.extend(
             ahead.pre.as_slice()[folded * cols..queued * cols]
                 .chunks_exact(cols)
                 .map(|v| dot(v, x)),
         );
-        let coefficients = &ahead.coefficients;
-        let product = &ahead.products.as_slice()[t * rows..(t + 1) * rows];
-        let post = &ahead.post.as_slice()[folded * rows..];
-        let correct = |(r0, out): (usize, &mut [T])| {
-            let len = out.len();
-            out.iter_mut()
-                .zip(&product[r0..r0 + len])
-                .for_each(|(o, &p)| *o += p);
-            for (k, &c) in coefficients.iter().enumerate() {
-                let u = &post[k * rows + r0..k * rows + r0 + len];
-                out.iter_mut().zip(u).for_each(|(o, &u)| *o += c * u);
-            }
-        };
-        let out = &mut out.as_mut_slice()[..rows];
-        // Each row is summed alone, so the partition may follow the thread count.
-        let threads = rayon::current_num_threads();
-        if threads > 1 && rows * (queued - folded + 1) >= crate::kernels::SPLIT_MIN_ENTRIES {
-            let block = rows.div_ceil(threads).next_multiple_of(8);
-            out.par_chunks_mut(block)
-                .enumerate()
-                .for_each(|(b, part)| correct((b * block, part)));
-        } else {
-            correct((0, out));
+    }
+
+    /// The product prepared by [`Projection::begin_product_ahead`].
+    pub(crate) fn next_product_ahead(&self) -> ProductAhead<'_, T> {
+        let ahead = &self.lookahead;
+        let rows = ahead.post.nrows();
+        let t = ahead.next;
+        ProductAhead {
+            product: &ahead.products.as_slice()[t * rows..(t + 1) * rows],
+            post: &ahead.post.as_slice()[ahead.folded * rows..],
+            coefficients: &ahead.coefficients,
+            rows,
         }
-        ahead.next += 1;
+    }
+
+    /// Moves on to the next announced input after [`Projection::begin_product_ahead`].
+    pub(crate) fn end_product_ahead(&mut self) {
+        self.lookahead.next += 1;
     }
 
     /// Queues `W += scale · (c u) vᵀ` (one sample's update) if a lookahead is running and has

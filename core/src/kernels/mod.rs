@@ -18,7 +18,7 @@ use crate::circuit::PendingUpdate;
 use crate::gemm::update_then_multiply_by_row_blocks;
 
 mod short;
-pub use short::{SHORT_MAX_ROWS, short_multiply, short_update_then_multiply};
+pub use short::{SHORT_MAX_ROWS, short_cut, short_multiply, short_part_sums, short_update_then_multiply};
 
 /// Fused path is taken when both the pending update and the product have at most this many
 /// columns; beyond it a GEMM is cheaper than repeated column sweeps.

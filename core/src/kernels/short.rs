@@ -84,6 +84,56 @@ fn halves<const R: usize, const P: usize>(cols: usize) -> Option<usize> {
     (R * cols >= SPLIT_MIN_ENTRIES).then(|| (cols / 2).next_multiple_of(P))
 }
 
+/// Where the sweeps of a short `rows × cols` matrix cut its columns in two, or `None` when
+/// they take them in one part: a fixed cut that depends on the shape only. A caller that
+/// computes the columns' inputs part by part ([`short_part_sums`]) uses the same cut, so that
+/// its sums are the sweeps' sums bit for bit.
+pub fn short_cut<T: Real>(rows: usize, cols: usize) -> Option<usize> {
+    dispatch!(rows, cut_of, cols)
+}
+
+// `dispatch!` names `T` for every kernel; the cut does not depend on it.
+#[allow(clippy::extra_unused_type_parameters)]
+fn cut_of<T: Real, const R: usize, const L: usize, const P: usize>(cols: usize) -> Option<usize> {
+    halves::<R, P>(cols)
+}
+
+/// One part's contribution to a short sweep: `w_part += scale · u v_partᵀ` when `update` is
+/// `Some((scale, u, v_part))`, then `sums[i] = Σ_j w_part[i, j] x_part[j]` for each of the
+/// `rows` rows, summed as the sweeps sum it. `w_part` holds whole columns of the matrix,
+/// starting at `0` or at [`short_cut`]; adding the parts' sums to a product in the order of
+/// the parts gives [`short_update_then_multiply`]'s numbers.
+pub fn short_part_sums<T: Real>(
+    w_part: &mut [T],
+    rows: usize,
+    update: Option<(T, &[T], &[T])>,
+    x_part: &[T],
+    sums: &mut [T],
+) {
+    match update {
+        Some((scale, u, v)) => {
+            let update = Update { scale, u, v };
+            dispatch!(rows, part_update_sums, w_part, update, x_part, sums)
+        }
+        None => dispatch!(rows, part_sums, w_part, x_part, sums),
+    }
+}
+
+fn part_update_sums<T: Real, const R: usize, const L: usize, const P: usize>(
+    w: &mut [T],
+    update: Update<'_, T>,
+    x: &[T],
+    sums: &mut [T],
+) {
+    sums[..R].fill(T::zero());
+    add_lanes::<T, R, L>(&[lanes_update::<T, R, L, P>(w, update, x, 0)], sums);
+}
+
+fn part_sums<T: Real, const R: usize, const L: usize, const P: usize>(w: &[T], x: &[T], sums: &mut [T]) {
+    sums[..R].fill(T::zero());
+    add_lanes::<T, R, L>(&[lanes_product::<T, R, L, P>(w, x, 0)], sums);
+}
+
 /// Adds each row's lanes to `out`: first part's, then the second's.
 fn add_lanes<T: Real, const R: usize, const L: usize>(parts: &[[T; L]], out: &mut [T]) {
     for lanes in parts {
