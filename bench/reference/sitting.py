@@ -11,7 +11,11 @@ Usage (from the repository root, after `cargo build --release`):
 
 linear-np: per-sample NP on the paper's 100-10000-10 network in float64, npsim on 1 and 2
 threads (`npsim bench linear-np`) against linear_np_numpy.py (numpy, one BLAS thread); the
-table gives iterations per second and the ratio to numpy.
+table gives iterations per second and the ratio to numpy. Each round also times the step's
+lookahead GEMM alone on 1 and 2 threads (`npsim bench gemm --m 10000 --n 32 --k 100 --fused
+--precision f64`): work with no hand-off between threads, whose two / one is how much a second
+core gives on the machine at that time (on a shared virtual machine it varies by the hour), a
+ceiling for the step's.
 
 conv, mlp: mini-batch NP and SGD (batch 100, float32, 2 threads) on the convnet of
 scenarios/cifar10_conv.ron or the 784-H-10 MLP, npsim (`npsim bench conv|mlp`) against
@@ -76,14 +80,27 @@ def numpy_linear_np_case(python):
     return "numpy reference, 1 thread(s)", lambda: last_rate(cmd, HERE)
 
 
+def gemm_ceiling_case(threads):
+    exe = os.path.join(ROOT, "target", "release", "npsim")
+    cmd = [exe, "bench", "gemm", "--m", "10000", "--n", "32", "--k", "100", "--fused", "--precision", "f64",
+           "--threads", str(threads), "--reps", "3"]
+    return f"lookahead GEMM alone, {threads} thread(s)", lambda: last_rate(cmd, ROOT)
+
+
 def linear_np_sitting(a):
     cases = [npsim_linear_np_case(1), npsim_linear_np_case(2), numpy_linear_np_case(a.numpy_python)]
+    ceiling = [gemm_ceiling_case(1), gemm_ceiling_case(2)]
     results = {name: [] for name, _ in cases}
+    gflops = {name: [] for name, _ in ceiling}
     for r in range(a.rounds):
         for name, run in cases:
             speed = run()
             results[name].append(speed)
             print(f"round {r + 1}: {name}: {speed:.4g} iterations/s", file=sys.stderr)
+        for name, run in ceiling:
+            speed = run()
+            gflops[name].append(speed)
+            print(f"round {r + 1}: {name}: {speed:.3g} GFLOP/s", file=sys.stderr)
     medians = {name: statistics.median(rows) for name, rows in results.items()}
     anchor = medians["numpy reference, 1 thread(s)"]
     print(f"| case | iterations/s (median of {a.rounds}) | rounds | ratio to numpy |")
@@ -93,6 +110,10 @@ def linear_np_sitting(a):
         print(f"| {name} | {medians[name]:.4g} | {speeds} | {medians[name] / anchor:.1f} |")
     one, two = medians["npsim, 1 thread(s)"], medians["npsim, 2 thread(s)"]
     print(f"\nnpsim two threads / one thread: {two / one:.2f}")
+    rows = [" / ".join(f"{v:.3g}" for v in values) for values in gflops.values()]
+    g1, g2 = (statistics.median(values) for values in gflops.values())
+    print(f"the machine's ceiling, the lookahead GEMM alone: {g1:.3g} GFLOP/s on one thread ({rows[0]}), "
+          f"{g2:.3g} on two ({rows[1]}): two / one {g2 / g1:.2f}")
 
 
 def minibatch_sitting(a):
@@ -181,6 +202,10 @@ def main():
         print(f"| {name} | {medians[name]:.3g} | {speeds} | {rows[-1][1]:.2f} | {ratio} |")
     one, two = medians["npsim, 1 thread(s)"], medians["npsim, 2 thread(s)"]
     print(f"\nnpsim two threads / one thread: {two / one:.2f}")
+    rows = [" / ".join(f"{v:.3g}" for v in values) for values in gflops.values()]
+    g1, g2 = (statistics.median(values) for values in gflops.values())
+    print(f"the machine's ceiling, the lookahead GEMM alone: {g1:.3g} GFLOP/s on one thread ({rows[0]}), "
+          f"{g2:.3g} on two ({rows[1]}): two / one {g2 / g1:.2f}")
 
 
 if __name__ == "__main__":
