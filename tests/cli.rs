@@ -227,6 +227,56 @@ fn a_killed_run_leaves_a_readable_prefix() {
 }
 
 #[test]
+fn bench_linear_np_profile_prints_the_phases_in_order_then_the_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "bench",
+        "linear-np",
+        "--lx",
+        "6",
+        "--lh",
+        "40",
+        "--ly",
+        "3",
+        "--reps",
+        "1",
+        "--profile",
+    ];
+    let out = npsim(&args, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let fields: Vec<(&str, f64)> = text
+        .lines()
+        .filter_map(|line| line.split_once(": "))
+        .filter_map(|(name, value)| Some((name, value.parse().ok()?)))
+        .collect();
+    let names: Vec<&str> = fields.iter().map(|(name, _)| *name).collect();
+    let phases = [
+        "announce_us",
+        "clean_pass_us",
+        "loss_us",
+        "perturbed_pass_us",
+        "rule_us",
+    ];
+    assert_eq!(
+        names,
+        [&phases[..], &["iterations_per_second"]].concat(),
+        "{text}"
+    );
+    assert!(fields.iter().all(|(_, v)| v.is_finite() && *v >= 0.0), "{text}");
+    // The phases are the step, timed: µs per step and steps per second agree in size (the
+    // phases' mean includes the warm-up, the rate is a median, hence the wide band).
+    let step_us: f64 = fields[1..5].iter().map(|(_, v)| v).sum();
+    let rate = fields[5].1;
+    assert!(step_us > 0.0 && rate > 0.0, "{text}");
+    let product = step_us * rate / 1e6;
+    assert!(
+        (0.1..10.0).contains(&product),
+        "phases {step_us} µs a step at {rate} steps/s: {text}"
+    );
+}
+
+#[test]
 fn bench_gemm_prints_its_rate_last_plain_and_fused() {
     let dir = tempfile::tempdir().unwrap();
     for fused in [false, true] {
