@@ -136,7 +136,8 @@ pub fn linear_np<T: Real>(settings: LinearNpBench) -> Result<Measured, String> {
                         .expect("NP on a noisy circuit cannot fail");
                     continue;
                 }
-                // Engine::step, phase by phase.
+                // Engine::step, phase by phase (its public phases: a change to step must be
+                // made here too).
                 let mut clock = PhaseClock::start(true);
                 engine.forward(&x);
                 clock.lap(&mut totals.clean_pass_us);
