@@ -86,15 +86,25 @@ const STEPS: usize = 75;
 
 /// Trains `STEPS` per-sample steps, announcing blocks of `ahead` inputs when `ahead > 1`;
 /// `inspect(step, engine)` runs after each step. Returns the losses and the final weights.
-fn train(ahead: usize, mut inspect: impl FnMut(usize, &mut Engine<f64>)) -> (Vec<f64>, Vec<DMatrix<f64>>) {
-    let mut engine = engine();
-    let xs = batch(INPUTS, STEPS, 1);
-    let ts = batch(OUTPUTS, STEPS, 2);
-    let mut rule = Np(2e-3);
+fn train(ahead: usize, inspect: impl FnMut(usize, &mut Engine<f64>)) -> (Vec<f64>, Vec<DMatrix<f64>>) {
+    train_engine(engine(), STEPS, 2e-3, ahead, inspect)
+}
+
+/// [`train`] for any engine, number of steps and learning rate.
+fn train_engine(
+    mut engine: Engine<f64>,
+    steps: usize,
+    rate: f64,
+    ahead: usize,
+    mut inspect: impl FnMut(usize, &mut Engine<f64>),
+) -> (Vec<f64>, Vec<DMatrix<f64>>) {
+    let xs = batch(INPUTS, steps, 1);
+    let ts = batch(OUTPUTS, steps, 2);
+    let mut rule = Np(rate);
     let mut losses = Vec::new();
-    for step in 0..STEPS {
+    for step in 0..steps {
         if ahead > 1 && step % ahead == 0 {
-            let n = ahead.min(STEPS - step);
+            let n = ahead.min(steps - step);
             engine.look_ahead(&xs.columns(step, n).into_owned());
         }
         let x = xs.columns(step, 1).into_owned();
@@ -218,23 +228,9 @@ const WIDE_HIDDEN: usize = 11_000;
 /// Losses and final weights of 40 per-sample steps on the wide network, announcing blocks of
 /// `ahead` inputs when `ahead > 1`.
 fn train_wide(ahead: usize, chained: bool) -> (Vec<f64>, Vec<DMatrix<f64>>) {
-    const WIDE_STEPS: usize = 40;
     let mut engine = engine_with_hidden(WIDE_HIDDEN);
     engine.set_chained_passes(chained);
-    let xs = batch(INPUTS, WIDE_STEPS, 1);
-    let ts = batch(OUTPUTS, WIDE_STEPS, 2);
-    let mut rule = Np(2e-4);
-    let mut losses = Vec::new();
-    for step in 0..WIDE_STEPS {
-        if ahead > 1 && step % ahead == 0 {
-            engine.look_ahead(&xs.columns(step, ahead.min(WIDE_STEPS - step)).into_owned());
-        }
-        let x = xs.columns(step, 1).into_owned();
-        let t = ts.columns(step, 1).into_owned();
-        losses.push(engine.step(&x, &t, &mut rule, &mut []).expect("np steps"));
-    }
-    let weights = (0..2).map(|q| engine.circuit_mut().weights(q).clone()).collect();
-    (losses, weights)
+    train_engine(engine, 40, 2e-4, ahead, |_, _| {})
 }
 
 #[test]
