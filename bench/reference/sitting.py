@@ -202,10 +202,6 @@ def main():
         print(f"| {name} | {medians[name]:.3g} | {speeds} | {rows[-1][1]:.2f} | {ratio} |")
     one, two = medians["npsim, 1 thread(s)"], medians["npsim, 2 thread(s)"]
     print(f"\nnpsim two threads / one thread: {two / one:.2f}")
-    rows = [" / ".join(f"{v:.3g}" for v in values) for values in gflops.values()]
-    g1, g2 = (statistics.median(values) for values in gflops.values())
-    print(f"the machine's ceiling, the lookahead GEMM alone: {g1:.3g} GFLOP/s on one thread ({rows[0]}), "
-          f"{g2:.3g} on two ({rows[1]}): two / one {g2 / g1:.2f}")
 
 
 if __name__ == "__main__":
