@@ -245,6 +245,22 @@ pub fn gemm<T: Real>(
     Ok(median_rate(&mut step, 2 * m * n * k, seconds, reps) / 1e9)
 }
 
+/// Median standard normal draws per second of one population's noise: `entries` draws per
+/// call through the engine's generator ([`npsim_core::noise::fill_gaussian`]: blocks of 1,024
+/// draws, shared among the pool's threads), as a perturbed pass draws a population's noise.
+/// The paper's hidden layer is 10,000 draws a step.
+pub fn noise<T: Real>(entries: usize, reps: usize, seconds: f64) -> Result<f64, String> {
+    fits_in_memory(entries as u128 * std::mem::size_of::<T>() as u128, "--entries")?;
+    let mut noise = DMatrix::<T>::zeros(entries, 1);
+    let mut stream = SeedStreams::new(1).stream("bench/noise");
+    let mut step = |calls: usize| {
+        for _ in 0..calls {
+            npsim_core::noise::fill_gaussian(&mut noise, 1.0, &mut stream);
+        }
+    };
+    Ok(median_rate(&mut step, entries, seconds, reps))
+}
+
 /// A built-in rule to time, by its short name (`np`, `sgd`, `wp`, `reinforce`) or the name
 /// scenarios write, with the parameters of its registered example.
 pub fn rule_by_name(name: &str) -> Result<RuleConfig, String> {

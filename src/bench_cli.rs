@@ -124,6 +124,19 @@ pub(super) enum BenchCommand {
         #[command(flatten)]
         run: BenchRunArgs,
     },
+    /// Standard normal draws as a perturbed pass draws one population's noise (the engine's
+    /// generator, blocks of 1,024 shared among threads); prints the ns per draw, then draws
+    /// per second.
+    Noise {
+        /// Draws per call (a population's size; the paper's hidden layer has 10,000).
+        #[arg(long, default_value_t = 10_000, value_parser = at_least_one)]
+        entries: usize,
+        /// Precision.
+        #[arg(long, value_enum, default_value = "f64")]
+        precision: PrecisionArg,
+        #[command(flatten)]
+        run: BenchRunArgs,
+    },
     /// Training updates of a shipped birdsong scenario (renditions per second).
     Birdsong {
         /// Which scenario: `spiking` (scenarios/birdsong_spiking.ron) or `rate`
@@ -256,6 +269,24 @@ pub(super) fn run_bench(what: BenchCommand) -> Result<ExitCode> {
                 "gflops",
                 || npsim::bench::gemm::<f32>(m, n, k, fused, run.reps, 1.0),
                 || npsim::bench::gemm::<f64>(m, n, k, fused, run.reps, 1.0),
+            )
+        }
+        BenchCommand::Noise {
+            entries,
+            precision,
+            run,
+        } => {
+            // The time per draw is printed before the throughput, which stays the last line.
+            let report = |measured: Result<f64, String>| {
+                measured.inspect(|&rate| println!("ns_per_draw: {:.3}", 1e9 / rate))
+            };
+            timed(
+                run,
+                precision,
+                format!("noise, {entries} draws per call"),
+                "draws_per_second",
+                || report(npsim::bench::noise::<f32>(entries, run.reps, 1.0)),
+                || report(npsim::bench::noise::<f64>(entries, run.reps, 1.0)),
             )
         }
         BenchCommand::Birdsong {

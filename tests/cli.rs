@@ -277,6 +277,44 @@ fn bench_linear_np_profile_prints_the_phases_in_order_then_the_rate() {
 }
 
 #[test]
+fn bench_noise_prints_the_time_per_draw_then_the_rate_and_they_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    for precision in ["f32", "f64"] {
+        let args = [
+            "bench",
+            "noise",
+            "--entries",
+            "3000",
+            "--precision",
+            precision,
+            "--reps",
+            "1",
+        ];
+        let out = npsim(&args, dir.path());
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        let value = |name: &str| -> f64 {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_else(|| panic!("{name}: {text}"));
+            line[name.len() + 2..].parse().unwrap()
+        };
+        let (ns, rate) = (value("ns_per_draw"), value("draws_per_second"));
+        assert!(
+            text.lines().last().unwrap().starts_with("draws_per_second: "),
+            "{text}"
+        );
+        // Printed to 3 decimals: equal to 0.1 % or 0.0005 ns.
+        let product = ns * rate / 1e9;
+        assert!(
+            (product - 1.0).abs() < 1e-3 + 5e-4 / ns,
+            "{ns} ns a draw at {rate}/s: {text}"
+        );
+    }
+}
+
+#[test]
 fn bench_gemm_prints_its_rate_last_plain_and_fused() {
     let dir = tempfile::tempdir().unwrap();
     for fused in [false, true] {
@@ -486,6 +524,7 @@ fn cheap_arguments(command: &str) -> Option<Vec<&'static str>> {
         "bench lif" => vec!["--neurons", "20", "--duration", "5", "--reps", "1"],
         "bench coba" => vec!["--seconds", "0.01", "--reps", "1"],
         "bench linear-np" => vec!["--lx", "4", "--lh", "8", "--ly", "2", "--reps", "1"],
+        "bench noise" => vec!["--entries", "16", "--reps", "1"],
         "theory eta-star" => vec![],
         "theory trajectory" => vec!["--out", "t.csv", "--steps", "100", "--record-every", "10"],
         _ => return None,
