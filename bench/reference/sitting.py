@@ -15,7 +15,10 @@ table gives iterations per second and the ratio to numpy. Each round also times 
 lookahead GEMM alone on 1 and 2 threads (`npsim bench gemm --m 10000 --n 32 --k 100 --fused
 --precision f64`): work with no hand-off between threads, whose two / one is how much a second
 core gives on the machine at that time (on a shared virtual machine it varies by the hour), a
-ceiling for the step's.
+ceiling for the step's; and the hidden layer's noise alone (`npsim bench noise --entries 10000`,
+10 blocks of 1,024 draws), a parallel region as short as the step's others (10-20 us), whose
+two / one is what such a region gets at that time. Besides the ratio of the medians, the
+median of the rounds' own two / one (each round runs one and two threads back to back).
 
 conv, mlp: mini-batch NP and SGD (batch 100, float32, 2 threads) on the convnet of
 scenarios/cifar10_conv.ron or the 784-H-10 MLP, npsim (`npsim bench conv|mlp`) against
@@ -87,20 +90,31 @@ def gemm_ceiling_case(threads):
     return f"lookahead GEMM alone, {threads} thread(s)", lambda: last_rate(cmd, ROOT)
 
 
+def noise_ceiling_case(threads):
+    exe = os.path.join(ROOT, "target", "release", "npsim")
+    cmd = [exe, "bench", "noise", "--entries", "10000", "--precision", "f64", "--threads", str(threads),
+           "--reps", "3"]
+    return f"hidden layer's noise alone, {threads} thread(s)", lambda: last_rate(cmd, ROOT) / 1e6
+
+
 def linear_np_sitting(a):
     cases = [npsim_linear_np_case(1), npsim_linear_np_case(2), numpy_linear_np_case(a.numpy_python)]
-    ceiling = [gemm_ceiling_case(1), gemm_ceiling_case(2)]
+    ceilings = [("the machine's ceiling, the lookahead GEMM alone", "GFLOP/s",
+                 [gemm_ceiling_case(1), gemm_ceiling_case(2)]),
+                ("a short parallel region, the hidden layer's noise alone", "M draws/s",
+                 [noise_ceiling_case(1), noise_ceiling_case(2)])]
     results = {name: [] for name, _ in cases}
-    gflops = {name: [] for name, _ in ceiling}
+    measured = {name: [] for _, _, pair in ceilings for name, _ in pair}
     for r in range(a.rounds):
         for name, run in cases:
             speed = run()
             results[name].append(speed)
             print(f"round {r + 1}: {name}: {speed:.4g} iterations/s", file=sys.stderr)
-        for name, run in ceiling:
-            speed = run()
-            gflops[name].append(speed)
-            print(f"round {r + 1}: {name}: {speed:.3g} GFLOP/s", file=sys.stderr)
+        for _, unit, pair in ceilings:
+            for name, run in pair:
+                speed = run()
+                measured[name].append(speed)
+                print(f"round {r + 1}: {name}: {speed:.3g} {unit}", file=sys.stderr)
     medians = {name: statistics.median(rows) for name, rows in results.items()}
     anchor = medians["numpy reference, 1 thread(s)"]
     print(f"| case | iterations/s (median of {a.rounds}) | rounds | ratio to numpy |")
@@ -109,11 +123,15 @@ def linear_np_sitting(a):
         speeds = " / ".join(f"{v:.4g}" for v in rows)
         print(f"| {name} | {medians[name]:.4g} | {speeds} | {medians[name] / anchor:.1f} |")
     one, two = medians["npsim, 1 thread(s)"], medians["npsim, 2 thread(s)"]
-    print(f"\nnpsim two threads / one thread: {two / one:.2f}")
-    rows = [" / ".join(f"{v:.3g}" for v in values) for values in gflops.values()]
-    g1, g2 = (statistics.median(values) for values in gflops.values())
-    print(f"the machine's ceiling, the lookahead GEMM alone: {g1:.3g} GFLOP/s on one thread ({rows[0]}), "
-          f"{g2:.3g} on two ({rows[1]}): two / one {g2 / g1:.2f}")
+    own = [b / a for a, b in zip(results["npsim, 1 thread(s)"], results["npsim, 2 thread(s)"])]
+    print(f"\nnpsim two threads / one thread: {two / one:.2f} (the rounds' own: "
+          f"{' / '.join(f'{x:.2f}' for x in own)}, median {statistics.median(own):.2f})")
+    for label, unit, pair in ceilings:
+        values = [measured[name] for name, _ in pair]
+        rows = [" / ".join(f"{v:.3g}" for v in vs) for vs in values]
+        g1, g2 = (statistics.median(vs) for vs in values)
+        print(f"{label}: {g1:.3g} {unit} on one thread ({rows[0]}), {g2:.3g} on two ({rows[1]}): "
+              f"two / one {g2 / g1:.2f}")
 
 
 def minibatch_sitting(a):
