@@ -31,7 +31,8 @@ coba: the Vogels-Abbott network (scenarios/coba.ron) in npsim on 1 and 2 threads
 timed) and NEST iaf_cond_exp on 1 and 2 threads (coba_nest.py). A simulator whose Python
 cannot import it is skipped with the reason. Each round runs every case once, in the same
 order; the table gives each case's median neuron-steps per second over the rounds, its mean
-rate, and its ratio to Brian2 on one thread.
+rate, and its ratio to Brian2 on one thread; then npsim's two / one, of the medians and each
+round's own.
 """
 import argparse
 import os
@@ -219,7 +220,9 @@ def main():
         ratio = f"{medians[name] / anchor:.2f}" if anchor else "-"
         print(f"| {name} | {medians[name]:.3g} | {speeds} | {rows[-1][1]:.2f} | {ratio} |")
     one, two = medians["npsim, 1 thread(s)"], medians["npsim, 2 thread(s)"]
-    print(f"\nnpsim two threads / one thread: {two / one:.2f}")
+    own = [b / a for (a, _), (b, _) in zip(results["npsim, 1 thread(s)"], results["npsim, 2 thread(s)"])]
+    print(f"\nnpsim two threads / one thread: {two / one:.2f} (the rounds' own: "
+          f"{' / '.join(f'{x:.2f}' for x in own)}, median {statistics.median(own):.2f})")
 
 
 if __name__ == "__main__":
