@@ -226,6 +226,15 @@ fn a_killed_run_leaves_a_readable_prefix() {
     }
 }
 
+/// The `name: number` lines a benchmark prints, in order (its description line and any other
+/// text left out).
+fn printed_figures(text: &str) -> Vec<(&str, f64)> {
+    text.lines()
+        .filter_map(|line| line.split_once(": "))
+        .filter_map(|(name, value)| Some((name, value.parse().ok()?)))
+        .collect()
+}
+
 #[test]
 fn bench_linear_np_profile_prints_the_phases_in_order_then_the_rate() {
     let dir = tempfile::tempdir().unwrap();
@@ -245,11 +254,7 @@ fn bench_linear_np_profile_prints_the_phases_in_order_then_the_rate() {
     let out = npsim(&args, dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    let fields: Vec<(&str, f64)> = text
-        .lines()
-        .filter_map(|line| line.split_once(": "))
-        .filter_map(|(name, value)| Some((name, value.parse().ok()?)))
-        .collect();
+    let fields = printed_figures(&text);
     let names: Vec<&str> = fields.iter().map(|(name, _)| *name).collect();
     let phases = [
         "announce_us",
@@ -293,12 +298,10 @@ fn bench_noise_prints_the_time_per_draw_then_the_rate_and_they_agree() {
         let out = npsim(&args, dir.path());
         assert!(out.status.success(), "{}", stderr(&out));
         let text = stdout(&out);
-        let value = |name: &str| -> f64 {
-            let line = text
-                .lines()
-                .find(|l| l.starts_with(name))
-                .unwrap_or_else(|| panic!("{name}: {text}"));
-            line[name.len() + 2..].parse().unwrap()
+        let figures = printed_figures(&text);
+        let value = |name: &str| {
+            let figure = figures.iter().find(|(n, _)| *n == name);
+            figure.unwrap_or_else(|| panic!("{name}: {text}")).1
         };
         let (ns, rate) = (value("ns_per_draw"), value("draws_per_second"));
         assert!(
