@@ -42,11 +42,11 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+NPSIM = os.path.join(ROOT, "target", "release", "npsim")
 
 
 def npsim_case(seconds, threads):
-    exe = os.path.join(ROOT, "target", "release", "npsim")
-    cmd = [exe, "bench", "coba", "--seconds", str(seconds), "--threads", str(threads), "--reps", "1"]
+    cmd = [NPSIM, "bench", "coba", "--seconds", str(seconds), "--threads", str(threads), "--reps", "1"]
 
     def run():
         out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
@@ -74,8 +74,7 @@ def last_rate(cmd, cwd):
 
 
 def npsim_linear_np_case(threads):
-    exe = os.path.join(ROOT, "target", "release", "npsim")
-    cmd = [exe, "bench", "linear-np", "--threads", str(threads), "--reps", "3"]
+    cmd = [NPSIM, "bench", "linear-np", "--threads", str(threads), "--reps", "3"]
     return f"npsim, {threads} thread(s)", lambda: last_rate(cmd, ROOT)
 
 
@@ -85,17 +84,22 @@ def numpy_linear_np_case(python):
 
 
 def gemm_ceiling_case(threads):
-    exe = os.path.join(ROOT, "target", "release", "npsim")
-    cmd = [exe, "bench", "gemm", "--m", "10000", "--n", "32", "--k", "100", "--fused", "--precision", "f64",
+    cmd = [NPSIM, "bench", "gemm", "--m", "10000", "--n", "32", "--k", "100", "--fused", "--precision", "f64",
            "--threads", str(threads), "--reps", "3"]
     return f"lookahead GEMM alone, {threads} thread(s)", lambda: last_rate(cmd, ROOT)
 
 
 def noise_ceiling_case(threads):
-    exe = os.path.join(ROOT, "target", "release", "npsim")
-    cmd = [exe, "bench", "noise", "--entries", "10000", "--precision", "f64", "--threads", str(threads),
+    cmd = [NPSIM, "bench", "noise", "--entries", "10000", "--precision", "f64", "--threads", str(threads),
            "--reps", "3"]
     return f"hidden layer's noise alone, {threads} thread(s)", lambda: last_rate(cmd, ROOT) / 1e6
+
+
+def print_two_over_one(one, two):
+    """npsim's two / one: of the medians, and each round's own (its runs back to back)."""
+    own = [b / a for a, b in zip(one, two)]
+    print(f"\nnpsim two threads / one thread: {statistics.median(two) / statistics.median(one):.2f} "
+          f"(the rounds' own: {' / '.join(f'{x:.2f}' for x in own)}, median {statistics.median(own):.2f})")
 
 
 def linear_np_sitting(a):
@@ -123,10 +127,7 @@ def linear_np_sitting(a):
     for name, rows in results.items():
         speeds = " / ".join(f"{v:.4g}" for v in rows)
         print(f"| {name} | {medians[name]:.4g} | {speeds} | {medians[name] / anchor:.1f} |")
-    one, two = medians["npsim, 1 thread(s)"], medians["npsim, 2 thread(s)"]
-    own = [b / a for a, b in zip(results["npsim, 1 thread(s)"], results["npsim, 2 thread(s)"])]
-    print(f"\nnpsim two threads / one thread: {two / one:.2f} (the rounds' own: "
-          f"{' / '.join(f'{x:.2f}' for x in own)}, median {statistics.median(own):.2f})")
+    print_two_over_one(results["npsim, 1 thread(s)"], results["npsim, 2 thread(s)"])
     for label, unit, pair in ceilings:
         values = [measured[name] for name, _ in pair]
         rows = [" / ".join(f"{v:.3g}" for v in vs) for vs in values]
@@ -136,10 +137,9 @@ def linear_np_sitting(a):
 
 
 def minibatch_sitting(a):
-    exe = os.path.join(ROOT, "target", "release", "npsim")
     size = ["--hidden", str(a.hidden)] if a.benchmark == "mlp" else []
     programs = {
-        "npsim": ([exe, "bench", a.benchmark, "--threads", "2", "--reps", "3", *size], ROOT),
+        "npsim": ([NPSIM, "bench", a.benchmark, "--threads", "2", "--reps", "3", *size], ROOT),
         "PyTorch": ([a.torch_python, os.path.join(HERE, "minibatch_torch.py"), "--net", a.benchmark,
                      "--threads", "2", "--reps", "3", *size], HERE),
     }
@@ -219,10 +219,7 @@ def main():
         speeds = " / ".join(f"{s:.3g}" for s, _ in rows)
         ratio = f"{medians[name] / anchor:.2f}" if anchor else "-"
         print(f"| {name} | {medians[name]:.3g} | {speeds} | {rows[-1][1]:.2f} | {ratio} |")
-    one, two = medians["npsim, 1 thread(s)"], medians["npsim, 2 thread(s)"]
-    own = [b / a for (a, _), (b, _) in zip(results["npsim, 1 thread(s)"], results["npsim, 2 thread(s)"])]
-    print(f"\nnpsim two threads / one thread: {two / one:.2f} (the rounds' own: "
-          f"{' / '.join(f'{x:.2f}' for x in own)}, median {statistics.median(own):.2f})")
+    print_two_over_one(*([s for s, _ in results[f"npsim, {t} thread(s)"]] for t in (1, 2)))
 
 
 if __name__ == "__main__":
