@@ -388,8 +388,7 @@ fn optional_blocks<M>(blocks: Option<Vec<M>>, count: usize) -> Vec<Option<M>> {
 /// otherwise in order (the same numbers either way: each block is computed alone).
 fn for_each_block<B: Send>(blocks: Vec<B>, large: bool, work: impl Fn(B) + Send + Sync) {
     if blocks.len() > 1 && large && rayon::current_num_threads() > 1 {
-        use rayon::prelude::*;
-        blocks.into_par_iter().for_each(work);
+        crate::kernels::for_each_fixed_block(blocks, work);
     } else {
         blocks.into_iter().for_each(work);
     }
