@@ -18,7 +18,10 @@ core gives on the machine at that time (on a shared virtual machine it varies by
 ceiling for the step's; and the hidden layer's noise alone (`npsim bench noise --entries 10000`,
 10 blocks of 1,024 draws), a parallel region as short as the step's others (10-20 us), whose
 two / one is what such a region gets at that time. Besides the ratio of the medians, the
-median of the rounds' own two / one (each round runs one and two threads back to back).
+median of the rounds' own two / one (each round runs one and two threads back to back). And
+the ceiling that matters most: two one-thread runs at once (their rates summed), the step's
+own work on both cores with nothing shared; the pair / one thread is what the machine gives a
+second core at that time, and npsim's two threads / the pair is what npsim keeps of it.
 
 conv, mlp: mini-batch NP and SGD (batch 100, float32, 2 threads) on the convnet of
 scenarios/cifar10_conv.ron or the 784-H-10 MLP, npsim (`npsim bench conv|mlp`) against
@@ -78,6 +81,22 @@ def npsim_linear_np_case(threads):
     return f"npsim, {threads} thread(s)", lambda: last_rate(cmd, ROOT)
 
 
+def npsim_linear_np_pair_case():
+    """Two one-thread runs at once, their rates summed: the same work on both cores with nothing
+    shared and no hand-off, what a second core can give the step on this machine at this time.
+    Nine repetitions each, so that the median of either falls while the other still runs."""
+    cmd = [NPSIM, "bench", "linear-np", "--threads", "1", "--reps", "9"]
+
+    def run():
+        runs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+        outs = [r.communicate()[0] for r in runs]
+        if any(r.returncode for r in runs):
+            raise subprocess.CalledProcessError(max(r.returncode for r in runs), cmd)
+        return sum(float(out.strip().splitlines()[-1].split(": ")[1]) for out in outs)
+
+    return "npsim, two 1-thread runs at once", run
+
+
 def numpy_linear_np_case(python):
     cmd = [python, os.path.join(HERE, "linear_np_numpy.py"), "--threads", "1", "--seconds", "2"]
     return "numpy reference, 1 thread(s)", lambda: last_rate(cmd, HERE)
@@ -103,7 +122,8 @@ def print_two_over_one(one, two):
 
 
 def linear_np_sitting(a):
-    cases = [npsim_linear_np_case(1), npsim_linear_np_case(2), numpy_linear_np_case(a.numpy_python)]
+    cases = [npsim_linear_np_case(1), npsim_linear_np_case(2), npsim_linear_np_pair_case(),
+             numpy_linear_np_case(a.numpy_python)]
     ceilings = [("the machine's ceiling, the lookahead GEMM alone", "GFLOP/s",
                  [gemm_ceiling_case(1), gemm_ceiling_case(2)]),
                 ("a short parallel region, the hidden layer's noise alone", "M draws/s",
@@ -127,7 +147,13 @@ def linear_np_sitting(a):
     for name, rows in results.items():
         speeds = " / ".join(f"{v:.4g}" for v in rows)
         print(f"| {name} | {medians[name]:.4g} | {speeds} | {medians[name] / anchor:.1f} |")
-    print_two_over_one(results["npsim, 1 thread(s)"], results["npsim, 2 thread(s)"])
+    one, two = results["npsim, 1 thread(s)"], results["npsim, 2 thread(s)"]
+    print_two_over_one(one, two)
+    pair = results["npsim, two 1-thread runs at once"]
+    print(f"two one-thread runs at once / one thread (what the machine gives two cores): "
+          f"{statistics.median(pair) / statistics.median(one):.2f} (the rounds' own: "
+          f"{' / '.join(f'{p / o:.2f}' for o, p in zip(one, pair))}); npsim's two threads / the pair, "
+          f"median of the rounds': {statistics.median(t / p for t, p in zip(two, pair)):.2f}")
     for label, unit, pair in ceilings:
         values = [measured[name] for name, _ in pair]
         rows = [" / ".join(f"{v:.3g}" for v in vs) for vs in values]
