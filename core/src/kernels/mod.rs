@@ -102,9 +102,14 @@ pub fn by_entry_parts<T: Real, const N: usize>(
     });
 }
 
-/// Runs `work` on each of a fixed partition's `blocks`, shared among threads: one task per
-/// thread, task `t` of `T` starting at its home block `t·n/T` and walking on (wrapping
-/// round), taking every block no task has taken yet.
+/// More blocks than this a thread are shared by rayon's splitting in [`for_each_fixed_block`]
+/// (kept from the fixed split it replaced, which went one run per thread below it).
+const MANY_BLOCKS_PER_THREAD: usize = 16;
+
+/// Runs `work` on each of a fixed partition's `blocks`, shared among threads. A few blocks
+/// (at most [`MANY_BLOCKS_PER_THREAD`] a thread: a per-sample step's 10,000 hidden units):
+/// one task per thread, task `t` of `T` starting at its home block `t·n/T` and walking on
+/// (wrapping round), taking every block no task has taken yet. Many: rayon's splitting.
 ///
 /// While the threads keep pace, each takes the same run of blocks call after call, so that a
 /// block's data (a per-sample step's rows of the weights, of the announced products, of the
@@ -116,9 +121,16 @@ pub fn by_entry_parts<T: Real, const N: usize>(
 /// thread would either wait or leave the caller to do the late thread's whole run. Which
 /// thread runs a block never changes the numbers.
 pub fn for_each_fixed_block<B: Send>(blocks: Vec<B>, work: impl Fn(B) + Send + Sync) {
-    let tasks = rayon::current_num_threads().min(blocks.len());
+    let threads = rayon::current_num_threads();
+    let tasks = threads.min(blocks.len());
     if tasks <= 1 {
         blocks.into_iter().for_each(work);
+        return;
+    }
+    if blocks.len() > MANY_BLOCKS_PER_THREAD * threads {
+        // Too many to walk one by one (a batch's noise, thousands of blocks): rayon's
+        // splitting, whose balance then matters more than where each block ran last.
+        blocks.into_par_iter().for_each(work);
         return;
     }
     let count = blocks.len();
