@@ -395,7 +395,7 @@ enum RowSharing {
     /// per thread (rayon's splitting cost that step 7–9 % on two cores, 2026-12-01).
     Kept,
     /// Rayon's splitting, which balances best: for batched products, read next by columns
-    /// (an MLP's or a convnet's; keeping rows cost the convnet's SGD step 5–10 %).
+    /// (an MLP's or a convnet's; keeping rows cost the convnet's SGD step 8–14 %, 3 pairs).
     Balanced,
 }
 
