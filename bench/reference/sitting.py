@@ -70,10 +70,14 @@ def reference_case(python, script, name, seconds, threads, extra=()):
     return f"{name}, {threads} thread(s)", run
 
 
+def last_number(out):
+    """The number on the last line of a program's output (`name: X`)."""
+    return float(out.strip().splitlines()[-1].split(": ")[1])
+
+
 def last_rate(cmd, cwd):
     """The number on the last line a program prints (`name: X`)."""
-    out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=True).stdout
-    return float(out.strip().splitlines()[-1].split(": ")[1])
+    return last_number(subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=True).stdout)
 
 
 def npsim_linear_np_case(threads):
@@ -92,7 +96,7 @@ def npsim_linear_np_pair_case():
         outs = [r.communicate()[0] for r in runs]
         if any(r.returncode for r in runs):
             raise subprocess.CalledProcessError(max(r.returncode for r in runs), cmd)
-        return sum(float(out.strip().splitlines()[-1].split(": ")[1]) for out in outs)
+        return sum(last_number(out) for out in outs)
 
     return "npsim, two 1-thread runs at once", run
 
