@@ -206,43 +206,62 @@ fn median_rate(step: &mut dyn FnMut(usize), per_call: usize, seconds: f64, reps:
     rates[rates.len() / 2]
 }
 
-/// Median GFLOP/s of `C += A B` with `A` `m × k` and `B` `k × n`, through the product the
-/// engine uses for batched passes (faer on nalgebra storage); with `fused`, of the pair a
-/// training step runs through a weight matrix `A`: the rank-`n` update `A += U Vᵀ`, then
-/// `C += A B`, block of rows by block of rows.
+/// Which product [`gemm`] times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GemmPass {
+    /// `C += A B`, the product the engine uses for batched passes (faer on nalgebra storage).
+    Plain,
+    /// The pair a training step runs through a weight matrix `A`: the rank-`n` update
+    /// `A += U Vᵀ`, then `C += A B`, block of rows by block of rows, the blocks shared by
+    /// rayon's splitting (a mini-batch's deferred update and next product).
+    Fused,
+    /// The per-sample lookahead's pair: as [`GemmPass::Fused`] with `C = A B` assigned, each
+    /// thread keeping its run of row blocks from call to call (the announcement of
+    /// `LOOKAHEAD_STEPS` inputs with the updates queued since the last).
+    Lookahead,
+}
+
+/// Median GFLOP/s of the product `pass` names with `A` `m × k` and `B` `k × n`.
 pub fn gemm<T: Real>(
     m: usize,
     n: usize,
     k: usize,
-    fused: bool,
+    pass: GemmPass,
     reps: usize,
     seconds: f64,
 ) -> Result<f64, String> {
-    use npsim_core::gemm::{Operand, gemm, update_then_multiply_by_row_blocks};
+    use npsim_core::gemm::{
+        Operand, gemm, update_then_assign_product_by_row_blocks, update_then_multiply_by_row_blocks,
+    };
     let (m128, n128, k128) = (m as u128, n as u128, k as u128);
-    // A, B, C, and for the fused pair the factors U (m × n) and V (k × n).
+    // A, B, C, and for the fused pairs the factors U (m × n) and V (k × n).
     let values = m128 * k128 + k128 * n128 + 2 * m128 * n128 + k128 * n128;
     fits_in_memory(values * std::mem::size_of::<T>() as u128, "--m, --n or --k")?;
     let entry = |i: usize, j: usize| T::of(((i * 7 + j * 3) % 11) as f64 * 0.01 - 0.05);
     let mut a = DMatrix::from_fn(m, k, entry);
     let b = DMatrix::from_fn(k, n, entry);
     let mut c = DMatrix::zeros(m, n);
-    if fused {
-        // The update's factors are tiny, so `A` stays bounded over any number of calls.
-        let u = DMatrix::from_fn(m, n, |i, j| entry(i, j) * T::of(1e-6));
-        let mut step = |calls: usize| {
-            for _ in 0..calls {
-                update_then_multiply_by_row_blocks(&mut a, Some((-T::one(), &u, &b)), Some((&b, &mut c)));
-            }
-        };
-        return Ok(median_rate(&mut step, 4 * m * n * k, seconds, reps) / 1e9);
-    }
+    // The update's factors are tiny, so `A` stays bounded over any number of calls.
+    let u = DMatrix::from_fn(m, n, |i, j| entry(i, j) * T::of(1e-6));
     let mut step = |calls: usize| {
         for _ in 0..calls {
-            gemm(&mut c, true, T::one(), Operand::plain(&a), Operand::plain(&b));
+            match pass {
+                GemmPass::Plain => gemm(&mut c, true, T::one(), Operand::plain(&a), Operand::plain(&b)),
+                GemmPass::Fused => {
+                    update_then_multiply_by_row_blocks(&mut a, Some((-T::one(), &u, &b)), Some((&b, &mut c)))
+                }
+                GemmPass::Lookahead => {
+                    update_then_assign_product_by_row_blocks(&mut a, Some((-T::one(), &u, &b)), (&b, &mut c))
+                }
+            }
         }
     };
-    Ok(median_rate(&mut step, 2 * m * n * k, seconds, reps) / 1e9)
+    let flop = if pass == GemmPass::Plain {
+        2 * m * n * k
+    } else {
+        4 * m * n * k
+    };
+    Ok(median_rate(&mut step, flop, seconds, reps) / 1e9)
 }
 
 /// Median standard normal draws per second of one population's noise: `entries` draws per

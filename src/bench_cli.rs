@@ -118,6 +118,11 @@ pub(super) enum BenchCommand {
         /// MLP step; 4mnk flop).
         #[arg(long)]
         fused: bool,
+        /// Time the per-sample lookahead's pair instead: as `--fused`, with `C = A B` assigned
+        /// and each thread keeping its run of row blocks from call to call (the announcement of
+        /// the next 32 inputs of a per-sample run; 4mnk flop).
+        #[arg(long, conflicts_with = "fused")]
+        lookahead: bool,
         /// Precision.
         #[arg(long, value_enum, default_value = "f32")]
         precision: PrecisionArg,
@@ -254,21 +259,28 @@ pub(super) fn run_bench(what: BenchCommand) -> Result<ExitCode> {
             n,
             k,
             fused,
+            lookahead,
             precision,
             run,
         } => {
-            let description = if fused {
-                format!("fused rank-{n} update of {m}x{k} then product with {k}x{n}")
+            use npsim::bench::GemmPass;
+            let (pass, description) = if lookahead {
+                let text =
+                    format!("lookahead's rank-{n} update of {m}x{k} then product with {k}x{n}, rows kept");
+                (GemmPass::Lookahead, text)
+            } else if fused {
+                let text = format!("fused rank-{n} update of {m}x{k} then product with {k}x{n}");
+                (GemmPass::Fused, text)
             } else {
-                format!("gemm {m}x{k} times {k}x{n}")
+                (GemmPass::Plain, format!("gemm {m}x{k} times {k}x{n}"))
             };
             timed(
                 run,
                 precision,
                 description,
                 "gflops",
-                || npsim::bench::gemm::<f32>(m, n, k, fused, run.reps, 1.0),
-                || npsim::bench::gemm::<f64>(m, n, k, fused, run.reps, 1.0),
+                || npsim::bench::gemm::<f32>(m, n, k, pass, run.reps, 1.0),
+                || npsim::bench::gemm::<f64>(m, n, k, pass, run.reps, 1.0),
             )
         }
         BenchCommand::Noise {

@@ -318,9 +318,9 @@ fn bench_noise_prints_the_time_per_draw_then_the_rate_and_they_agree() {
 }
 
 #[test]
-fn bench_gemm_prints_its_rate_last_plain_and_fused() {
+fn bench_gemm_prints_its_rate_last_plain_fused_and_lookahead() {
     let dir = tempfile::tempdir().unwrap();
-    for fused in [false, true] {
+    for pass in [None, Some("--fused"), Some("--lookahead")] {
         let mut args = vec![
             "bench",
             "gemm",
@@ -335,9 +335,7 @@ fn bench_gemm_prints_its_rate_last_plain_and_fused() {
             "--reps",
             "1",
         ];
-        if fused {
-            args.push("--fused");
-        }
+        args.extend(pass);
         let out = npsim(&args, dir.path());
         assert!(out.status.success(), "{}", stderr(&out));
         let text = stdout(&out);
@@ -348,7 +346,12 @@ fn bench_gemm_prints_its_rate_last_plain_and_fused() {
             .parse()
             .unwrap();
         assert!(rate > 0.0 && rate.is_finite(), "{last}");
-        assert_eq!(text.contains("fused rank-7 update of 60x30"), fused, "{text}");
+        let description = match pass {
+            None => "gemm 60x30 times 30x7",
+            Some("--fused") => "fused rank-7 update of 60x30",
+            _ => "lookahead's rank-7 update of 60x30",
+        };
+        assert!(text.contains(description), "{pass:?}: {text}");
     }
 }
 

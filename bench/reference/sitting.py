@@ -12,8 +12,8 @@ Usage (from the repository root, after `cargo build --release`):
 linear-np: per-sample NP on the paper's 100-10000-10 network in float64, npsim on 1 and 2
 threads (`npsim bench linear-np`) against linear_np_numpy.py (numpy, one BLAS thread); the
 table gives iterations per second and the ratio to numpy. Each round also times the step's
-lookahead GEMM alone on 1 and 2 threads (`npsim bench gemm --m 10000 --n 32 --k 100 --fused
---precision f64`): work with no hand-off between threads, whose two / one is how much a second
+lookahead GEMM alone on 1 and 2 threads (`npsim bench gemm --m 10000 --n 32 --k 100
+--lookahead --precision f64`, row blocks kept on their threads as in the step): work with no hand-off between threads, whose two / one is how much a second
 core gives on the machine at that time (on a shared virtual machine it varies by the hour), a
 ceiling for the step's; and the hidden layer's noise alone (`npsim bench noise --entries 10000`,
 10 blocks of 1,024 draws), a parallel region as short as the step's others (10-20 us), whose
@@ -107,8 +107,8 @@ def numpy_linear_np_case(python):
 
 
 def gemm_ceiling_case(threads):
-    cmd = [NPSIM, "bench", "gemm", "--m", "10000", "--n", "32", "--k", "100", "--fused", "--precision", "f64",
-           "--threads", str(threads), "--reps", "3"]
+    cmd = [NPSIM, "bench", "gemm", "--m", "10000", "--n", "32", "--k", "100", "--lookahead", "--precision",
+           "f64", "--threads", str(threads), "--reps", "3"]
     return f"lookahead GEMM alone, {threads} thread(s)", lambda: last_rate(cmd, ROOT)
 
 
