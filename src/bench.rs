@@ -242,7 +242,10 @@ pub fn gemm<T: Real>(
     let b = DMatrix::from_fn(k, n, entry);
     let mut c = DMatrix::zeros(m, n);
     // The update's factors are tiny, so `A` stays bounded over any number of calls.
-    let u = DMatrix::from_fn(m, n, |i, j| entry(i, j) * T::of(1e-6));
+    let u = match pass {
+        GemmPass::Plain => DMatrix::zeros(0, 0),
+        GemmPass::Fused | GemmPass::Lookahead => DMatrix::from_fn(m, n, |i, j| entry(i, j) * T::of(1e-6)),
+    };
     let mut step = |calls: usize| {
         for _ in 0..calls {
             match pass {

@@ -12,16 +12,17 @@ Usage (from the repository root, after `cargo build --release`):
 linear-np: per-sample NP on the paper's 100-10000-10 network in float64, npsim on 1 and 2
 threads (`npsim bench linear-np`) against linear_np_numpy.py (numpy, one BLAS thread); the
 table gives iterations per second and the ratio to numpy. Each round also times the step's
-lookahead GEMM alone on 1 and 2 threads (`npsim bench gemm --m 10000 --n 32 --k 100
---lookahead --precision f64`, row blocks kept on their threads as in the step): work with no hand-off between threads, whose two / one is how much a second
-core gives on the machine at that time (on a shared virtual machine it varies by the hour), a
-ceiling for the step's; and the hidden layer's noise alone (`npsim bench noise --entries 10000`,
-10 blocks of 1,024 draws), a parallel region as short as the step's others (10-20 us), whose
-two / one is what such a region gets at that time. Besides the ratio of the medians, the
-median of the rounds' own two / one (each round runs one and two threads back to back). And
-the ceiling that matters most: two one-thread runs at once (their rates summed), the step's
-own work on both cores with nothing shared; the pair / one thread is what the machine gives a
-second core at that time, and npsim's two threads / the pair is what npsim keeps of it.
+lookahead GEMM alone on 1 and 2 threads (`npsim bench gemm --m 10000 --n 32 --k 100 --lookahead
+--precision f64`, row blocks kept on their threads as in the step): work with no hand-off
+between threads, whose two / one is how much a second core gives on the machine at that time
+(on a shared virtual machine it varies by the hour), a ceiling for the step's; and the hidden
+layer's noise alone (`npsim bench noise --entries 10000`, 10 blocks of 1,024 draws), a parallel
+region as short as the step's others (10-20 us), whose two / one is what such a region gets at
+that time. Besides the ratio of the medians, the median of the rounds' own two / one (each
+round runs one and two threads back to back). And the ceiling that matters most: two one-thread
+runs at once (their rates summed), the step's own work on both cores with nothing shared; the
+pair / one thread is what the machine gives a second core at that time, and npsim's two threads
+/ the pair is what npsim keeps of it.
 
 conv, mlp: mini-batch NP and SGD (batch 100, float32, 2 threads) on the convnet of
 scenarios/cifar10_conv.ron or the 784-H-10 MLP, npsim (`npsim bench conv|mlp`) against
