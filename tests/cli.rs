@@ -320,21 +320,15 @@ fn bench_noise_prints_the_time_per_draw_then_the_rate_and_they_agree() {
 #[test]
 fn bench_gemm_prints_its_rate_last_plain_fused_and_lookahead() {
     let dir = tempfile::tempdir().unwrap();
-    for pass in [None, Some("--fused"), Some("--lookahead")] {
-        let mut args = vec![
-            "bench",
-            "gemm",
-            "--m",
-            "60",
-            "--n",
-            "7",
-            "--k",
-            "30",
-            "--precision",
-            "f64",
-            "--reps",
-            "1",
-        ];
+    let passes = [
+        (None, "gemm 60x30 times 30x7"),
+        (Some("--fused"), "fused rank-7 update of 60x30"),
+        (Some("--lookahead"), "lookahead's rank-7 update of 60x30"),
+    ];
+    for (pass, description) in passes {
+        let mut args: Vec<&str> = "bench gemm --m 60 --n 7 --k 30 --precision f64 --reps 1"
+            .split(' ')
+            .collect();
         args.extend(pass);
         let out = npsim(&args, dir.path());
         assert!(out.status.success(), "{}", stderr(&out));
@@ -346,11 +340,6 @@ fn bench_gemm_prints_its_rate_last_plain_fused_and_lookahead() {
             .parse()
             .unwrap();
         assert!(rate > 0.0 && rate.is_finite(), "{last}");
-        let description = match pass {
-            None => "gemm 60x30 times 30x7",
-            Some("--fused") => "fused rank-7 update of 60x30",
-            _ => "lookahead's rank-7 update of 60x30",
-        };
         assert!(text.contains(description), "{pass:?}: {text}");
     }
 }
