@@ -77,7 +77,7 @@ def last_number(out):
 
 
 def last_rate(cmd, cwd):
-    """The number on the last line a program prints (`name: X`)."""
+    """Runs `cmd` in `cwd` and returns its `last_number`."""
     return last_number(subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=True).stdout)
 
 
@@ -134,14 +134,14 @@ def linear_np_sitting(a):
                 ("a short parallel region, the hidden layer's noise alone", "M draws/s",
                  [noise_ceiling_case(1), noise_ceiling_case(2)])]
     results = {name: [] for name, _ in cases}
-    measured = {name: [] for _, _, pair in ceilings for name, _ in pair}
+    measured = {name: [] for _, _, one_and_two in ceilings for name, _ in one_and_two}
     for r in range(a.rounds):
         for name, run in cases:
             speed = run()
             results[name].append(speed)
             print(f"round {r + 1}: {name}: {speed:.4g} iterations/s", file=sys.stderr)
-        for _, unit, pair in ceilings:
-            for name, run in pair:
+        for _, unit, one_and_two in ceilings:
+            for name, run in one_and_two:
                 speed = run()
                 measured[name].append(speed)
                 print(f"round {r + 1}: {name}: {speed:.3g} {unit}", file=sys.stderr)
@@ -159,8 +159,8 @@ def linear_np_sitting(a):
           f"{statistics.median(pair) / statistics.median(one):.2f} (the rounds' own: "
           f"{' / '.join(f'{p / o:.2f}' for o, p in zip(one, pair))}); npsim's two threads / the pair, "
           f"median of the rounds': {statistics.median(t / p for t, p in zip(two, pair)):.2f}")
-    for label, unit, pair in ceilings:
-        values = [measured[name] for name, _ in pair]
+    for label, unit, one_and_two in ceilings:
+        values = [measured[name] for name, _ in one_and_two]
         rows = [" / ".join(f"{v:.3g}" for v in vs) for vs in values]
         g1, g2 = (statistics.median(vs) for vs in values)
         print(f"{label}: {g1:.3g} {unit} on one thread ({rows[0]}), {g2:.3g} on two ({rows[1]}): "
