@@ -67,6 +67,11 @@ struct Workspace<T: Real> {
     /// Per projection: the output sweep's sums formed early by a chained pass through its
     /// presynaptic population (see [`chain`]), to be added by its postsynaptic one.
     early: Vec<Option<chain::PartSums<T>>>,
+    /// Per projection: the sums of the perturbed pass's output sweep, formed by a chained
+    /// clean pass together with its own (see [`Engine::step`]), for the perturbed pass to take.
+    early_perturbed: Vec<Option<chain::PartSums<T>>>,
+    /// The seeds of a chained population's blocks of noise, drawn before its region.
+    noise_seeds: Vec<u64>,
 }
 
 /// Zeroes `m` as a `rows × cols` matrix. In parts per thread (as the products that fill it
@@ -90,6 +95,9 @@ pub struct Engine<T: Real> {
     /// Whether a batch of one is carried through a wide population and a short output layer
     /// in one region per pass (see [`chain`]).
     chained: bool,
+    /// The next clean pass is followed at once by a perturbed pass of every noisy population
+    /// ([`Engine::step`]), so a chained population's can be carried in its clean pass's region.
+    perturbation_follows: bool,
 }
 
 impl<T: Real> Engine<T> {
@@ -133,6 +141,8 @@ impl<T: Real> Engine<T> {
             signal: Vec::new(),
             loss: Vec::new(),
             early: vec![None; n_proj],
+            early_perturbed: vec![None; n_proj],
+            noise_seeds: Vec::new(),
         };
         let weight_noise_streams = circuit
             .blueprint
@@ -147,6 +157,7 @@ impl<T: Real> Engine<T> {
             weight_noise_streams,
             ws,
             chained: true,
+            perturbation_follows: false,
         }
     }
 
@@ -201,6 +212,7 @@ impl<T: Real> Engine<T> {
         let bp = &self.circuit.blueprint;
         let input = bp.input();
         crate::kernels::copy_into(&mut self.ws.act[input], inputs);
+        self.ws.early_perturbed.iter_mut().for_each(|sums| *sums = None);
         for &p in bp.order() {
             if p == input {
                 continue;
@@ -210,7 +222,21 @@ impl<T: Real> Engine<T> {
                 && let Some(chain) = chain::chain_through(bp, &self.circuit.projections, p, batch)
                 && self.circuit.projections[chain.0].takes_ahead(&self.ws.act[bp.projections()[chain.0].pre])
             {
-                chain::clean_chain(bp, &mut self.circuit.projections, &mut self.ws, p, chain);
+                // The announced input is the input population's, which is noiseless: no
+                // difference arrives into `p`, so its perturbed pass is a chain too.
+                let mut seeds = std::mem::take(&mut self.ws.noise_seeds);
+                let noise = match self.noise_streams[p].as_mut() {
+                    Some(rng) if self.perturbation_follows => {
+                        crate::noise::block_seeds(pop.size, rng, &mut seeds);
+                        Some(chain::NoiseAhead {
+                            std: pop.noise.std(),
+                            seeds: &seeds,
+                        })
+                    }
+                    _ => None,
+                };
+                chain::clean_chain(bp, &mut self.circuit.projections, &mut self.ws, p, chain, noise);
+                self.ws.noise_seeds = seeds;
                 continue;
             }
             let mut pre = std::mem::take(&mut self.ws.pre[p]);
@@ -354,6 +380,12 @@ impl<T: Real> Engine<T> {
                 && self.chained
                 && let Some((_, out_of)) = chain::chain_through(bp, &self.circuit.projections, p, batch)
             {
+                self.ws.has_diff[p] = true;
+                if let Some(sums) = self.ws.early_perturbed[out_of].take() {
+                    // Carried by the clean pass's region (see `Engine::step`).
+                    self.ws.early[out_of] = Some(sums);
+                    continue;
+                }
                 let noise = &mut self.ws.noise[p];
                 if noise.shape() != (pop.size, batch) {
                     *noise = DMatrix::zeros(pop.size, batch);
@@ -363,7 +395,6 @@ impl<T: Real> Engine<T> {
                     .expect("a noisy population has a stream");
                 fill_gaussian(noise, pop.noise.std(), rng);
                 chain::perturbed_chain(bp, &mut self.circuit.projections, &mut self.ws, p, out_of);
-                self.ws.has_diff[p] = true;
                 continue;
             }
             let mut d_pre = std::mem::take(&mut self.ws.diff_pre[p]);
@@ -672,7 +703,14 @@ impl<T: Real> Engine<T> {
         post_updates: &mut [Box<dyn PostUpdate<T>>],
     ) -> Result<f64, RuleError> {
         let requirements = rule.requirements();
+        // Every noisy population's perturbed pass follows the clean pass at once, so a
+        // chained population carries both in one region (the noise drawn there, from the same
+        // seeds in the same order: the same numbers as the passes apart).
+        self.perturbation_follows = requirements.perturbation
+            && requirements.weight_noise_std == 0.0
+            && !requirements.output_noise_only;
         self.forward(inputs);
+        self.perturbation_follows = false;
         let mean_loss = self.loss(targets).iter().map(|l| l.f64()).sum::<f64>() / inputs.ncols() as f64;
         self.prepare(targets, requirements, false);
         self.apply_rule(rule, post_updates)?;

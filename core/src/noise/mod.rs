@@ -106,11 +106,73 @@ fn fill_blocks<T: Real>(out: &mut [T], sum: Option<&mut [T]>, std: f64, rng: &mu
     crate::kernels::for_each_fixed_block(blocks, fill);
 }
 
+/// The seeds of the blocks of `len` entries of noise, one draw of `rng` each, as
+/// [`fill_gaussian`] draws them (into `seeds`, cleared first).
+pub(crate) fn block_seeds(len: usize, rng: &mut StreamRng, seeds: &mut Vec<u64>) {
+    use rand::Rng;
+    seeds.clear();
+    seeds.extend((0..len.div_ceil(BLOCK_ENTRIES)).map(|_| rng.next_u64()));
+}
+
+/// Entries `offset..offset + out.len()` of the `len` entries [`fill_gaussian`] draws with
+/// the blocks' `seeds` ([`block_seeds`]), on this thread: a part of the noise drawn where
+/// its thread needs it. A block that reaches past either end of the part is drawn whole and
+/// cut, so that the parts put together are the whole draw, wherever they are cut.
+pub(crate) fn fill_gaussian_part<T: Real>(out: &mut [T], offset: usize, len: usize, std: f64, seeds: &[u64]) {
+    let end = offset + out.len();
+    assert!(end <= len, "a part of the noise lies inside it");
+    if out.is_empty() {
+        return;
+    }
+    for block in offset / BLOCK_ENTRIES..end.div_ceil(BLOCK_ENTRIES) {
+        let (start, stop) = (block * BLOCK_ENTRIES, ((block + 1) * BLOCK_ENTRIES).min(len));
+        let (from, to) = (start.max(offset), stop.min(end));
+        if (from, to) == (start, stop) {
+            gaussian::fill_block(&mut out[from - offset..to - offset], std, seeds[block]);
+        } else {
+            let mut whole = [T::zero(); BLOCK_ENTRIES];
+            let whole = &mut whole[..stop - start];
+            gaussian::fill_block(whole, std, seeds[block]);
+            out[from - offset..to - offset].copy_from_slice(&whole[from - start..to - start]);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::SeedStreams;
     use crate::test_support::on_threads;
+
+    #[test]
+    fn parts_drawn_apart_are_the_whole_draw_wherever_cut() {
+        let len = 10_000;
+        let mut whole = DMatrix::<f64>::zeros(len, 1);
+        fill_gaussian(&mut whole, 0.5, &mut SeedStreams::new(9).stream("noise/h"));
+        let mut seeds = Vec::new();
+        block_seeds(len, &mut SeedStreams::new(9).stream("noise/h"), &mut seeds);
+        // Cuts inside a block, at a block's edge, at either end, and three parts.
+        for cuts in [
+            vec![5_000],
+            vec![4_096],
+            vec![0],
+            vec![len],
+            vec![1, 3_000, 9_999],
+        ] {
+            let mut parts = vec![0.0f64; len];
+            let mut offset = 0;
+            for end in cuts.into_iter().chain([len]) {
+                fill_gaussian_part(&mut parts[offset..end], offset, len, 0.5, &seeds);
+                offset = end;
+            }
+            assert!(
+                parts
+                    .iter()
+                    .zip(whole.iter())
+                    .all(|(a, b)| a.to_bits() == b.to_bits())
+            );
+        }
+    }
 
     #[test]
     fn same_numbers_on_any_thread_count_with_unit_variance() {
