@@ -121,18 +121,20 @@ pub(crate) fn block_seeds(len: usize, rng: &mut StreamRng, seeds: &mut Vec<u64>)
 pub(crate) fn fill_gaussian_part<T: Real>(out: &mut [T], offset: usize, len: usize, std: f64, seeds: &[u64]) {
     let end = offset + out.len();
     assert!(end <= len, "a part of the noise lies inside it");
+    assert_eq!(seeds.len(), len.div_ceil(BLOCK_ENTRIES), "one seed a block");
     if out.is_empty() {
         return;
     }
-    for block in offset / BLOCK_ENTRIES..end.div_ceil(BLOCK_ENTRIES) {
+    let first = offset / BLOCK_ENTRIES;
+    for (block, &seed) in seeds.iter().enumerate().take(end.div_ceil(BLOCK_ENTRIES)).skip(first) {
         let (start, stop) = (block * BLOCK_ENTRIES, ((block + 1) * BLOCK_ENTRIES).min(len));
         let (from, to) = (start.max(offset), stop.min(end));
         if (from, to) == (start, stop) {
-            gaussian::fill_block(&mut out[from - offset..to - offset], std, seeds[block]);
+            gaussian::fill_block(&mut out[from - offset..to - offset], std, seed);
         } else {
             let mut whole = [T::zero(); BLOCK_ENTRIES];
             let whole = &mut whole[..stop - start];
-            gaussian::fill_block(whole, std, seeds[block]);
+            gaussian::fill_block(whole, std, seed);
             out[from - offset..to - offset].copy_from_slice(&whole[from - start..to - start]);
         }
     }
