@@ -25,7 +25,7 @@ fn the_quickstart_sweep_is_bit_identical() {
     check(
         "quickstart",
         &text,
-        "2d125ee528a01dd1098fae323b9787f59376c1d046d3a10652444c40afc55657",
+        "22ed73f37383e6ed2088bf969eb6e0b4eb062d218d88396a1ac8456151e63757",
     );
 }
 

@@ -18,7 +18,7 @@ mod chain;
 use nalgebra::DMatrix;
 
 use crate::Real;
-use crate::circuit::{Circuit, Geometry};
+use crate::circuit::{Circuit, Geometry, Projection};
 use crate::conv::{ConvGeometry, unfold_channels};
 use crate::gemm::{Operand, gemm, multiply_by_blocks};
 use crate::kernels::{by_column_blocks, by_entry_parts, update_then_multiply};
@@ -213,6 +213,11 @@ impl<T: Real> Engine<T> {
         let input = bp.input();
         crate::kernels::copy_into(&mut self.ws.act[input], inputs);
         self.ws.early_perturbed.iter_mut().for_each(|sums| *sums = None);
+        // What the last chained pass copied for its step's rule is stale from here on.
+        self.circuit
+            .projections
+            .iter_mut()
+            .for_each(Projection::forget_copies);
         for &p in bp.order() {
             if p == input {
                 continue;

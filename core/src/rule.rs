@@ -10,7 +10,7 @@ use nalgebra::{DMatrix, DVector};
 use thiserror::Error;
 
 use crate::Real;
-use crate::circuit::Projection;
+use crate::circuit::{FactorSources, Projection};
 use crate::conv::ConvGeometry;
 use crate::on_demand::OnDemand;
 
@@ -164,8 +164,15 @@ impl<'a, T: Real> ProjectionContext<'a, T> {
         match self.pre {
             Presynaptic::Activity(pre) => {
                 self.check_factors(post_factors, pre);
-                self.state
-                    .schedule(scale, post_factors, sample_weights, self.columns_per_sample, pre);
+                let sources = self.sources(post_factors, pre);
+                self.state.schedule(
+                    scale,
+                    post_factors,
+                    sample_weights,
+                    self.columns_per_sample,
+                    pre,
+                    sources,
+                );
             }
             Presynaptic::Patches { geometry, maps, .. } => {
                 let (rows, _) = self.state.shape();
@@ -205,8 +212,15 @@ impl<'a, T: Real> ProjectionContext<'a, T> {
     /// product through these weights. Reading the weights afterwards sees the change.
     pub fn add_outer(&mut self, scale: T, post_factors: &DMatrix<T>, pre_factors: &DMatrix<T>) {
         self.check_factors(post_factors, pre_factors);
-        self.state
-            .schedule(scale, post_factors, None, self.columns_per_sample, pre_factors);
+        let sources = self.sources(post_factors, pre_factors);
+        self.state.schedule(
+            scale,
+            post_factors,
+            None,
+            self.columns_per_sample,
+            pre_factors,
+            sources,
+        );
     }
 
     /// Schedules `W += scale · Σ_j c_s(j) U[:, j] V[:, j]ᵀ`: [`ProjectionContext::add_outer`]
@@ -224,13 +238,26 @@ impl<'a, T: Real> ProjectionContext<'a, T> {
     ) {
         self.check_factors(post_factors, pre_factors);
         self.check_samples(post_factors, sample_weights);
+        let sources = self.sources(post_factors, pre_factors);
         self.state.schedule(
             scale,
             post_factors,
             Some(sample_weights),
             self.columns_per_sample,
             pre_factors,
+            sources,
         );
+    }
+
+    /// Whether the factors are the step's own postsynaptic noise and presynaptic activity (the
+    /// very matrices this context hands out), which the engine may have copied into place.
+    fn sources(&self, post_factors: &DMatrix<T>, pre_factors: &DMatrix<T>) -> FactorSources {
+        FactorSources {
+            post_is_noise: self
+                .post_noise
+                .is_some_and(|noise| std::ptr::eq(noise, post_factors)),
+            pre_is_activity: matches!(self.pre, Presynaptic::Activity(a) if std::ptr::eq(a, pre_factors)),
+        }
     }
 
     fn check_samples(&self, post_factors: &DMatrix<T>, sample_weights: &[T]) {

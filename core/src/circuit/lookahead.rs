@@ -10,9 +10,11 @@
 //!    pass over the weights (a GEMM: compute-bound instead of memory-bound);
 //! 2. at step `t` forms the product from `P` and the rank-one updates queued since,
 //!    `W_t x_t = P[:, t] + Σ_{k<t} u_k (v_kᵀ x_t)`;
-//! 3. queues each step's update `u_t v_tᵀ` instead of applying it, and every
-//!    [`FOLD_EVERY`] steps adds the latest ones to the products still to come in one GEMM
-//!    (`P[:, t..] += U (Vᵀ X[:, t..])`), so that a step's own sum has at most that many terms.
+//! 3. queues each step's update `u_t v_tᵀ` instead of applying it (the rule's scale and the
+//!    sample's weight on `v_t`, so that `u_t` can be the postsynaptic noise as drawn: a chained
+//!    pass copies it into the queue while in cache), and every [`FOLD_EVERY`] steps adds the
+//!    latest ones to the products still to come in one GEMM (`P[:, t..] += U (Vᵀ X[:, t..])`),
+//!    so that a step's own sum has at most that many terms.
 //!
 //! Anyone who reads or writes the weights (a rule asking for them, a post-update step, a
 //! recording) flushes the queue first, which ends the lookahead; the products are then
@@ -28,7 +30,7 @@ use rayon::prelude::*;
 use super::Projection;
 use crate::Real;
 use crate::gemm::{update_then_assign_product_by_row_blocks, update_then_multiply_by_row_blocks};
-use crate::kernels::{by_entry_parts, copy_entries};
+use crate::kernels::copy_entries;
 
 /// How many steps a scenario's per-sample training takes ahead at most. Each announced step
 /// costs `rows × t` reads for its correction, so the benefit of a longer block (the GEMM's
@@ -59,9 +61,12 @@ pub(crate) struct Lookahead<T: Real> {
     next: usize,
     /// Queued `u_k`, `post_size × n`.
     post: DMatrix<T>,
-    /// Queued `v_k` (the rule's scale included), `pre_size × n`.
+    /// Queued `v_k` (the rule's scale and the sample's weight included), `pre_size × n`.
     pre: DMatrix<T>,
     queued: usize,
+    /// Column `queued` of `post` holds this step's noise of the postsynaptic population,
+    /// copied there by a chained pass: queueing that noise as `u` needs no copy.
+    mirrored: bool,
     /// Queued updates already added to the products of the inputs still to come.
     folded: usize,
     coefficients: Vec<T>,
@@ -81,6 +86,7 @@ impl<T: Real> Lookahead<T> {
             post: DMatrix::zeros(0, 0),
             pre: DMatrix::zeros(0, 0),
             queued: 0,
+            mirrored: false,
             folded: 0,
             coefficients: Vec::new(),
             view: DMatrix::zeros(0, 0),
@@ -117,6 +123,25 @@ impl<T: Real> Lookahead<T> {
         self.active
     }
 
+    /// The product prepared by [`Projection::begin_product_ahead`], and the column of the
+    /// queue the step's update will take if there is room (`None` if not), for a chained pass
+    /// to copy the postsynaptic noise into while drawing it; it then calls
+    /// [`Projection::mark_noise_queued_ahead`].
+    pub(crate) fn product_with_slot(&mut self) -> (ProductAhead<'_, T>, Option<&mut [T]>) {
+        let ahead = self;
+        let rows = ahead.post.nrows();
+        let (t, folded, queued) = (ahead.next, ahead.folded, ahead.queued);
+        let (read, rest) = ahead.post.as_mut_slice().split_at_mut(queued * rows);
+        let slot = (rest.len() >= rows).then(|| &mut rest[..rows]);
+        let product = ProductAhead {
+            product: &ahead.products.as_slice()[t * rows..(t + 1) * rows],
+            post: &read[folded * rows..],
+            coefficients: &ahead.coefficients,
+            rows,
+        };
+        (product, slot)
+    }
+
     /// The weights with the queued updates added, `W + U Vᵀ`, computed into a buffer of its
     /// own (kept until the next update is queued) and leaving the weights as they are.
     pub(crate) fn current_weights(&mut self, weights: &DMatrix<T>) -> &DMatrix<T> {
@@ -142,6 +167,7 @@ impl<T: Real> Lookahead<T> {
             return None;
         }
         let (rows, cols) = (self.post.nrows(), self.pre.nrows());
+        self.mirrored = false;
         self.post.as_mut_slice()[self.queued * rows..].fill(T::zero());
         self.pre.as_mut_slice()[self.queued * cols..].fill(T::zero());
         Some((T::one(), &self.post, &self.pre))
@@ -224,6 +250,7 @@ impl<T: Real> Projection<T> {
         }
         ahead.next = 0;
         ahead.queued = 0;
+        ahead.mirrored = false;
         ahead.folded = 0;
         ahead.view_of = None;
         ahead.active = true;
@@ -279,16 +306,20 @@ impl<T: Real> Projection<T> {
     }
 
     /// The product prepared by [`Projection::begin_product_ahead`].
-    pub(crate) fn next_product_ahead(&self) -> ProductAhead<'_, T> {
-        let ahead = &self.lookahead;
-        let rows = ahead.post.nrows();
-        let t = ahead.next;
-        ProductAhead {
-            product: &ahead.products.as_slice()[t * rows..(t + 1) * rows],
-            post: &ahead.post.as_slice()[ahead.folded * rows..],
-            coefficients: &ahead.coefficients,
-            rows,
-        }
+    pub(crate) fn next_product_ahead(&mut self) -> ProductAhead<'_, T> {
+        self.lookahead.product_with_slot().0
+    }
+
+    /// Says that the slot of [`Lookahead::product_with_slot`] now holds the noise of the
+    /// postsynaptic population that the step's rule will see.
+    pub(crate) fn mark_noise_queued_ahead(&mut self) {
+        self.lookahead.mirrored = true;
+    }
+
+    /// Forgets what chained passes copied for the rules (the step they copied it for is over).
+    pub(crate) fn forget_copies(&mut self) {
+        self.lookahead.mirrored = false;
+        self.pre_mirrored = false;
     }
 
     /// Moves on to the next announced input after [`Projection::begin_product_ahead`].
@@ -296,31 +327,35 @@ impl<T: Real> Projection<T> {
         self.lookahead.next += 1;
     }
 
-    /// Queues `W += scale · (c u) vᵀ` (one sample's update) if a lookahead is running and has
-    /// room; returns whether it did.
+    /// Queues `W += u ((scale c) v)ᵀ` (one sample's update, `c` its weight) if a lookahead is
+    /// running and has room; returns whether it did. With `post_is_noise` (`post` is the
+    /// step's noise of the postsynaptic population) and the noise already in the queue
+    /// ([`Projection::mark_noise_queued_ahead`]), `u` is not copied again.
     pub(crate) fn queue_ahead(
         &mut self,
         scale: T,
         post: &DMatrix<T>,
         sample_scale: Option<T>,
         pre: &DMatrix<T>,
+        post_is_noise: bool,
     ) -> bool {
         let ahead = &mut self.lookahead;
+        let mirrored = std::mem::take(&mut ahead.mirrored);
         if !ahead.active || ahead.queued >= ahead.post.ncols() || post.ncols() != 1 {
             return false;
         }
         let (k, rows, cols) = (ahead.queued, ahead.post.nrows(), ahead.pre.nrows());
-        let u = &mut ahead.post.as_mut_slice()[k * rows..(k + 1) * rows];
-        match sample_scale {
-            Some(c) => by_entry_parts(u, [post.as_slice()], |u, [post]| {
-                u.iter_mut().zip(post).for_each(|(o, &v)| *o = v * c)
-            }),
-            None => copy_entries(u, post.as_slice()),
+        if !(post_is_noise && mirrored) {
+            copy_entries(
+                &mut ahead.post.as_mut_slice()[k * rows..(k + 1) * rows],
+                post.as_slice(),
+            );
         }
+        let factor = sample_scale.map_or(scale, |c| scale * c);
         let v = &mut ahead.pre.as_mut_slice()[k * cols..(k + 1) * cols];
         v.iter_mut()
             .zip(pre.as_slice())
-            .for_each(|(o, &x)| *o = scale * x);
+            .for_each(|(o, &x)| *o = factor * x);
         ahead.queued += 1;
         if ahead.queued - ahead.folded == FOLD_EVERY && ahead.next < ahead.inputs.ncols() {
             ahead.fold();
@@ -340,6 +375,7 @@ impl<T: Real> Projection<T> {
         ahead.declined |= ahead.next < ahead.inputs.ncols();
         ahead.active = false;
         ahead.queued = 0;
+        ahead.mirrored = false;
     }
 }
 

@@ -11,6 +11,7 @@
 mod geometry;
 pub mod lookahead;
 mod state;
+pub(crate) use state::FactorSources;
 
 pub use state::{Circuit, PendingUpdate, Projection};
 

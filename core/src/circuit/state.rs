@@ -56,6 +56,18 @@ pub struct Projection<T: Real> {
     pub(crate) lookahead: super::lookahead::Lookahead<T>,
     /// A convolution's partial sums of its update per group of samples.
     pub(crate) update_partials: Vec<T>,
+    /// `pending.pre_factors` holds this step's presynaptic activity (one sample), copied there
+    /// by a chained pass while in cache: scheduling that activity as `V` needs no copy.
+    pub(crate) pre_mirrored: bool,
+}
+
+/// What a rule's factors are, as its [`crate::ProjectionContext`] sees them: the step's
+/// noise of the postsynaptic population, the step's presynaptic activity. A chained pass may
+/// have copied those where the update keeps its factors already.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FactorSources {
+    pub(crate) post_is_noise: bool,
+    pub(crate) pre_is_activity: bool,
 }
 
 impl<T: Real> Projection<T> {
@@ -74,6 +86,7 @@ impl<T: Real> Projection<T> {
             sparse: None,
             lookahead: super::lookahead::Lookahead::new(),
             update_partials: Vec::new(),
+            pre_mirrored: false,
         }
     }
 
@@ -179,6 +192,9 @@ impl<T: Real> Projection<T> {
     /// `None`) over `columns_per_sample` consecutive columns. Changes to dense weights are
     /// deferred, to be applied together with the next product through `W` (or by
     /// [`Projection::flush`]); a convolution's are applied at once.
+    ///
+    /// `sources` says whether the factors are the step's noise and activity, which a chained
+    /// pass may have copied into place already.
     pub(crate) fn schedule(
         &mut self,
         scale: T,
@@ -186,10 +202,18 @@ impl<T: Real> Projection<T> {
         sample_scales: Option<&[T]>,
         columns_per_sample: usize,
         pre: &DMatrix<T>,
+        sources: FactorSources,
     ) {
+        let pre_mirrored = std::mem::take(&mut self.pre_mirrored);
         if self.sparse.is_none()
             && columns_per_sample == 1
-            && self.queue_ahead(scale, post, sample_scales.map(|c| c[0]), pre)
+            && self.queue_ahead(
+                scale,
+                post,
+                sample_scales.map(|c| c[0]),
+                pre,
+                sources.post_is_noise,
+            )
         {
             return;
         }
@@ -235,7 +259,7 @@ impl<T: Real> Projection<T> {
         if !scaled_post {
             crate::kernels::copy_into(&mut p.post_factors, post);
         }
-        if !scaled_pre {
+        if !scaled_pre && !(sources.pre_is_activity && pre_mirrored) {
             crate::kernels::copy_into(&mut p.pre_factors, pre);
         }
         p.scale = scale;

@@ -147,7 +147,14 @@ fn scheduled_updates_scale_either_factor_to_the_same_result() {
             }
             let expected = &w + &scaled_post * pre.transpose() * -0.5;
             let mut projection = Projection::new(w.clone(), None);
-            projection.schedule(-0.5, &post, Some(&scales), columns_per_sample, &pre);
+            projection.schedule(
+                -0.5,
+                &post,
+                Some(&scales),
+                columns_per_sample,
+                &pre,
+                Default::default(),
+            );
             projection.flush();
             let miss = (&projection.weights - &expected).amax();
             assert!(miss < 1e-12, "{post_rows}×{pre_rows}, {columns} columns: {miss}");

@@ -79,19 +79,57 @@ fn column<T: Real>(m: &mut DMatrix<T>, size: usize) {
 }
 
 /// What every part of a clean pass through a chained population shares: the announced
-/// product of its input, its bias, its activation, and the output sweep's pending update.
+/// product of its input, its bias, its activation, and the output sweep's pending update
+/// (its scale and postsynaptic factors; each part has its own presynaptic ones).
 struct CleanShared<'a, T: Real> {
     product: ProductAhead<'a, T>,
     bias: Option<&'a [T]>,
     activation: Activation,
     rows: usize,
-    update: Option<(T, &'a [T], &'a [T])>,
+    update: Option<(T, &'a [T])>,
+}
+
+/// A part of the units of a chained population, and of whatever is kept per unit.
+struct Part<'a, T> {
+    /// The first unit.
+    r0: usize,
+    pre: &'a mut [T],
+    act: &'a mut [T],
+    /// The part's columns of the output weights.
+    w: &'a mut [T],
+    /// The part's entries of the output projection's pending presynaptic factors (`None`
+    /// when they are not one column of the population's size).
+    pre_factors: Option<&'a mut [T]>,
+    /// For the perturbed pass in the same region: noise, differences, and the input
+    /// projection's next queue column (`None` when the queue is full).
+    perturbed: Option<PerturbedBuffers<'a, T>>,
+}
+
+struct PerturbedBuffers<'a, T> {
+    noise: &'a mut [T],
+    d_pre: &'a mut [T],
+    d_act: &'a mut [T],
+    queue_slot: Option<&'a mut [T]>,
+}
+
+/// `(s[..at], s[at..])` of an optional slice.
+fn split_option<T>(s: Option<&mut [T]>, at: usize) -> (Option<&mut [T]>, Option<&mut [T]>) {
+    match s {
+        Some(s) => {
+            let (a, b) = s.split_at_mut(at);
+            (Some(a), Some(b))
+        }
+        None => (None, None),
+    }
 }
 
 impl<T: Real> CleanShared<'_, T> {
-    /// The clean pass of units `r0..r0 + pre.len()`: their input, their activity, and their
-    /// columns `w` of the output sweep (the pending update applied on the way).
-    fn part(&self, r0: usize, pre: &mut [T], act: &mut [T], w: &mut [T]) -> [T; SHORT_MAX_ROWS] {
+    /// The clean pass of a part: the units' input, their activity, and their columns of the
+    /// output sweep (the pending update applied on the way). The activity is then copied into
+    /// the part's pending presynaptic factors, while in cache: where a rule updating the
+    /// output projection with that activity keeps it ([`crate::circuit::FactorSources`]).
+    fn part(&self, part: &mut Part<'_, T>) -> [T; SHORT_MAX_ROWS] {
+        let (r0, pre, act) = (part.r0, &mut *part.pre, &mut *part.act);
         // As the population-by-population pass: zeroed, the product added, then the bias.
         pre.fill(T::zero());
         self.product.add_rows(r0, pre);
@@ -99,11 +137,18 @@ impl<T: Real> CleanShared<'_, T> {
             pre.iter_mut().zip(&bias[r0..]).for_each(|(u, &b)| *u += b);
         }
         self.activation.apply_part(pre, act);
-        let update = self
-            .update
-            .map(|(scale, u, v)| (scale, u, &v[r0..r0 + act.len()]));
+        let update = self.update.map(|(scale, u)| {
+            let v = part
+                .pre_factors
+                .as_deref()
+                .expect("a pending update has its factors");
+            (scale, u, v)
+        });
         let mut sums = [T::zero(); SHORT_MAX_ROWS];
-        short_part_sums(w, self.rows, update, act, &mut sums);
+        short_part_sums(part.w, self.rows, update, act, &mut sums);
+        if let Some(v) = part.pre_factors.as_deref_mut() {
+            v.copy_from_slice(act);
+        }
         sums
     }
 }
@@ -130,7 +175,8 @@ fn perturbed_part<T: Real>(
 }
 
 /// The noise of a chained population's perturbed pass, drawn part by part in the region of
-/// its clean pass: its standard deviation and the seeds of its blocks ([`crate::noise::block_seeds`]).
+/// its clean pass: its standard deviation and the seeds of its blocks
+/// ([`crate::noise::block_seeds`]).
 pub(super) struct NoiseAhead<'a> {
     pub(super) std: f64,
     pub(super) seeds: &'a [u64],
@@ -143,8 +189,9 @@ pub(super) struct NoiseAhead<'a> {
 ///
 /// With `noise`, also the perturbed pass of `p` in the same region (each part's noise drawn,
 /// its difference and its columns of the sweep of the difference; no difference may arrive
-/// into `p`), whose sums are left in `ws.early_perturbed` for [`super::Engine::perturb`]:
-/// every number is the one the two passes compute apart.
+/// into `p`), whose sums are left in `ws.early_perturbed` for [`super::Engine::perturb`];
+/// the noise is also copied into the next column of `into`'s queue. Every number is the one
+/// the two passes compute apart.
 pub(super) fn clean_chain<T: Real>(
     bp: &CircuitBlueprint,
     projections: &mut [Projection<T>],
@@ -154,65 +201,99 @@ pub(super) fn clean_chain<T: Real>(
     noise: Option<NoiseAhead<'_>>,
 ) {
     let size = bp.populations()[p].size;
-    column(&mut ws.pre[p], size);
-    column(&mut ws.act[p], size);
+    let perturbed = noise.is_some();
+    for m in [&mut ws.pre[p], &mut ws.act[p]] {
+        column(m, size);
+    }
+    if perturbed {
+        for m in [&mut ws.noise[p], &mut ws.diff_pre[p], &mut ws.diff_act[p]] {
+            column(m, size);
+        }
+    }
     let [into, out] = projections
         .get_disjoint_mut([into, out_of])
         .expect("a chain's projections are two");
     into.begin_product_ahead();
+    let (product, queue_slot) = into.lookahead.product_with_slot();
+    let queue_slot = queue_slot.filter(|_| perturbed);
+    let slot_filled = queue_slot.is_some();
     let Projection {
         weights,
         pending,
         pending_active,
+        pre_mirrored,
         ..
     } = out;
     let rows = weights.nrows();
     let cut = short_cut::<T>(rows, size).expect("checked by chain_through");
     let shared = CleanShared {
-        product: into.next_product_ahead(),
+        product,
         bias: into.bias.as_ref().map(|b| b.as_slice()),
         activation: bp.populations()[p].activation,
         rows,
-        update: pending_active.then_some((
-            pending.scale,
-            pending.post_factors.as_slice(),
-            pending.pre_factors.as_slice(),
-        )),
+        update: pending_active.then_some((pending.scale, pending.post_factors.as_slice())),
     };
+    let mirror_pre = pending.pre_factors.shape() == (size, 1);
+    let pre_factors = mirror_pre.then_some(pending.pre_factors.as_mut_slice());
     let (pre_a, pre_b) = ws.pre[p].as_mut_slice().split_at_mut(cut);
     let (act_a, act_b) = ws.act[p].as_mut_slice().split_at_mut(cut);
     let (w_a, w_b) = weights.as_mut_slice().split_at_mut(cut * rows);
-    match noise {
-        None => {
-            let part =
-                |(r0, pre, act, w): (usize, &mut [T], &mut [T], &mut [T])| shared.part(r0, pre, act, w);
-            ws.early[out_of] = Some(on_parts((0, pre_a, act_a, w_a), (cut, pre_b, act_b, w_b), part));
-        }
-        Some(NoiseAhead { std, seeds }) => {
-            for m in [&mut ws.noise[p], &mut ws.diff_pre[p], &mut ws.diff_act[p]] {
-                column(m, size);
-            }
-            let (noise_a, noise_b) = ws.noise[p].as_mut_slice().split_at_mut(cut);
-            let (d_pre_a, d_pre_b) = ws.diff_pre[p].as_mut_slice().split_at_mut(cut);
-            let (d_act_a, d_act_b) = ws.diff_act[p].as_mut_slice().split_at_mut(cut);
-            type Part<'a, T> = (usize, [&'a mut [T]; 6]);
-            let part = |(r0, [pre, act, noise, d_pre, d_act, w]): Part<'_, T>| {
-                let clean = shared.part(r0, pre, act, w);
-                fill_gaussian_part(noise, r0, size, std, seeds);
-                let perturbed =
-                    perturbed_part(shared.activation, rows, (&*pre, &*act, &*noise, d_pre, d_act, w));
-                (clean, perturbed)
-            };
-            let [(clean_a, perturbed_a), (clean_b, perturbed_b)] = on_parts(
-                (0, [pre_a, act_a, noise_a, d_pre_a, d_act_a, w_a]),
-                (cut, [pre_b, act_b, noise_b, d_pre_b, d_act_b, w_b]),
-                part,
-            );
-            ws.early[out_of] = Some([clean_a, clean_b]);
-            ws.early_perturbed[out_of] = Some([perturbed_a, perturbed_b]);
-        }
-    }
+    let (v_a, v_b) = split_option(pre_factors, cut);
+    let (perturbed_a, perturbed_b) = if perturbed {
+        let (noise_a, noise_b) = ws.noise[p].as_mut_slice().split_at_mut(cut);
+        let (d_pre_a, d_pre_b) = ws.diff_pre[p].as_mut_slice().split_at_mut(cut);
+        let (d_act_a, d_act_b) = ws.diff_act[p].as_mut_slice().split_at_mut(cut);
+        let (slot_a, slot_b) = split_option(queue_slot, cut);
+        let buffers = |noise, d_pre, d_act, queue_slot| PerturbedBuffers {
+            noise,
+            d_pre,
+            d_act,
+            queue_slot,
+        };
+        (
+            Some(buffers(noise_a, d_pre_a, d_act_a, slot_a)),
+            Some(buffers(noise_b, d_pre_b, d_act_b, slot_b)),
+        )
+    } else {
+        (None, None)
+    };
+    let part_a = Part {
+        r0: 0,
+        pre: pre_a,
+        act: act_a,
+        w: w_a,
+        pre_factors: v_a,
+        perturbed: perturbed_a,
+    };
+    let part_b = Part {
+        r0: cut,
+        pre: pre_b,
+        act: act_b,
+        w: w_b,
+        pre_factors: v_b,
+        perturbed: perturbed_b,
+    };
+    let [(clean_a, perturbed_a), (clean_b, perturbed_b)] =
+        on_parts(part_a, part_b, |mut part: Part<'_, T>| {
+            let clean = shared.part(&mut part);
+            let perturbed = part.perturbed.map(|b| {
+                let NoiseAhead { std, seeds } = noise.as_ref().expect("perturbed parts come with noise");
+                fill_gaussian_part(b.noise, part.r0, size, *std, seeds);
+                if let Some(slot) = b.queue_slot {
+                    slot.copy_from_slice(b.noise);
+                }
+                let buffers = (&*part.pre, &*part.act, &*b.noise, b.d_pre, b.d_act, part.w);
+                perturbed_part(shared.activation, rows, buffers)
+            });
+            (clean, perturbed)
+        });
+    ws.early[out_of] = Some([clean_a, clean_b]);
+    ws.early_perturbed[out_of] = perturbed_a.zip(perturbed_b).map(|(a, b)| [a, b]);
     *pending_active = false;
+    *pre_mirrored = mirror_pre;
+    if slot_filled {
+        into.mark_noise_queued_ahead();
+    }
     into.end_product_ahead();
 }
 

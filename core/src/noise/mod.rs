@@ -126,7 +126,12 @@ pub(crate) fn fill_gaussian_part<T: Real>(out: &mut [T], offset: usize, len: usi
         return;
     }
     let first = offset / BLOCK_ENTRIES;
-    for (block, &seed) in seeds.iter().enumerate().take(end.div_ceil(BLOCK_ENTRIES)).skip(first) {
+    for (block, &seed) in seeds
+        .iter()
+        .enumerate()
+        .take(end.div_ceil(BLOCK_ENTRIES))
+        .skip(first)
+    {
         let (start, stop) = (block * BLOCK_ENTRIES, ((block + 1) * BLOCK_ENTRIES).min(len));
         let (from, to) = (start.max(offset), stop.min(end));
         if (from, to) == (start, stop) {
