@@ -259,7 +259,8 @@ impl<T: Real> Projection<T> {
         if !scaled_post {
             crate::kernels::copy_into(&mut p.post_factors, post);
         }
-        if !scaled_pre && !(sources.pre_is_activity && pre_mirrored) {
+        let pre_in_place = sources.pre_is_activity && pre_mirrored;
+        if !scaled_pre && !pre_in_place {
             crate::kernels::copy_into(&mut p.pre_factors, pre);
         }
         p.scale = scale;
