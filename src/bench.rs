@@ -37,11 +37,12 @@ pub struct LinearNpBench {
 pub struct StepProfile {
     /// Drawing the next block's samples and announcing them (the lookahead's GEMM).
     pub announce_us: f64,
-    /// The clean pass ([`Engine::forward`]).
+    /// The clean pass ([`Engine::forward_before`]; it carries a chained hidden population's
+    /// perturbed pass too).
     pub clean_pass_us: f64,
     /// The clean loss ([`Engine::loss`]).
     pub loss_us: f64,
-    /// The perturbed pass and the signal ([`Engine::prepare`]).
+    /// The rest of the perturbed pass and the signal ([`Engine::prepare`]).
     pub perturbed_pass_us: f64,
     /// The rule's update, queued or applied ([`Engine::apply_rule`]).
     pub rule_us: f64,
@@ -139,7 +140,7 @@ pub fn linear_np<T: Real>(settings: LinearNpBench) -> Result<Measured, String> {
                 // Engine::step, phase by phase (its public phases: a change to step must be
                 // made here too).
                 let mut clock = PhaseClock::start(true);
-                engine.forward(&x);
+                engine.forward_before(&x, LearningRule::requirements(&rule));
                 clock.lap(&mut totals.clean_pass_us);
                 engine.loss(&t);
                 clock.lap(&mut totals.loss_us);

@@ -293,6 +293,22 @@ impl<T: Real> Engine<T> {
         &self.ws.act[bp.output()]
     }
 
+    /// The clean pass of a training step ([`Engine::forward`]) that [`Engine::loss`] and
+    /// [`Engine::prepare`] with the same `requirements` follow at once, as in [`Engine::step`]:
+    /// when every noisy population is perturbed, a chained population's perturbed pass is
+    /// carried in its clean pass's parallel region (its noise drawn there, from the same
+    /// seeds in the same order), and the perturbed pass takes it from there. The numbers are
+    /// those of the passes apart; a clean pass not followed by that perturbed pass would
+    /// draw noise nobody uses, so use [`Engine::forward`] for it.
+    pub fn forward_before(&mut self, inputs: &DMatrix<T>, requirements: Requirements) -> &DMatrix<T> {
+        self.perturbation_follows = requirements.perturbation
+            && requirements.weight_noise_std == 0.0
+            && !requirements.output_noise_only;
+        self.forward(inputs);
+        self.perturbation_follows = false;
+        &self.ws.act[self.circuit.blueprint.output()]
+    }
+
     /// Announces the inputs (`input_size × n`) of the next `n` per-sample steps, so that the
     /// dense projections out of the input population compute their products for all of them
     /// in one pass over their weights and queue the rules' updates in between (see
@@ -708,14 +724,7 @@ impl<T: Real> Engine<T> {
         post_updates: &mut [Box<dyn PostUpdate<T>>],
     ) -> Result<f64, RuleError> {
         let requirements = rule.requirements();
-        // Every noisy population's perturbed pass follows the clean pass at once, so a
-        // chained population carries both in one region (the noise drawn there, from the same
-        // seeds in the same order: the same numbers as the passes apart).
-        self.perturbation_follows = requirements.perturbation
-            && requirements.weight_noise_std == 0.0
-            && !requirements.output_noise_only;
-        self.forward(inputs);
-        self.perturbation_follows = false;
+        self.forward_before(inputs, requirements);
         let mean_loss = self.loss(targets).iter().map(|l| l.f64()).sum::<f64>() / inputs.ncols() as f64;
         self.prepare(targets, requirements, false);
         self.apply_rule(rule, post_updates)?;
