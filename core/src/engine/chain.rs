@@ -1,16 +1,19 @@
 //! One sample through a wide hidden population and a short output layer, in one parallel
-//! region per pass.
+//! region per step.
 //!
 //! The paper's per-sample step (100-10000-10) spends most of what is not its lookahead GEMM
 //! on vectors of the 10,000 hidden units: the hidden input formed from the announced product,
-//! the activation, the sweep through the 10 × 10,000 output weights, and on the perturbed pass
-//! the difference and the same sweep again. Each was a parallel region of its own, a few µs of
-//! work each, and on two cores every region costs about 2 µs to hand over and join (measured
-//! on an AMD EPYC: a parallel add of 10,000 `f64` took 3.5–4.2 µs against 3.6 µs on one
-//! thread). Here the hidden units are cut where the output sweep cuts its columns
-//! ([`short_cut`]), and each part's thread carries its units from the hidden input through
-//! the output sweep's partial sums; the parts' sums are added to the output in the order of
-//! the parts at the output population, as the sweep adds them. Every number is the one the
+//! the activation, the sweep through the 10 × 10,000 output weights, the noise, and on the
+//! perturbed pass the difference and the same sweep again; then the rule's update copies the
+//! noise and the activity where the updates keep their factors. Each was a parallel region of
+//! its own, a few µs of work each, and on two cores every region costs about 2 µs to hand over
+//! and join (measured on an AMD EPYC: a parallel add of 10,000 `f64` took 3.5–4.2 µs against
+//! 3.6 µs on one thread). Here the hidden units are cut where the output sweep cuts its columns
+//! ([`short_cut`]), and each part's thread carries its units from the hidden input through the
+//! output sweep's partial sums, and in a training step ([`super::Engine::forward_before`])
+//! on through the noise, the perturbed pass's sweep, and the copies of activity and noise
+//! for the rule; the parts' sums are added to the output in the order of the parts at the
+//! output population, as the sweep adds them. Every number is the one the
 //! population-by-population passes compute, on any number of threads.
 
 use nalgebra::DMatrix;
