@@ -67,7 +67,10 @@ pub enum RuleError {
 /// and gradient rules) should say so with [`ProjectionContext::add_outer_with_pre`] or
 /// [`ProjectionContext::add_weighted_outer_with_pre`] rather than pass
 /// [`ProjectionContext::pre`]: a convolution then never forms the patches of the whole batch
-/// (tens of MB), which [`ProjectionContext::pre`] has to.
+/// (tens of MB), which [`ProjectionContext::pre`] has to. Likewise a rule whose postsynaptic
+/// factor is the noise should pass [`ProjectionContext::post_noise`] itself, not a copy: in a
+/// per-sample step the engine has already put the noise and the activity where the update
+/// keeps its factors, and skips copying what it recognises as them.
 pub struct ProjectionContext<'a, T: Real> {
     /// The projection's name.
     pub name: &'a str,
