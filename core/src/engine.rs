@@ -71,7 +71,7 @@ struct Workspace<T: Real> {
     /// presynaptic population (see [`chain`]), to be added by its postsynaptic one.
     early: Vec<Option<chain::PartSums<T>>>,
     /// Per projection: the sums of the perturbed pass's output sweep, formed by a chained
-    /// clean pass together with its own (see [`Engine::step`]), for the perturbed pass to take.
+    /// clean pass together with its own ([`Engine::forward_before`]), for the perturbed pass to take.
     early_perturbed: Vec<Option<chain::PartSums<T>>>,
     /// The seeds of a chained population's blocks of noise, drawn before its region.
     noise_seeds: Vec<u64>,
@@ -98,9 +98,6 @@ pub struct Engine<T: Real> {
     /// Whether a batch of one is carried through a wide population and a short output layer
     /// in one region per pass (see [`chain`]).
     chained: bool,
-    /// The next clean pass is followed at once by a perturbed pass of every noisy population
-    /// ([`Engine::step`]), so a chained population's can be carried in its clean pass's region.
-    perturbation_follows: bool,
 }
 
 impl<T: Real> Engine<T> {
@@ -160,7 +157,6 @@ impl<T: Real> Engine<T> {
             weight_noise_streams,
             ws,
             chained: true,
-            perturbation_follows: false,
         }
     }
 
@@ -211,6 +207,13 @@ impl<T: Real> Engine<T> {
     /// The clean pass on `inputs` (`input_size × batch`); returns the output activity.
     /// Applies any pending weight updates on the way.
     pub fn forward(&mut self, inputs: &DMatrix<T>) -> &DMatrix<T> {
+        self.clean_pass(inputs, false)
+    }
+
+    /// The clean pass; with `perturbation_follows` (every noisy population's perturbed pass
+    /// comes next, [`Engine::forward_before`]) a chained population carries its own in the
+    /// same region.
+    fn clean_pass(&mut self, inputs: &DMatrix<T>, perturbation_follows: bool) -> &DMatrix<T> {
         let batch = inputs.ncols();
         let bp = &self.circuit.blueprint;
         let input = bp.input();
@@ -234,7 +237,7 @@ impl<T: Real> Engine<T> {
                 // difference arrives into `p`, so its perturbed pass is a chain too.
                 let mut seeds = std::mem::take(&mut self.ws.noise_seeds);
                 let noise = match self.noise_streams[p].as_mut() {
-                    Some(rng) if self.perturbation_follows => {
+                    Some(rng) if perturbation_follows => {
                         crate::noise::block_seeds(pop.size, rng, &mut seeds);
                         Some(chain::NoiseAhead {
                             std: pop.noise.std(),
@@ -304,12 +307,10 @@ impl<T: Real> Engine<T> {
     /// those of the passes apart; a clean pass not followed by that perturbed pass would
     /// draw noise nobody uses, so use [`Engine::forward`] for it.
     pub fn forward_before(&mut self, inputs: &DMatrix<T>, requirements: Requirements) -> &DMatrix<T> {
-        self.perturbation_follows = requirements.perturbation
+        let perturbation_follows = requirements.perturbation
             && requirements.weight_noise_std == 0.0
             && !requirements.output_noise_only;
-        self.forward(inputs);
-        self.perturbation_follows = false;
-        &self.ws.act[self.circuit.blueprint.output()]
+        self.clean_pass(inputs, perturbation_follows)
     }
 
     /// Announces the inputs (`input_size × n`) of the next `n` per-sample steps, so that the
@@ -406,7 +407,7 @@ impl<T: Real> Engine<T> {
             {
                 self.ws.has_diff[p] = true;
                 if let Some(sums) = self.ws.early_perturbed[out_of].take() {
-                    // Carried by the clean pass's region (see `Engine::step`).
+                    // Carried by the clean pass's region (`Engine::forward_before`).
                     self.ws.early[out_of] = Some(sums);
                     continue;
                 }

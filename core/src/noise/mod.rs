@@ -91,11 +91,13 @@ pub fn fill_gaussian_adding<T: Real>(out: &mut DMatrix<T>, sum: &mut [T], std: f
 type NoiseBlock<'a, T> = (u64, &'a mut [T], Option<&'a mut [T]>);
 
 fn fill_blocks<T: Real>(out: &mut [T], sum: Option<&mut [T]>, std: f64, rng: &mut StreamRng) {
-    use rand::Rng;
+    let mut seeds = Vec::new();
+    block_seeds(out.len(), rng, &mut seeds);
     let mut sums = sum.map(|sum| sum.chunks_mut(BLOCK_ENTRIES));
-    let blocks: Vec<NoiseBlock<'_, T>> = out
-        .chunks_mut(BLOCK_ENTRIES)
-        .map(|block| (rng.next_u64(), block, sums.as_mut().and_then(Iterator::next)))
+    let blocks: Vec<NoiseBlock<'_, T>> = seeds
+        .into_iter()
+        .zip(out.chunks_mut(BLOCK_ENTRIES))
+        .map(|(seed, block)| (seed, block, sums.as_mut().and_then(Iterator::next)))
         .collect();
     let fill = |(seed, block, sum): NoiseBlock<'_, T>| {
         gaussian::fill_block(block, std, seed);
@@ -106,8 +108,8 @@ fn fill_blocks<T: Real>(out: &mut [T], sum: Option<&mut [T]>, std: f64, rng: &mu
     crate::kernels::for_each_fixed_block(blocks, fill);
 }
 
-/// The seeds of the blocks of `len` entries of noise, one draw of `rng` each, as
-/// [`fill_gaussian`] draws them (into `seeds`, cleared first).
+/// The seeds of the blocks of `len` entries of noise, one draw of `rng` each, in order (into
+/// `seeds`, cleared first): [`fill_gaussian`]'s, and those of [`fill_gaussian_part`].
 pub(crate) fn block_seeds(len: usize, rng: &mut StreamRng, seeds: &mut Vec<u64>) {
     use rand::Rng;
     seeds.clear();
